@@ -1,0 +1,99 @@
+# -*- coding: utf-8 -*-
+# Copyright: o365.smtp_oauth contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Endpoints of each national cloud, and the overrides for private or emulated endpoints.
+
+A token's resource (the scope) never follows an endpoint override: tokens are always asked for the real
+resource, only the address the request goes to changes. That keeps tests faithful to the real audiences.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._errors import ConfigError
+
+
+class Cloud(object):
+    """One national cloud. *_resource are token audiences; *_endpoint are where requests go."""
+
+    __slots__ = ("name", "authority_host", "graph_resource", "graph_endpoint", "exchange_resource",
+                 "exchange_endpoint", "smtp_host", "authority_overridden")
+
+    def __init__(self, name, authority_host, graph_resource, exchange_resource, smtp_host,
+                 graph_endpoint=None, exchange_endpoint=None, authority_overridden=False):
+        self.name = name
+        self.authority_host = authority_host.rstrip("/")
+        self.graph_resource = graph_resource
+        self.graph_endpoint = (graph_endpoint or graph_resource).rstrip("/")
+        self.exchange_resource = exchange_resource
+        self.exchange_endpoint = (exchange_endpoint or exchange_resource).rstrip("/")
+        self.smtp_host = smtp_host
+        # MSAL / azure-identity must skip instance discovery only for an authority they cannot know.
+        self.authority_overridden = authority_overridden
+
+    @property
+    def graph_scope(self):
+        return self.graph_resource + "/.default"
+
+    @property
+    def exchange_scope(self):
+        """Scope for both the Exchange admin API and SMTP XOAUTH2."""
+        return self.exchange_resource + "/.default"
+
+    def authority(self, tenant_id):
+        return "%s/%s" % (self.authority_host, tenant_id)
+
+    def as_dict(self):
+        return dict((key, getattr(self, key)) for key in self.__slots__)
+
+
+# smtp_host None: not confirmed by Microsoft's documentation; the user must set the host explicitly.
+_CLOUDS = {
+    "public": dict(authority_host="https://login.microsoftonline.com", graph_resource="https://graph.microsoft.com",
+                   exchange_resource="https://outlook.office365.com", smtp_host="smtp.office365.com"),
+    "usgov": dict(authority_host="https://login.microsoftonline.us", graph_resource="https://graph.microsoft.us",
+                  exchange_resource="https://outlook.office365.us", smtp_host="smtp.office365.us"),
+    "dod": dict(authority_host="https://login.microsoftonline.us", graph_resource="https://dod-graph.microsoft.us",
+                exchange_resource="https://webmail.apps.mil", smtp_host=None),
+    "china": dict(authority_host="https://login.chinacloudapi.cn", graph_resource="https://microsoftgraph.chinacloudapi.cn",
+                  exchange_resource="https://partner.outlook.cn", smtp_host="smtp.partner.outlook.cn"),
+}
+
+# Names azure-identity and the Azure CLI use for the same clouds.
+_ALIASES = {
+    "azurepubliccloud": "public", "global": "public",
+    "azureusgovernment": "usgov", "gcchigh": "usgov", "usgovernment": "usgov",
+    "azureusgovernmentdod": "dod",
+    "azurechinacloud": "china", "21vianet": "china",
+}
+
+CLOUD_NAMES = tuple(sorted(_CLOUDS))
+
+
+def _check_url(value, option):
+    if value is None:
+        return None
+    value = str(value).strip()
+    if not value.startswith("https://"):
+        raise ConfigError("must be an https:// URL, got %r" % value, option=option,
+                          fix="give the full URL, for example https://login.microsoftonline.com")
+    return value.rstrip("/")
+
+
+def resolve_cloud(name="public", authority_host=None, graph_endpoint=None, exchange_endpoint=None, smtp_host=None):
+    """Return the Cloud for a name plus optional overrides; ConfigError names the bad option."""
+    key = (name or "public").strip().lower()
+    key = _ALIASES.get(key, key)
+    if key not in _CLOUDS:
+        raise ConfigError("unknown cloud %r" % name, option="cloud", fix="use one of: %s" % ", ".join(CLOUD_NAMES))
+    base = dict(_CLOUDS[key])
+    authority = _check_url(authority_host, "authority_host")
+    overridden = bool(authority) and authority != base["authority_host"]
+    if authority:
+        base["authority_host"] = authority
+    if smtp_host:
+        base["smtp_host"] = smtp_host
+    return Cloud(key, graph_endpoint=_check_url(graph_endpoint, "graph_endpoint"),
+                 exchange_endpoint=_check_url(exchange_endpoint, "exchange_endpoint"),
+                 authority_overridden=overridden, **base)

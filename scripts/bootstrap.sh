@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Sets up everything the demo and the tests need, from nothing but Python 3.11, pip and apt.
+# Idempotent: a second run only checks stamps. Prints where things are.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+
+venv="$root/.venv"
+stamp="$venv/.requirements.sha256"
+want=$(cat requirements-test.txt tests/constraints.txt | sha256sum | cut -d' ' -f1)
+
+if [ ! -x "$venv/bin/python" ]; then
+  python3 -m venv "$venv"
+fi
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  echo "bootstrap: installing Python packages into .venv (pinned by tests/constraints.txt)"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check -r requirements-test.txt -c tests/constraints.txt
+  echo "$want" > "$stamp"
+fi
+
+# Ansible finds the collection under ansible_collections/<namespace>/<name>: a symlink to this checkout.
+coll="$root/.build/collections/ansible_collections/o365"
+mkdir -p "$coll"
+if [ "$(readlink "$coll/smtp_oauth" 2>/dev/null)" != "$root" ]; then
+  rm -rf "$coll/smtp_oauth"
+  ln -s "$root" "$coll/smtp_oauth"
+fi
