@@ -1,0 +1,403 @@
+# -*- coding: utf-8 -*-
+# Copyright: o365.smtp_oauth contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""One SMTP submission session with TLS and SASL XOAUTH2, for send_mail and the relay's proxy.
+
+Plain Python (no Ansible import). The API, in the order a caller uses it:
+
+    session = SmtpSession(host, port=587, secure="starttls", ca_path=None, timeout=30, ehlohost=None,
+                          mailbox="app@contoso.com", token_source=callable)
+    session.connect()             # TCP, greeting, EHLO, STARTTLS (certificate and host name verified), EHLO
+    session.authenticate()        # AUTH XOAUTH2 with token_source() (an AccessToken or a str); never before TLS
+    result = session.send(envelope_from, recipients, data)   # -> SendResult, per-recipient answers
+    session.quit()                # polite QUIT; close() drops the socket without a word
+    session.reconnect()           # close, connect and authenticate again with a fresh token
+
+`open()` is connect() + authenticate(). `token_expires_on` and `token_expiring(margin)` tell a long-running
+caller when to reconnect before Exchange starts answering `501 5.5.127` (token about to expire).
+
+Every refusal raises SmtpError (from _errors) with `smtp_code`, `enhanced_code`, `server_reply`, `stage`
+(connect, starttls, auth, mail, rcpt, data) and a diagnosis (cause and fix) from _smtp_diagnosis. A lost
+connection raises SmtpDisconnected; its `committed` flag is True when the end-of-data mark had left this host,
+i.e. the server may have accepted the message: callers must not resend it blindly (see _smtp_sender).
+
+Secrets: the token and the base64 XOAUTH2 string are never logged; `transcript` (when enabled) is redacted.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import base64
+import re
+import smtplib
+import socket
+import ssl
+import time
+
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._errors import ConfigError, SmtpError, redact
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._smtp_diagnosis import diagnose
+
+SECURE_MODES = ("starttls", "always", "never")
+_ENHANCED_RE = re.compile(r"^\s*([245]\.\d{1,3}\.\d{1,3})\b")
+
+
+def xoauth2_string(mailbox, token):
+    """The SASL XOAUTH2 initial response, before base64: user=<mailbox>^Aauth=Bearer <token>^A^A."""
+    if not mailbox or "\x01" in mailbox or "\r" in mailbox or "\n" in mailbox:
+        raise ConfigError("the mailbox must be one address without control characters", option="mailbox")
+    if not token or any(c in token for c in "\x01\r\n "):
+        raise ConfigError("the access token is empty or malformed", option="access_token")
+    return "user=%s\x01auth=Bearer %s\x01\x01" % (mailbox, token)
+
+
+def xoauth2_base64(mailbox, token):
+    """What goes on the wire after `AUTH XOAUTH2 `."""
+    return base64.b64encode(xoauth2_string(mailbox, token).encode("utf-8")).decode("ascii")
+
+
+def split_reply(code, message):
+    """(code, enhanced code or None, text) from smtplib's (int, bytes) reply."""
+    text = message.decode("utf-8", "replace") if isinstance(message, bytes) else str(message or "")
+    text = " ".join(line.strip() for line in text.splitlines())
+    match = _ENHANCED_RE.match(text)
+    return code, (match.group(1) if match else None), text
+
+
+class SmtpDisconnected(SmtpError):
+    """The connection was lost. committed=True: the end-of-data mark was sent, acceptance is unknown."""
+
+    def __init__(self, message, stage=None, committed=False, **kwargs):
+        kwargs.setdefault("fix", "retry later; if it keeps happening check the network path to the SMTP host")
+        super(SmtpDisconnected, self).__init__(message, **kwargs)
+        self.stage = stage
+        self.committed = committed
+        self.transient = True
+
+
+class SendResult(object):
+    """Outcome of one message: accepted / refused recipients and the final reply to the data."""
+
+    __slots__ = ("message_id", "accepted", "refused", "code", "reply", "status")
+
+    def __init__(self, message_id=None, accepted=None, refused=None, code=None, reply=None, status=None):
+        self.message_id = message_id
+        self.accepted = accepted or []
+        self.refused = refused or {}
+        self.code = code
+        self.reply = reply
+        self.status = status
+
+    def as_dict(self):
+        return {
+            "message_id": self.message_id,
+            "accepted": list(self.accepted),
+            "refused": dict((addr, {"code": c, "reply": r}) for addr, (c, r) in self.refused.items()),
+            "code": self.code,
+            "reply": self.reply,
+            "status": self.status,
+        }
+
+
+def smtp_error(stage, code, message, claims=None, mailbox=None, address=None):
+    """SmtpError for a refused step, with the Microsoft-specific cause and fix."""
+    code, enhanced, text = split_reply(code, message)
+    found = diagnose(code, text, claims=claims, stage=stage, mailbox=mailbox, address=address)
+    err = SmtpError("%s refused at %s: %s %s. %s" % ("server", stage, code, text, found.cause),
+                    smtp_code=code, enhanced_code=enhanced or found.code, server_reply="%s %s" % (code, text),
+                    fix=found.fix, option=found.option)
+    err.stage = stage
+    err.transient = 400 <= code < 500
+    err.diagnosis = found
+    return err
+
+
+class _RedactingSMTP(smtplib.SMTP):
+    """smtplib with its debug output captured into a redacted transcript instead of stderr."""
+
+    secrets = ()
+    transcript = None
+
+    def _print_debug(self, *args):
+        if self.transcript is not None:
+            self.transcript.append(redact(" ".join(str(a) for a in args), self.secrets))
+
+
+class _RedactingSMTP_SSL(smtplib.SMTP_SSL):
+    secrets = ()
+    transcript = None
+    _print_debug = _RedactingSMTP._print_debug
+
+
+def tls_context(ca_path=None):
+    """A verifying client context: only ca_path's CAs when given (file or folder), else the system store."""
+    if ca_path:
+        import os
+        if os.path.isdir(ca_path):
+            context = ssl.create_default_context(capath=ca_path)
+        elif os.path.isfile(ca_path):
+            context = ssl.create_default_context(cafile=ca_path)
+        else:
+            raise ConfigError("CA bundle %r does not exist" % ca_path, option="ca_path")
+    else:
+        context = ssl.create_default_context()
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    return context
+
+
+class SmtpSession(object):
+    """One SMTP connection; see the module docstring for the call order."""
+
+    def __init__(self, host, port=587, secure="starttls", ca_path=None, timeout=30, ehlohost=None, mailbox=None,
+                 token_source=None, transcript=False, claims_decoder=None):
+        if secure not in SECURE_MODES:
+            raise ConfigError("must be one of %s, got %r" % (", ".join(SECURE_MODES), secure), option="secure")
+        if secure == "never" and token_source is not None:
+            raise ConfigError("a plain connection cannot carry an OAuth token", option="secure",
+                              fix="use starttls (port 587) or always (implicit TLS); never is only for an "
+                                  "internal relay without authentication")
+        if not host:
+            raise ConfigError("no SMTP host: the cloud has no known SMTP host", option="host",
+                              fix="set host (or O365_SMTP_HOST)")
+        self.host = host
+        self.port = int(port)
+        self.secure = secure
+        self.ca_path = ca_path
+        self.timeout = timeout
+        self.ehlohost = ehlohost
+        self.mailbox = mailbox
+        self.token_source = token_source
+        self.transcript = [] if transcript else None
+        self.claims_decoder = claims_decoder
+        self.token_expires_on = None
+        self.authenticated = False
+        self.max_size = None
+        self.connects = 0
+        self._smtp = None
+        self._token = None
+        self._secrets = []
+
+    # -- connection -------------------------------------------------------------------------------------
+    @property
+    def connected(self):
+        return self._smtp is not None
+
+    def _new_client(self):
+        cls = _RedactingSMTP_SSL if self.secure == "always" else _RedactingSMTP
+        kwargs = {"local_hostname": self.ehlohost, "timeout": self.timeout}
+        if self.secure == "always":
+            kwargs["context"] = tls_context(self.ca_path)
+        client = cls(**kwargs)
+        client.secrets = self._secrets
+        client.transcript = self.transcript
+        if self.transcript is not None:
+            client.set_debuglevel(1)
+        return client
+
+    def connect(self):
+        """TCP, greeting, EHLO and STARTTLS. Raises SmtpError / SmtpDisconnected / ConfigError."""
+        self.close()
+        client = self._new_client()
+        try:
+            code, message = client.connect(self.host, self.port)
+        except ssl.SSLCertVerificationError as exc:
+            raise self._untrusted(exc)
+        except (socket.timeout, OSError) as exc:
+            raise SmtpDisconnected("cannot connect to %s:%s: %s" % (self.host, self.port, exc), stage="connect",
+                                   code="connect", option="host")
+        self._smtp = client
+        self.connects += 1
+        if code != 220:
+            self.close()
+            raise smtp_error("connect", code, message)
+        self._ehlo("connect")
+        if self.secure == "starttls":
+            if not client.has_extn("starttls"):
+                self.close()
+                raise SmtpError("%s:%s does not offer STARTTLS; the session is not continued in clear text"
+                                % (self.host, self.port), code="no_starttls", option="secure",
+                                fix="check host and port (Exchange Online: smtp.office365.com port 587)")
+            self._starttls()
+        return self
+
+    def _ehlo(self, stage):
+        try:
+            code, message = self._smtp.ehlo()
+        except smtplib.SMTPServerDisconnected as exc:
+            self._lost(stage, exc)
+        if code != 250:
+            raise smtp_error(stage, code, message)
+        size = self._smtp.esmtp_features.get("size", "")
+        self.max_size = int(size) if size.isdigit() and int(size) else None
+
+    def _starttls(self):
+        context = tls_context(self.ca_path)
+        try:
+            code, message = self._smtp.docmd("STARTTLS")
+            if code != 220:
+                raise smtp_error("starttls", code, message)
+            self._smtp.sock = context.wrap_socket(self._smtp.sock, server_hostname=self.host)
+        except ssl.SSLCertVerificationError as exc:
+            self.close()
+            raise self._untrusted(exc)
+        except (ssl.SSLError, OSError, smtplib.SMTPServerDisconnected) as exc:
+            self._lost("starttls", exc)
+        # RFC 3207: forget what the server said before TLS and ask again.
+        self._smtp.file = None
+        self._smtp.helo_resp = None
+        self._smtp.ehlo_resp = None
+        self._smtp.esmtp_features = {}
+        self._smtp.does_esmtp = False
+        self._ehlo("starttls")
+
+    def _untrusted(self, exc):
+        return SmtpError("the TLS certificate of %s:%s is not trusted: %s" % (self.host, self.port, exc.verify_message),
+                         code="tls_verify", option="ca_path",
+                         fix="give the CA bundle that signed the server certificate in ca_path; "
+                             "verification is never turned off")
+
+    @property
+    def tls_active(self):
+        return self._smtp is not None and isinstance(self._smtp.sock, ssl.SSLSocket)
+
+    # -- authentication ----------------------------------------------------------------------------------
+    def authenticate(self):
+        """AUTH XOAUTH2 with a token from token_source; never on a connection without TLS."""
+        if self.token_source is None:
+            return self
+        if not self.tls_active:
+            raise SmtpError("refusing to authenticate over a connection without TLS", code="no_tls", option="secure")
+        if "xoauth2" not in self._smtp.esmtp_features.get("auth", "").lower().split():
+            raise SmtpError("%s:%s does not offer AUTH XOAUTH2 (it offers: %s)"
+                            % (self.host, self.port, self._smtp.esmtp_features.get("auth", "nothing")),
+                            code="no_xoauth2", option="host",
+                            fix="use the Exchange Online SMTP host of your cloud (smtp.office365.com for the public cloud)")
+        token = self.token_source()
+        expires_on = getattr(token, "expires_on", None)
+        token = getattr(token, "token", token)
+        self._token = token
+        self.token_expires_on = expires_on
+        initial = xoauth2_base64(self.mailbox, token)
+        self._secrets[:] = [token, initial]
+        try:
+            code, message = self._smtp.docmd("AUTH", "XOAUTH2 " + initial)
+            if code == 334:
+                # RFC 7628 style error challenge: answer with an empty line to get the final reply.
+                code, message = self._smtp.docmd("")
+        except smtplib.SMTPServerDisconnected as exc:
+            self._lost("auth", exc)
+        if code != 235:
+            claims = self.claims_decoder(token) if self.claims_decoder else None
+            raise smtp_error("auth", code, message, claims=claims, mailbox=self.mailbox)
+        self.authenticated = True
+        return self
+
+    def token_expiring(self, margin, now=None):
+        """True when the token used for this session expires within `margin` seconds."""
+        if not self.token_expires_on:
+            return False
+        return (self.token_expires_on - (now or time.time())) <= margin
+
+    def open(self):
+        return self.connect().authenticate()
+
+    def reconnect(self):
+        self.close()
+        return self.open()
+
+    # -- sending ------------------------------------------------------------------------------------------
+    def send(self, envelope_from, recipients, data, message_id=None):
+        """MAIL, RCPT for each recipient, DATA. Returns SendResult; raises SmtpError / SmtpDisconnected.
+
+        A refusal of the sender or of the data raises; refused recipients are reported in the result
+        (status 'refused' when none was accepted, after RSET).
+        """
+        if self._smtp is None:
+            raise SmtpDisconnected("not connected", stage="mail")
+        client = self._smtp
+        options = []
+        if self.max_size:
+            options.append("SIZE=%d" % len(data))
+        try:
+            code, message = client.mail(envelope_from, options)
+            if code != 250:
+                self._rset()
+                raise smtp_error("mail", code, message, mailbox=self.mailbox, address=envelope_from)
+            accepted, refused = [], {}
+            for rcpt in recipients:
+                code, message = client.rcpt(rcpt)
+                if code in (250, 251):
+                    accepted.append(rcpt)
+                else:
+                    refused[rcpt] = (code, split_reply(code, message)[2])
+                    if 400 <= code < 500 and code in (421, 432):
+                        raise smtp_error("rcpt", code, message, mailbox=self.mailbox, address=rcpt)
+            if not accepted:
+                self._rset()
+                return SendResult(message_id, [], refused, None, None, "refused")
+            code, message = client.docmd("DATA")
+            if code != 354:
+                self._rset()
+                raise smtp_error("data", code, message, mailbox=self.mailbox, address=envelope_from)
+        except smtplib.SMTPServerDisconnected as exc:
+            self._lost("mail", exc)
+        payload = _wire_data(data)
+        try:
+            client.sock.sendall(payload)
+        except (OSError, socket.timeout) as exc:
+            # The end-of-data mark did not leave this host: the server cannot have accepted the message.
+            self._lost("data", exc, committed=False)
+        try:
+            code, message = client.getreply()
+        except (smtplib.SMTPServerDisconnected, OSError) as exc:
+            self._lost("data", exc, committed=True)
+        if code != 250:
+            raise smtp_error("data", code, message, mailbox=self.mailbox, address=envelope_from)
+        return SendResult(message_id, accepted, refused, code, split_reply(code, message)[2], "sent")
+
+    def _rset(self):
+        try:
+            self._smtp.rset()
+        except (smtplib.SMTPServerDisconnected, OSError):
+            self.close()
+
+    def _lost(self, stage, exc, committed=False):
+        self.close()
+        raise SmtpDisconnected("the connection to %s:%s was lost during %s (%s)"
+                               % (self.host, self.port, stage, redact(str(exc), self._secrets) or type(exc).__name__),
+                               stage=stage, committed=committed, code="disconnected")
+
+    def quit(self):
+        if self._smtp is None:
+            return
+        try:
+            self._smtp.quit()
+        except (smtplib.SMTPException, OSError):
+            pass
+        self.close()
+
+    def close(self):
+        client, self._smtp = self._smtp, None
+        self.authenticated = False
+        if client is not None:
+            try:
+                client.close()
+            except OSError:
+                pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.quit()
+
+
+def _wire_data(data):
+    """Message bytes as they go after 354: CRLF line ends, dot-stuffed, ending with CRLF.CRLF."""
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    data = re.sub(br"(?:\r\n|\n|\r(?!\n))", b"\r\n", data)
+    data = re.sub(br"(?m)^\.", b"..", data)
+    if not data.endswith(b"\r\n"):
+        data += b"\r\n"
+    return data + b".\r\n"

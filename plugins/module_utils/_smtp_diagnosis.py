@@ -1,0 +1,175 @@
+# -*- coding: utf-8 -*-
+# Copyright: o365.smtp_oauth contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What an Exchange Online SMTP answer means and what the user must do about it.
+
+`diagnose(smtp_code, reply, claims=None, stage=None, mailbox=None, address=None)` -> Diagnosis(code, cause, fix,
+option, transient). `claims` are the access token's decoded claims (no signature check, _jwt_claims): for
+`535 5.7.3` they let us name the likely cause instead of listing every possibility.
+
+Plain Python, no Ansible import (the relay's proxy logs the same diagnosis).
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import re
+import time
+
+SMTP_RESOURCES = ("https://outlook.office365.com", "https://outlook.office365.us", "https://partner.outlook.cn",
+                  "https://webmail.apps.mil", "https://outlook.office.com")
+EXCHANGE_APP_ID = "00000002-0000-0ff1-ce00-000000000000"
+
+
+class Diagnosis(object):
+    __slots__ = ("code", "cause", "fix", "option", "transient")
+
+    def __init__(self, code, cause, fix, option=None, transient=False):
+        self.code = code
+        self.cause = cause
+        self.fix = fix
+        self.option = option
+        self.transient = transient
+
+    def as_dict(self):
+        return dict((k, getattr(self, k)) for k in self.__slots__)
+
+
+def _enhanced(reply):
+    match = re.search(r"\b([245]\.\d{1,3}\.\d{1,3})\b", reply or "")
+    return match.group(1) if match else None
+
+
+def _aud_ok(aud):
+    auds = aud if isinstance(aud, list) else [aud]
+    return any(str(a).rstrip("/") in SMTP_RESOURCES or a == EXCHANGE_APP_ID for a in auds if a)
+
+
+def _diagnose_573(claims, mailbox):
+    """535 5.7.3: Exchange rejected the token. Use the claims to say which cause is most likely."""
+    generic = ("Exchange did not accept the app for this mailbox. In order: (1) the app's service principal is "
+               "registered in Exchange (New-ServicePrincipal) with the object id of the ENTERPRISE APPLICATION, not "
+               "of the app registration; (2) it has the right to send: RBAC for Applications (role assignment "
+               "'Application SMTP.SendAsApp' whose scope contains %s) or classic (Entra SMTP.SendAsApp with admin "
+               "consent plus FullAccess on the mailbox); (3) a new permission can take up to an hour to apply."
+               % (mailbox or "the mailbox"))
+    fix = ("run o365.smtp_oauth.exchange_smtp_access for this app and mailbox (and exchange_smtp_access_info to see "
+           "what is missing), then retry")
+    if not claims:
+        return Diagnosis("5.7.3", "the token was rejected. " + generic, fix)
+    if not _aud_ok(claims.get("aud")):
+        return Diagnosis("5.7.3", "the token's audience is %r, not Exchange Online" % (claims.get("aud"),),
+                         "request the token for https://outlook.office365.com/.default (or your cloud's Exchange "
+                         "resource), not Graph", option="access_token")
+    if claims.get("scp") and not claims.get("roles"):
+        return Diagnosis("5.7.3", "the token is a delegated (user) token (scp=%s); app-only SMTP needs a client "
+                         "credentials token" % claims.get("scp"),
+                         "authenticate as the application (client secret, certificate, federated or managed identity)",
+                         option="access_token")
+    exp = claims.get("exp")
+    if isinstance(exp, (int, float)) and exp < time.time():
+        return Diagnosis("5.7.3", "the token expired at %s" % time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(exp)),
+                         "get a new token (a ready access_token cannot be renewed by the module)", option="access_token")
+    roles = claims.get("roles") or []
+    appid = claims.get("appid") or claims.get("azp")
+    tid = claims.get("tid")
+    if "SMTP.SendAsApp" in roles:
+        cause = ("the token carries the Entra permission SMTP.SendAsApp (classic model, app %s in tenant %s), so "
+                 "Exchange requires FullAccess for the app's service principal on %s, and the service principal "
+                 "registered in Exchange. One of them is missing, uses the application object id instead of the "
+                 "service principal's, or has not propagated yet" % (appid, tid, mailbox or "the mailbox"))
+        return Diagnosis("5.7.3", cause, "grant FullAccess (exchange_smtp_access with model classic) or remove the "
+                         "SMTP.SendAsApp permission and use RBAC for Applications; then wait for propagation")
+    cause = ("the token has no SMTP.SendAsApp role (app %s in tenant %s), so Exchange looks for RBAC for Applications: "
+             "a service principal registered with the enterprise application's object id and a management role "
+             "assignment 'Application SMTP.SendAsApp' whose scope contains %s. One of them is missing or has not "
+             "propagated yet" % (appid, tid, mailbox or "the mailbox"))
+    return Diagnosis("5.7.3", cause, fix)
+
+
+_TABLE = (
+    # (enhanced code or reply pattern, cause, fix, option, transient)
+    ("5.7.139", None, None, None, False),  # resolved by text below
+    ("5.7.57", "the server wanted authentication (or TLS) before accepting mail: the session was not authenticated",
+     "use secure: starttls (or always) with OAuth credentials; never send unauthenticated to Exchange Online",
+     "secure", False),
+    ("5.7.60", "SendAsDenied: the authenticated mailbox may not send as the From/sender address",
+     "grant SendAs on that address to the app (exchange_smtp_access send_as), or send from the mailbox itself",
+     "sender", False),
+    ("5.2.0", "the mailbox exceeded its submission quota (SubmissionQuotaExceeded: 10,000 recipients a day or the "
+     "per-minute message rate)",
+     "wait until the quota frees up (24 h for recipients), spread the sending over several mailboxes, or use "
+     "Azure Communication Services / High Volume Email for bulk", "rate_limit", False),
+    ("4.3.2", "too many concurrent connections for this mailbox (Exchange allows 3)",
+     "run fewer parallel senders for this mailbox (Ansible forks, CI jobs); the module retries with backoff",
+     None, True),
+    ("5.5.127", "the token is about to expire; Exchange refuses tokens close to their expiry",
+     "get a fresh token (the module renews automatically; a ready access_token must be renewed by you)",
+     "access_token", True),
+    ("5.7.30", "Basic authentication (AUTH LOGIN / PLAIN with a password) is not supported any more for client submission",
+     "use OAuth (XOAUTH2) credentials: this module does, check that nothing else is sending with a password", None, False),
+    ("4.7.500", "Exchange is busy and asked the client to come back later", "the module retries with backoff; if it "
+     "persists, retry later", None, True),
+    ("5.7.4", "the server does not offer this authentication type (AUTH before TLS, or XOAUTH2 unknown)",
+     "use secure: starttls and the Exchange Online SMTP host", "secure", False),
+    ("5.5.124", "the XOAUTH2 data was malformed", "check the mailbox value (one address) and the token", "mailbox", False),
+    ("5.1.8", "the sender address was refused by Exchange (access denied, bad outbound sender: often a mailbox that "
+     "was blocked for sending spam)", "check the mailbox in the Microsoft 365 Defender 'Restricted entities' page",
+     "sender", False),
+    ("5.2.2", "the recipient's mailbox is full", "contact the recipient", None, False),
+    ("5.1.1", "the recipient address does not exist", "fix the address", "to", False),
+    ("5.1.10", "the recipient address does not exist", "fix the address", "to", False),
+    ("5.3.4", "the message is larger than the server's limit", "send a smaller message", "attach", False),
+    ("5.7.708", "the tenant is blocked from sending (new or suspicious tenant, usually a trial)",
+     "contact Microsoft support", None, False),
+)
+
+
+def _diagnose_5139(reply):
+    low = (reply or "").lower()
+    if "disabled for the tenant" in low:
+        return Diagnosis("5.7.139", "SMTP AUTH is disabled for the whole tenant (Set-TransportConfig "
+                         "SmtpClientAuthenticationDisabled $true) and not enabled on the mailbox",
+                         "enable SMTP AUTH on the mailbox (exchange_smtp_access smtp_auth: enabled) or for the tenant")
+    if "disabled for the mailbox" in low:
+        return Diagnosis("5.7.139", "SMTP AUTH is disabled on this mailbox (Set-CASMailbox "
+                         "SmtpClientAuthenticationDisabled $true)",
+                         "enable it on the mailbox (exchange_smtp_access smtp_auth: enabled)")
+    if "security defaults" in low:
+        return Diagnosis("5.7.139", "the tenant's security defaults block SMTP AUTH for this account",
+                         "exclude the account or move to Conditional Access policies; app-only tokens are not affected")
+    if "basic authentication is disabled" in low:
+        return Diagnosis("5.7.139", "Basic authentication is disabled for SMTP AUTH", "use OAuth (XOAUTH2)")
+    return Diagnosis("5.7.139", "the request did not meet the criteria to authenticate: SMTP AUTH is off for the "
+                     "mailbox or the tenant, or a policy (security defaults, Conditional Access) blocks it",
+                     "check exchange_smtp_access_info: SMTP AUTH must be enabled for the mailbox (true/false/null "
+                     "follows the tenant setting)")
+
+
+def diagnose(smtp_code, reply, claims=None, stage=None, mailbox=None, address=None):
+    """Cause and fix for one reply. Unknown answers get a generic diagnosis, never an exception."""
+    enhanced = _enhanced(reply)
+    low = (reply or "").lower()
+    if enhanced == "5.7.3" or (smtp_code == 535 and enhanced is None):
+        return _diagnose_573(claims, mailbox)
+    if enhanced == "5.7.139":
+        return _diagnose_5139(reply)
+    if "sendasdenied" in low and enhanced != "5.7.60":
+        enhanced = "5.7.60"
+    if "submissionquotaexceeded" in low:
+        enhanced = "5.2.0"
+    for code, cause, fix, option, transient in _TABLE:
+        if enhanced == code and cause:
+            if code == "5.7.60" and address:
+                cause = "SendAsDenied: the mailbox %s may not send as %s" % (mailbox or "?", address)
+            return Diagnosis(code, cause, fix, option, transient)
+    transient = 400 <= int(smtp_code or 0) < 500
+    if smtp_code in (421, 432):
+        return Diagnosis(enhanced, "the server is closing the connection or limiting it (%s)" % (reply,),
+                         "the module reconnects and retries with backoff", None, True)
+    if transient:
+        return Diagnosis(enhanced, "a temporary failure (%s)" % reply, "retry later; the module retries with backoff",
+                         None, True)
+    where = {"mail": "the sender", "rcpt": "a recipient", "data": "the message", "auth": "the authentication"}.get(stage, stage or "the request")
+    return Diagnosis(enhanced, "the server refused %s" % where, "read the server's reply; it names the problem", None, False)

@@ -1,0 +1,153 @@
+# -*- coding: utf-8 -*-
+# Copyright: o365.smtp_oauth contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Send many messages over one SmtpSession: rate limit, bounded retries, reconnects, per-message results.
+
+`BulkSender(session, rate_limit=30, retries=3, retry_delay=2.0).send_all(messages)` where each message has
+`envelope_from`, `recipients`, `data`, `message_id` (a _message.BuiltMessage). Returns one dict per message:
+message_id, status (sent | refused | failed | uncertain), accepted, refused, code, reply, attempts, and for
+failures error / fix.
+
+When is a message sent again? Only when the server cannot have accepted it:
+- a 250 to the end of data: accepted, never sent again;
+- a refusal (4xx) or a lost connection before the end-of-data mark left this host: the server has nothing, so
+  the message is sent again after a reconnect (bounded by `retries`);
+- a lost connection after the end-of-data mark was sent but before the reply: the server may have accepted it
+  (RFC 5321 section 4.1.1.4 leaves this open). Resending could deliver it twice, not resending could lose it;
+  we never send twice by default: the message is reported `uncertain` with its Message-ID so it can be looked
+  up in message trace, and the task fails. `resend_uncertain=True` chooses at-least-once instead (same
+  Message-ID, so duplicates can be recognised).
+Authentication failures (535 ...) stop the run: every other message would fail the same way.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import collections
+import random
+import time
+
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._errors import SmtpError
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._smtp import SmtpDisconnected
+
+# Codes after which this connection is useless: reconnect before the next attempt.
+_RECONNECT_CODES = (421, 432)
+
+
+class RateLimiter(object):
+    """At most `per_minute` sends in any 60 s window (Exchange: 30 / minute / mailbox). 0 = no limit."""
+
+    def __init__(self, per_minute, clock=time.monotonic, sleep=time.sleep):
+        self.per_minute = int(per_minute or 0)
+        self.clock = clock
+        self.sleep = sleep
+        self.sent = collections.deque()
+        self.waited = 0.0
+
+    def acquire(self):
+        if self.per_minute <= 0:
+            return
+        now = self.clock()
+        while self.sent and now - self.sent[0] >= 60.0:
+            self.sent.popleft()
+        if len(self.sent) >= self.per_minute:
+            delay = 60.0 - (now - self.sent[0])
+            if delay > 0:
+                self.sleep(delay)
+                self.waited += delay
+            self.sent.popleft()
+        self.sent.append(self.clock())
+
+
+class BulkSender(object):
+    def __init__(self, session, rate_limit=30, retries=3, retry_delay=2.0, max_delay=60.0, resend_uncertain=False,
+                 sleep=time.sleep, clock=time.time):
+        self.session = session
+        self.limiter = RateLimiter(rate_limit, sleep=sleep)
+        self.retries = max(0, int(retries))
+        self.retry_delay = float(retry_delay)
+        self.max_delay = float(max_delay)
+        self.resend_uncertain = resend_uncertain
+        self.sleep = sleep
+        self.clock = clock
+        self.stats = {"connections": 0, "retries": 0, "reconnects_for_token": 0, "rate_limit_wait": 0.0}
+        self._auth_time = None
+
+    def _backoff(self, attempt):
+        delay = min(self.max_delay, self.retry_delay * (2 ** (attempt - 1)))
+        delay = delay * (0.5 + random.random() / 2)  # jitter: parallel senders do not retry in lockstep
+        if delay > 0:
+            self.sleep(delay)
+
+    def _renew_margin(self):
+        # A quarter of the token's life at authentication, at most 5 minutes: works for 1 h tokens and short ones.
+        expires = self.session.token_expires_on
+        if not expires or not self._auth_time:
+            return 0
+        return max(0.0, min(300.0, (expires - self._auth_time) / 4.0))
+
+    def ensure_open(self):
+        """Connect and authenticate if needed, or again when the token is about to expire."""
+        session = self.session
+        if session.connected and session.authenticated and session.token_expiring(self._renew_margin(), self.clock()):
+            session.quit()
+            self.stats["reconnects_for_token"] += 1
+        if not session.connected or (session.token_source is not None and not session.authenticated):
+            session.open()
+            self._auth_time = self.clock()
+            self.stats["connections"] += 1
+
+    def send_all(self, messages):
+        results = []
+        for message in messages:
+            results.append(self.send_one(message))
+        self.stats["rate_limit_wait"] = round(self.limiter.waited, 3)
+        return results
+
+    def send_one(self, message):
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                self.ensure_open()
+                self.limiter.acquire()
+                result = self.session.send(message.envelope_from, message.recipients, message.data,
+                                           message_id=message.message_id)
+                out = result.as_dict()
+                out["attempts"] = attempt
+                return out
+            except SmtpDisconnected as exc:
+                if exc.committed and not self.resend_uncertain:
+                    return self._failure(message, attempt, exc, "uncertain",
+                                         "the connection was lost after the whole message was sent and before the "
+                                         "server answered: it may or may not have been accepted, so it was not sent "
+                                         "again (no duplicates). Look up Message-ID %s in message trace."
+                                         % message.message_id)
+                if attempt > self.retries:
+                    return self._failure(message, attempt, exc, "failed")
+            except SmtpError as exc:
+                stage = getattr(exc, "stage", None)
+                transient = getattr(exc, "transient", False) or exc.enhanced_code in ("5.5.127", "4.3.2")
+                if stage in ("connect", "starttls", "auth") and not transient:
+                    raise  # credentials / permissions / TLS: every message would fail the same way
+                if exc.smtp_code in _RECONNECT_CODES or stage in ("auth", "connect", "starttls"):
+                    self.session.close()
+                if not transient or attempt > self.retries:
+                    return self._failure(message, attempt, exc, "failed")
+            self.stats["retries"] += 1
+            self._backoff(attempt)
+
+    def _failure(self, message, attempt, exc, status, note=None):
+        return {
+            "message_id": message.message_id,
+            "status": status,
+            "accepted": [],
+            "refused": {},
+            "code": exc.smtp_code,
+            "reply": exc.server_reply,
+            "attempts": attempt,
+            "error": note or exc.message,
+            "fix": exc.fix,
+            "enhanced_code": exc.enhanced_code,
+        }
