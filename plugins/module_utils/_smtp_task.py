@@ -1,0 +1,133 @@
+# -*- coding: utf-8 -*-
+# Copyright: o365.smtp_oauth contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The send_mail task without Ansible: options -> validated messages -> one session -> result dict.
+
+`send_mail_task(params, check_mode, token_source, cloud_smtp_host, claims_decoder=None, sleep=time.sleep)`
+returns (failed, result). `token_source` is None for an unauthenticated relay (secure: never) or a callable
+returning an AccessToken / str for the Exchange scope. Every message is built and validated before the first
+connection, so bad input never costs a connection or half a bulk run.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import time
+
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._errors import ConfigError
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._message import addr_spec, build_message
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._smtp import SmtpSession
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._smtp_sender import BulkSender
+
+MESSAGE_KEYS = ("sender", "to", "cc", "bcc", "reply_to", "subject", "body", "subtype", "body_html", "charset",
+                "attach", "headers")
+
+
+def message_specs(params):
+    """One spec per message: each `messages` entry over the top-level options, or the top level alone."""
+    top = dict((key, params.get(key)) for key in MESSAGE_KEYS)
+    entries = params.get("messages")
+    if entries is None:
+        return [("", top)]
+    if not entries:
+        raise ConfigError("is an empty list: nothing to send", option="messages")
+    specs = []
+    for index, entry in enumerate(entries):
+        spec = dict(top)
+        for key, value in (entry or {}).items():
+            if key == "from":
+                key = "sender"
+            if value is not None:
+                spec[key] = value
+        specs.append(("messages[%d]." % index, spec))
+    return specs
+
+
+def _host_port(params, cloud_smtp_host):
+    # host / port fall back to O365_SMTP_HOST / O365_SMTP_PORT in the argument spec.
+    host = params.get("host") or cloud_smtp_host
+    port = params.get("port") or 587
+    if not host:
+        raise ConfigError("no SMTP host is known for this cloud", option="host", fix="set host (or O365_SMTP_HOST)")
+    if not 0 < int(port) < 65536:
+        raise ConfigError("must be between 1 and 65535, got %r" % port, option="port")
+    return host, int(port)
+
+
+def build_all(params):
+    max_size = int(params.get("max_message_size") or 35) * 1024 * 1024
+    if max_size <= 0:
+        raise ConfigError("must be a positive number of megabytes", option="max_message_size")
+    return [build_message(spec, option_prefix=prefix, max_size=max_size) for prefix, spec in message_specs(params)]
+
+
+def send_mail_task(params, check_mode, token_source, cloud_smtp_host, claims_decoder=None, sleep=time.sleep):
+    """Run the task; returns (failed, result). Raises O365Error for errors that stop everything."""
+    for name in ("rate_limit", "retries", "timeout"):
+        if params.get(name) is not None and params[name] < 0:
+            raise ConfigError("must not be negative", option=name)
+    messages = build_all(params)
+    host, port = _host_port(params, cloud_smtp_host)
+    secure = params.get("secure") or "starttls"
+    mailbox = params.get("mailbox")
+    mailbox = addr_spec(mailbox, "mailbox") if mailbox else messages[0].envelope_from
+    if secure == "never":
+        token_source = None
+    session = SmtpSession(host, port, secure=secure, ca_path=params.get("ca_path"), timeout=params.get("timeout") or 30,
+                          ehlohost=params.get("ehlohost"), mailbox=mailbox, token_source=token_source,
+                          transcript=bool(params.get("debug")), claims_decoder=claims_decoder)
+    result = {"mailbox": mailbox, "changed": False}
+    try:
+        if check_mode:
+            session.open()
+            session.quit()
+            result.update(changed=True, connections=session.connects, sent=0, failed=0,
+                          messages=[{"message_id": m.message_id, "status": "check_mode", "accepted": [], "refused": {},
+                                     "recipients": m.recipients, "code": None, "reply": None, "attempts": 0}
+                                    for m in messages])
+            return False, _finish(result, session)
+        sender = BulkSender(session, rate_limit=params.get("rate_limit", 30), retries=params.get("retries", 3),
+                            retry_delay=params.get("retry_delay", 2.0),
+                            resend_uncertain=bool(params.get("resend_uncertain")), sleep=sleep)
+        try:
+            results = sender.send_all(messages)
+        finally:
+            session.quit()
+    finally:
+        session.close()
+    for item, message in zip(results, messages):
+        item["recipients"] = message.recipients
+    sent = sum(1 for r in results if r["status"] == "sent")
+    result.update(messages=results, sent=sent, failed=len(results) - sent, connections=session.connects,
+                  changed=sent > 0, message_id=messages[0].message_id, retries=sender.stats["retries"],
+                  token_renewals=sender.stats["reconnects_for_token"])
+    problems = [r for r in results if r["status"] in ("failed", "uncertain", "refused")]
+    refused_some = [r for r in results if r["status"] == "sent" and r["refused"]]
+    if params.get("fail_on_refused", True):
+        problems.extend(refused_some)
+    if problems:
+        result["msg"] = _summary(problems)
+    return bool(problems), _finish(result, session)
+
+
+def _summary(problems):
+    first = problems[0]
+    if first["status"] == "sent":
+        detail = "recipients refused: %s" % ", ".join(
+            "%s (%s %s)" % (addr, info["code"], info["reply"]) for addr, info in sorted(first["refused"].items()))
+    elif first["status"] == "refused":
+        detail = "every recipient was refused: %s" % ", ".join(
+            "%s (%s %s)" % (addr, info["code"], info["reply"]) for addr, info in sorted(first["refused"].items()))
+    else:
+        detail = first.get("error") or first.get("reply")
+        if first.get("fix"):
+            detail += " Fix: %s" % first["fix"]
+    return "%d message(s) not fully delivered to the server; first (%s, %s): %s" % (
+        len(problems), first["message_id"], first["status"], detail)
+
+
+def _finish(result, session):
+    if session.transcript is not None:
+        result["transcript"] = list(session.transcript)
+    return result
