@@ -198,6 +198,7 @@ class SmtpSession(object):
         """TCP, greeting, EHLO and STARTTLS. Raises SmtpError / SmtpDisconnected / ConfigError."""
         self.close()
         client = self._new_client()
+        client._host = self.host  # SMTP_SSL takes the TLS server name from here, set only by its constructor
         try:
             code, message = client.connect(self.host, self.port)
         except ssl.SSLCertVerificationError as exc:

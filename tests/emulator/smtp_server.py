@@ -58,12 +58,28 @@ class _TenantApi(object):
         return tenant.tokens.verify(token, audience)
 
     @staticmethod
+    def ca_path(emulator):
+        return emulator.ca_path
+
+    @staticmethod
     def tenant_id(tenant):
         return tenant.tenant_id
 
     @staticmethod
     def log(tenant, **entry):
         tenant.log.add(**entry)
+
+    @staticmethod
+    def issue_token(tenant, app_id, roles, lifetime, audience):
+        return tenant.tokens.issue(app_id=app_id, roles=list(roles), lifetime=lifetime, audience=audience)
+
+    @staticmethod
+    def allow(tenant, app_id, mailbox, model):
+        tenant.exchange.allow_smtp(app_id, mailbox, model=model)
+
+    @staticmethod
+    def allow_send_as(tenant, app_id, address):
+        tenant.exchange.allow_send_as(app_id, address)
 
 
 try:
@@ -352,7 +368,6 @@ class EmulatedSmtp(object):
 
     def __init__(self, emulator, settings=None):
         self.emulator = emulator
-        self.tenant = emulator.tenant
         self.settings = settings or SmtpSettings()
         self.faults = SmtpFaults()
         self.messages = []
@@ -368,6 +383,11 @@ class EmulatedSmtp(object):
         self._thread = None
         self._servers = []
         self._server_ctx = tenant_api.server_tls_context(emulator)
+
+    @property
+    def tenant(self):
+        # Read each time: the test fixtures may give the emulator a fresh tenant per test.
+        return self.emulator.tenant
 
     # -- lifecycle ------------------------------------------------------------------------------------------
     def _factory(self):
@@ -439,7 +459,7 @@ class EmulatedSmtp(object):
 
     def check_token(self, token, mailbox):
         """(None, claims) when the token may send as mailbox, else (reply, claims)."""
-        tenant = self.emulator.tenant
+        tenant = self.tenant
         try:
             claims = tenant_api.verify_token(tenant, token, EXCHANGE_AUDIENCE)
         except tenant_api.TokenInvalid:
@@ -546,6 +566,35 @@ class EmulatedSmtp(object):
                        write=(verb == "DATA" and status == 250), client_id=claims.get("appid"))
 
 
+    @property
+    def ca_path(self):
+        """The CA bundle that verifies this endpoint's certificate (the emulator's CA)."""
+        return tenant_api.ca_path(self.emulator)
+
+    # -- helpers for tests: a sending app without going through Graph and the admin API ----------------------
+    def app_token(self, app_id, roles=(), lifetime=3600, audience=EXCHANGE_AUDIENCE):
+        """A token signed by the tenant, as the identity platform would issue it for the Exchange resource."""
+        return tenant_api.issue_token(self.tenant, app_id, roles, lifetime, audience)
+
+    def allow(self, app_id, mailbox, model="rbac"):
+        """Let app_id send as mailbox (RBAC for Applications, or classic FullAccess)."""
+        tenant_api.allow(self.tenant, app_id, mailbox, model)
+
+    def allow_send_as(self, app_id, address):
+        tenant_api.allow_send_as(self.tenant, app_id, address)
+
+
 def start(emulator, **settings):
     """Start the endpoint for this emulator's tenant; settings: see SmtpSettings."""
     return EmulatedSmtp(emulator, SmtpSettings(**settings)).start()
+
+
+def endpoint_for(emulator):
+    """The emulator's SMTP endpoint: the one it started itself (emulator.smtp), else one started once here."""
+    server = getattr(emulator, "smtp", None)
+    if server is None:
+        server = getattr(emulator, "_smtp_endpoint", None)
+    if server is None:
+        server = start(emulator)
+        emulator._smtp_endpoint = server
+    return server
