@@ -331,7 +331,7 @@ class SmtpSession(object):
                     accepted.append(rcpt)
                 else:
                     refused[rcpt] = (code, split_reply(code, message)[2])
-                    if 400 <= code < 500 and code in (421, 432):
+                    if code in (421, 432):  # the session is over or throttled, not this recipient
                         raise smtp_error("rcpt", code, message, mailbox=self.mailbox, address=rcpt)
             if not accepted:
                 self._rset()
