@@ -379,18 +379,19 @@ def parse_filter(text):
 
 
 def _parse_or(tokens, pos):
-    left, pos = _parse_and(tokens, pos)
-    while pos < len(tokens) and tokens[pos] == ("op", "-or"):
-        right, pos = _parse_and(tokens, pos + 1)
-        left = ("or", left, right)
-    return left, pos
+    return _parse_chain(tokens, pos, "-or", _parse_and)
 
 
 def _parse_and(tokens, pos):
-    left, pos = _parse_term(tokens, pos)
-    while pos < len(tokens) and tokens[pos] == ("op", "-and"):
-        right, pos = _parse_term(tokens, pos + 1)
-        left = ("and", left, right)
+    return _parse_chain(tokens, pos, "-and", _parse_term)
+
+
+def _parse_chain(tokens, pos, op, operand):
+    """operand (op operand)*, left-associative; -and binds tighter than -or as in OPATH."""
+    left, pos = operand(tokens, pos)
+    while pos < len(tokens) and tokens[pos] == ("op", op):
+        right, pos = operand(tokens, pos + 1)
+        left = (op[1:], left, right)
     return left, pos
 
 
