@@ -1,0 +1,282 @@
+# -*- coding: utf-8 -*-
+# Copyright: o365.smtp_oauth contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""entra_app logic: describe -> ensure_present / ensure_absent, each returning (changed, result).
+
+The app is keyed by uniqueName and written with the create-if-missing upsert, so neither a retried request nor a
+re-run task can duplicate it. In check mode nothing is written and the result is the prediction. The diff shows
+the declared fields only. Plain Python: no Ansible import.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._errors import ConfigError, ServiceError
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._entra_permissions import (
+    PermissionResolver, merge_rra, normalize_rra, required_resource_access, smtp_permission_declared)
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._graph import is_guid, is_replication_lag
+
+SIGN_IN_AUDIENCES = ("AzureADMyOrg", "AzureADMultipleOrgs", "AzureADandPersonalMicrosoftAccount",
+                     "PersonalMicrosoftAccount")
+# module option -> Graph property, for the plain fields a task may declare.
+FIELDS = (("display_name", "displayName"), ("description", "description"), ("notes", "notes"),
+          ("sign_in_audience", "signInAudience"), ("tags", "tags"))
+
+
+def find_app(graph, unique_name=None, app_id=None, display_name=None):
+    """The existing app: by uniqueName, else by appId (adoption), else by a display name that matches once."""
+    if unique_name:
+        app = graph.application_by_unique_name(unique_name)
+        if app:
+            return app
+    if app_id:
+        app = graph.application_by_app_id(app_id)
+        if not app:
+            raise ConfigError("no application with appId %s in this tenant" % app_id, option="app_id",
+                              fix="check the application (client) id, or leave app_id out to create the app")
+        if unique_name and app.get("uniqueName") and app["uniqueName"] != unique_name:
+            raise ConfigError("the application %s already has uniqueName %r, not %r" % (
+                app_id, app["uniqueName"], unique_name), option="unique_name",
+                fix="uniqueName cannot change once set: use %r" % app["uniqueName"])
+        return app
+    if display_name and not unique_name:
+        found = graph.applications_by_display_name(display_name)
+        if len(found) > 1:
+            raise ConfigError("%d applications are named %r: %s" % (len(found), display_name, "; ".join(
+                sorted("appId %s (uniqueName %s)" % (a.get("appId"), a.get("uniqueName")) for a in found))),
+                option="display_name", fix="choose one with app_id (or unique_name); display names are not unique")
+        return found[0] if found else None
+    return None
+
+
+def declared_fields(params):
+    """The plain Graph fields the task declares (None = not managed)."""
+    fields = {}
+    for option, prop in FIELDS:
+        if params.get(option) is not None:
+            fields[prop] = sorted(set(params[option])) if option == "tags" else params[option]
+    return fields
+
+
+def _current_fields(app, declared):
+    current = {}
+    for prop in declared:
+        value = app.get(prop) if app else None
+        current[prop] = sorted(set(value or [])) if prop == "tags" else value
+    return current
+
+
+class AppState(object):
+    """One run of entra_app: what exists, what is declared, and how to get from one to the other."""
+
+    def __init__(self, graph, params, check_mode=False):
+        self.graph = graph
+        self.params = params
+        self.check_mode = check_mode
+        self.timeout = params.get("wait_timeout", 120)
+        self.resolver = PermissionResolver(graph)
+        self.warnings = []
+        self.changes = []
+
+    # -- describe ----------------------------------------------------------------------------------
+    def describe(self):
+        p = self.params
+        return find_app(self.graph, p.get("unique_name"), p.get("app_id"), p.get("display_name"))
+
+    # -- present -----------------------------------------------------------------------------------
+    def ensure_present(self):
+        p = self.params
+        if p.get("unique_name") is None and p.get("app_id") is None:
+            raise ConfigError("required to create or find the app idempotently", option="unique_name",
+                              fix="set unique_name (an immutable key such as 'smtp-relay-prod'); display names are "
+                                  "not unique, so a re-run could otherwise create a duplicate")
+        declared_perms = self.resolver.declared(p.get("smtp_send"), p.get("authorization_model"),
+                                                p.get("api_permissions"))
+        if p.get("authorization_model") == "rbac":
+            if any(perm.name == "SMTP.SendAsApp" for perm in declared_perms):
+                self.warnings.append("api_permissions declares SMTP.SendAsApp with authorization_model=rbac: Microsoft "
+                                     "advises against it (the claim triggers the classic mailbox-permission check)")
+        app = self.describe()
+        fields = declared_fields(p)
+        if not app and "displayName" not in fields:
+            fields["displayName"] = p.get("unique_name")
+        fields.setdefault("signInAudience", p.get("sign_in_audience") or "AzureADMyOrg")
+        rra = required_resource_access(declared_perms)
+        target_rra = rra if p.get("purge_permissions") or not app else merge_rra(app.get("requiredResourceAccess"), rra)
+
+        before = _current_fields(app, fields)
+        patch = dict((k, v) for k, v in fields.items() if before.get(k) != v)
+        if normalize_rra((app or {}).get("requiredResourceAccess")) != normalize_rra(target_rra):
+            patch["requiredResourceAccess"] = target_rra
+        if app and p.get("unique_name") and not app.get("uniqueName"):
+            patch["uniqueName"] = p["unique_name"]  # adopting an app found by app_id: give it its key
+        unique_name = p.get("unique_name") or (app or {}).get("uniqueName")
+
+        created = app is None
+        if patch:
+            self.changes.append("create application" if created else "update application: %s" % ", ".join(sorted(patch)))
+            if not self.check_mode:
+                app = self._write_app(app, unique_name, patch)
+        if self.check_mode and created:
+            app = {"id": None, "appId": None, "uniqueName": unique_name}
+        sp = self._ensure_sp(app)
+        owners = self._ensure_owners(app)
+        consented = self._ensure_consent(sp, declared_perms)
+
+        after_app = dict(app or {})
+        after_app.update(patch)
+        result = self._result(after_app, sp, declared_perms, consented, owners)
+        result["diff"] = {"before": self._diff_view(None if created else app, fields, owners[0] if owners else None,
+                                                    consented[0]),
+                          "after": self._diff_view(after_app, fields, owners[1] if owners else None, consented[1])}
+        return bool(self.changes), result
+
+    def _write_app(self, app, unique_name, patch):
+        if unique_name:
+            self.graph.upsert_application(unique_name, patch)
+            return self.graph.wait_for(lambda: self.graph.application_by_unique_name(unique_name),
+                                       "application %r" % unique_name, self.timeout)
+        self.graph.patch("applications/%s" % app["id"], json=patch)  # adopted by app_id, no uniqueName to key on
+        return self.graph.wait_for(lambda: self.graph.get_or_none("applications/%s" % app["id"]),
+                                   "application %s" % app["appId"], self.timeout)
+
+    def _ensure_sp(self, app):
+        """The app's service principal, created if missing (Entra blocks token requests from apps without one)."""
+        if not app.get("appId"):
+            self.changes.append("create service principal")
+            return None
+        sp = self.graph.find_service_principal(app["appId"])
+        if sp:
+            return sp
+        self.changes.append("create service principal")
+        if self.check_mode:
+            return None
+
+        def create():
+            try:
+                return self.graph.post("servicePrincipals", json={"appId": app["appId"]})
+            except ServiceError as error:
+                if error.status == 409 or (error.status == 400 and "already" in (error.message or "").lower()):
+                    return self.graph.find_service_principal(app["appId"])  # a lost answer: it exists
+                raise
+        created = self.graph.retry_while_lagging(create, "the service principal of %s" % app["appId"], self.timeout)
+        return created or self.graph.wait_for(lambda: self.graph.find_service_principal(app["appId"]),
+                                              "the service principal of %s" % app["appId"], self.timeout)
+
+    def _ensure_owners(self, app):
+        """(before, after) owner ids when owners are declared; None when not managed."""
+        declared = self.params.get("owners")
+        if declared is None:
+            return None
+        wanted = dict((self._owner_id(o), o) for o in declared)
+        current = {}
+        if app.get("id"):
+            for owner in self.graph.list("applications/%s/owners" % app["id"]):
+                current[owner["id"]] = owner.get("userPrincipalName") or owner.get("appId") or owner["id"]
+        add = sorted(set(wanted) - set(current))
+        remove = sorted(set(current) - set(wanted))
+        if add or remove:
+            self.changes.append("owners: +%d -%d" % (len(add), len(remove)))
+        if not self.check_mode and app.get("id"):
+            for oid in add:
+                ref = {"@odata.id": "%s/directoryObjects/%s" % (self.graph.base, oid)}
+                self.graph.retry_while_lagging(lambda: self.graph.post("applications/%s/owners/$ref" % app["id"],
+                                                                       json=ref), "owner %s" % oid, self.timeout)
+            for oid in remove:
+                self.graph.delete("applications/%s/owners/%s/$ref" % (app["id"], oid))
+        return sorted(current.values()), sorted(wanted.values())
+
+    def _owner_id(self, owner):
+        if is_guid(owner):
+            return owner.lower()
+        user = self.graph.get_or_none("users/%s" % owner)
+        if not user:
+            raise ConfigError("no user %r in this tenant" % owner, option="owners",
+                              fix="give owners as user principal names or object ids")
+        return user["id"]
+
+    def _ensure_consent(self, sp, declared_perms):
+        """Admin consent = the app's SP holds an appRoleAssignment for each declared application permission."""
+        p = self.params
+        declared_roles = dict(((perm.resource_sp_id, perm.id.lower()), perm) for perm in declared_perms
+                              if perm.kind == "Role")
+        current = {}
+        if sp:
+            for assignment in self.graph.list("servicePrincipals/%s/appRoleAssignments" % sp["id"]):
+                current[(assignment["resourceId"], str(assignment["appRoleId"]).lower())] = assignment
+        before = sorted(self._assignment_name(k) for k in current)
+        if not p.get("admin_consent"):
+            return before, before
+        grant = [k for k in declared_roles if k not in current]
+        revoke = [k for k in current if k not in declared_roles] if p.get("purge_permissions") else []
+        if grant or revoke:
+            self.changes.append("admin consent: grant %d, revoke %d" % (len(grant), len(revoke)))
+        if not self.check_mode and sp:
+            for key in sorted(grant):
+                perm = declared_roles[key]
+                body = {"principalId": sp["id"], "resourceId": perm.resource_sp_id, "appRoleId": perm.id}
+                self.graph.retry_while_lagging(
+                    lambda: self.graph.post("servicePrincipals/%s/appRoleAssignedTo" % perm.resource_sp_id, json=body),
+                    "consent to %s" % perm.name, self.timeout)
+            for key in sorted(revoke):
+                self.graph.delete("servicePrincipals/%s/appRoleAssignedTo/%s" % (key[0], current[key]["id"]))
+        after = sorted(self._assignment_name(k) for k in (set(current) | set(grant)) - set(revoke))
+        return before, after
+
+    def _assignment_name(self, key):
+        api, role = self.resolver.role_name_by_sp(key[0], key[1])
+        return "%s: %s" % (api, role)
+
+    # -- absent ------------------------------------------------------------------------------------
+    def ensure_absent(self):
+        app = self.describe()
+        if not app:
+            return False, {"changed": False, "state": "absent", "diff": {"before": {}, "after": {}}}
+        sp = self.graph.find_service_principal(app["appId"]) if app.get("appId") else None
+        if not self.check_mode:
+            if sp:
+                self.graph.delete("servicePrincipals/%s" % sp["id"])
+            self.graph.delete("applications/%s" % app["id"])
+        before = {"unique_name": app.get("uniqueName"), "app_id": app.get("appId"),
+                  "display_name": app.get("displayName"), "service_principal_id": (sp or {}).get("id")}
+        return True, {"changed": True, "state": "absent", "app_id": app.get("appId"), "object_id": app.get("id"),
+                      "service_principal_id": (sp or {}).get("id"), "diff": {"before": before, "after": {}}}
+
+    # -- output ------------------------------------------------------------------------------------
+    def _diff_view(self, app, fields, owners, consented):
+        if app is None:
+            return {}
+        view = {}
+        for option, prop in FIELDS:
+            if prop in fields:
+                value = app.get(prop)
+                view[option] = sorted(set(value or [])) if prop == "tags" else value
+        names = []
+        for app_id, kind, perm_id in normalize_rra(app.get("requiredResourceAccess")):
+            api, name = self.resolver.name_of(app_id, kind, perm_id)
+            names.append("%s: %s%s" % (api, name, "" if kind == "Role" else " (delegated)"))
+        view["api_permissions"] = sorted(names)
+        if owners is not None:
+            view["owners"] = owners
+        if self.params.get("admin_consent"):
+            view["admin_consent"] = consented
+        return view
+
+    def _result(self, app, sp, declared_perms, consented, owners):
+        p = self.params
+        return {
+            "state": "present",
+            "unique_name": app.get("uniqueName"),
+            "app_id": app.get("appId"),
+            "object_id": app.get("id"),
+            "display_name": app.get("displayName"),
+            "sign_in_audience": app.get("signInAudience"),
+            "service_principal_id": (sp or {}).get("id"),
+            "authorization_model": p.get("authorization_model"),
+            "smtp_permission_in_entra": smtp_permission_declared(p.get("smtp_send"), p.get("authorization_model")),
+            "permissions": [perm.as_dict() for perm in declared_perms],
+            "consented": consented[1],
+            "owners": owners[1] if owners else None,
+            "changes": list(self.changes),
+        }

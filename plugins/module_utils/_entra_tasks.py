@@ -1,0 +1,144 @@
+# -*- coding: utf-8 -*-
+# Copyright: o365.smtp_oauth contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The three entra_* module bodies: options in, one exit_json out.
+
+`module` is the O365Module wrapper (params, check_mode, cloud, http, exit_json, warn); this file does not
+import Ansible, it only calls those attributes.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import time
+
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._errors import AuthError, ConfigError, NotPropagatedError
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._entra_app import AppState, find_app
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._entra_credential import CredentialState
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._entra_info import app_report
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._graph import GraphClient
+
+# AADSTS codes a brand-new secret or app answers with until it has replicated.
+_NEW_CREDENTIAL_CODES = ("AADSTS7000215", "AADSTS700016", "AADSTS7000222")
+
+
+def graph_client(module):
+    return GraphClient(module.http, module.cloud)
+
+
+def _warn(module, message):
+    warn = getattr(module, "warn", None) or getattr(getattr(module, "module", None), "warn", None)
+    if warn:
+        warn(message)
+
+
+def _check_timeout(params):
+    if params.get("wait_timeout") is not None and params["wait_timeout"] < 0:
+        raise ConfigError("must be 0 or more seconds", option="wait_timeout")
+
+
+def run_entra_app(module):
+    params = module.params
+    _check_timeout(params)
+    state = AppState(graph_client(module), params, module.check_mode)
+    if params.get("state") == "absent":
+        changed, result = state.ensure_absent()
+    else:
+        changed, result = state.ensure_present()
+    for message in state.warnings:
+        _warn(module, message)
+    result["changed"] = changed
+    if not changed:
+        result.pop("diff", None)
+    module.exit_json(**result)
+
+
+def find_app_waiting(graph, params):
+    """The app a credential belongs to; waits (bounded) when a just-created app has not replicated yet."""
+    if not params.get("unique_name") and not params.get("app_id"):
+        raise ConfigError("one of unique_name or app_id is required", option="unique_name")
+
+    def read():
+        try:
+            return find_app(graph, params.get("unique_name"), params.get("app_id"))
+        except ConfigError:
+            if params.get("unique_name"):
+                raise
+            return None  # app_id not found (yet)
+    try:
+        return graph.wait_for(read, "application %s" % (params.get("unique_name") or params.get("app_id")),
+                              params.get("wait_timeout", 120))
+    except NotPropagatedError:
+        raise ConfigError("no application %s in this tenant (waited %s s for replication)" % (
+            params.get("unique_name") or params.get("app_id"), params.get("wait_timeout", 120)),
+            option="unique_name" if params.get("unique_name") else "app_id",
+            fix="create it first with o365.smtp_oauth.entra_app, or check the name")
+
+
+def secret_verifier(module, app, timeout, sleep=time.sleep, clock=time.monotonic):
+    """A callable that waits until a new secret can obtain a Graph token (new secrets fail for seconds)."""
+    def verify(secret):
+        """None when the secret got a token; else why not (the secret exists: never lose its value)."""
+        from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth import credential_from_options
+        options = dict((k, v) for k, v in module.params.items())
+        for key in ("client_secret", "certificate_path", "certificate_password", "federated_token_file",
+                    "access_token", "managed_identity", "managed_identity_client_id", "azure_cli",
+                    "token_cache_dir"):
+            options[key] = None
+        options.update(client_id=app["appId"], client_secret=secret, auth_method="client_secret")
+        credential = credential_from_options(options)
+        deadline = clock() + timeout
+        delay = 1.0
+        while True:
+            try:
+                credential.get_token(module.cloud.graph_scope)
+                return None
+            except AuthError as error:
+                if str(error.code or "") not in _NEW_CREDENTIAL_CODES or clock() + delay > deadline:
+                    return "the new secret of app %s was added but could not obtain a token within %s s: %s" % (
+                        app["appId"], timeout, error.message)
+            sleep(delay)
+            delay = min(delay * 2, 5.0)
+    return verify
+
+
+def run_entra_app_credential(module):
+    params = module.params
+    _check_timeout(params)
+    graph = graph_client(module)
+    app = find_app_waiting(graph, params)
+    verifier = None
+    if params.get("verify"):
+        if params["type"] == "secret":
+            verifier = secret_verifier(module, app, params.get("wait_timeout", 120))
+        else:
+            _warn(module, "verify applies to secrets only: a %s credential is proven by its own sign-in"
+                  % params["type"])
+    state = CredentialState(graph, app, params, module.check_mode, verify=verifier)
+    handler = {"secret": state.ensure_secret, "certificate": state.ensure_certificate,
+               "federated": state.ensure_federated}[params["type"]]
+    changed, result = handler()
+    result.update(changed=changed, app_id=app.get("appId"), unique_name=app.get("uniqueName"),
+                  changes=state.changes, state=params.get("state"))
+    if not changed:
+        result.pop("diff", None)
+    if result.get("secret"):
+        # Ansible censors a result carrying _ansible_no_log in every callback (-v to -vvvv, logs), while the
+        # registered variable keeps the value: the only way to hand a new secret to later tasks, once.
+        result["_ansible_no_log"] = True
+    if result.get("verify_error"):
+        # Fail, but with the value still in the registered result: a created secret must never be lost.
+        module.fail_json(msg=result.pop("verify_error"), option="verify", **result)
+    module.exit_json(**result)
+
+
+def run_entra_app_info(module):
+    params = module.params
+    if params.get("warn_days") is not None and params["warn_days"] < 0:
+        raise ConfigError("must be 0 or more days", option="warn_days")
+    found, report, warnings = app_report(graph_client(module), params)
+    for message in warnings:
+        _warn(module, message)
+    report["findings"] = warnings
+    module.exit_json(changed=False, app=report, exists=found)

@@ -1,0 +1,201 @@
+# -*- coding: utf-8 -*-
+# Copyright: o365.smtp_oauth contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Microsoft Graph calls used by the entra_* modules.
+
+GraphClient sits on the shared HttpClient (which already retries 429/5xx and dropped connections) and adds
+what is specific to Graph: paging, the uniqueName upsert, lookups that answer None instead of failing on 404,
+and bounded waits for Entra's replication lag. Plain Python: no Ansible import.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import json as _json
+import re
+import time
+
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._errors import NotPropagatedError, ServiceError
+
+# Codes Entra answers while a just-written object has not replicated to the replica serving the read.
+NOT_FOUND_CODES = ("Request_ResourceNotFound", "ResourceNotFound", "NotFound", "Request_BadRequest")
+_LAG_TEXT = re.compile(r"(?i)does not exist|not present|does not reference a valid application|not found|"
+                       r"no service principal|cannot be found")
+_GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
+
+APP_SELECT = None  # full objects: the info module needs every credential field
+
+
+def is_guid(value):
+    return bool(value) and bool(_GUID.match(str(value)))
+
+
+def odata_quote(value):
+    """A string literal for OData ($filter, key segments): single quotes doubled, never injected."""
+    return "'%s'" % str(value).replace("'", "''")
+
+
+def is_not_found(error):
+    return isinstance(error, ServiceError) and (error.status == 404 or error.code in ("Request_ResourceNotFound",
+                                                                                      "ResourceNotFound"))
+
+
+def is_replication_lag(error):
+    """True when an error is what Entra says about an object that exists but is not replicated yet."""
+    if not isinstance(error, ServiceError):
+        return False
+    if error.status == 404:
+        return True
+    return error.status == 400 and bool(_LAG_TEXT.search(error.message or ""))
+
+
+def _body(response):
+    body = getattr(response, "body", None)
+    if body is None or body == b"" or body == "":
+        return None
+    if isinstance(body, (dict, list)):
+        return body
+    if isinstance(body, bytes):
+        body = body.decode("utf-8")
+    try:
+        return _json.loads(body)
+    except ValueError:
+        return None
+
+
+class GraphClient(object):
+    """Graph v1.0 for one cloud. `http` is an HttpClient; `sleep`/`clock` injectable for the wait logic."""
+
+    def __init__(self, http, cloud, version="v1.0", sleep=time.sleep, clock=time.monotonic, poll_interval=2.0):
+        self.http = http
+        self.cloud = cloud
+        self.base = "%s/%s" % (cloud.graph_endpoint, version)
+        self.scope = cloud.graph_scope
+        self.sleep = sleep
+        self.clock = clock
+        self.poll_interval = poll_interval
+        self.writes = 0  # how many write requests this client sent (benchmarks and check-mode proofs)
+
+    # -- plain verbs -------------------------------------------------------------------------------
+    def url(self, path):
+        return path if path.startswith("https://") else self.base + "/" + path.lstrip("/")
+
+    def request(self, method, path, json=None, params=None, headers=None):
+        if method != "GET":
+            self.writes += 1
+        response = self.http.request(method, self.url(path), scope=self.scope, json=json, params=params,
+                                     headers=headers)
+        status = getattr(response, "status", 200)
+        if status >= 400:  # a client that returns errors instead of raising them
+            body = _body(response) or {}
+            err = body.get("error", {}) if isinstance(body, dict) else {}
+            raise ServiceError(err.get("message") or "Microsoft Graph answered %s" % status, code=err.get("code"),
+                               status=status, request_id=getattr(response, "request_id", None))
+        return response
+
+    def get(self, path, params=None):
+        return _body(self.request("GET", path, params=params))
+
+    def get_or_none(self, path, params=None):
+        try:
+            return self.get(path, params=params)
+        except ServiceError as error:
+            if is_not_found(error):
+                return None
+            raise
+
+    def list(self, path, params=None, headers=None):
+        """Every item of a collection, following @odata.nextLink."""
+        items = []
+        url, query = path, params
+        while url:
+            body = _body(self.request("GET", url, params=query, headers=headers)) or {}
+            items.extend(body.get("value", []))
+            url, query = body.get("@odata.nextLink"), None
+        return items
+
+    def post(self, path, json=None, headers=None):
+        return _body(self.request("POST", path, json=json, headers=headers))
+
+    def patch(self, path, json=None, headers=None):
+        return _body(self.request("PATCH", path, json=json, headers=headers))
+
+    def delete(self, path):
+        try:
+            self.request("DELETE", path)
+            return True
+        except ServiceError as error:
+            if is_not_found(error):  # already gone (a retried delete whose first answer was lost)
+                return False
+            raise
+
+    # -- applications ------------------------------------------------------------------------------
+    def upsert_application(self, unique_name, body):
+        """PATCH /applications(uniqueName='x') with create-if-missing: a repeat can never duplicate the app.
+
+        Returns the created object (201) or None (204, updated).
+        """
+        return self.patch("applications(uniqueName=%s)" % odata_quote(unique_name), json=body,
+                          headers={"Prefer": "create-if-missing"})
+
+    def application_by_unique_name(self, unique_name):
+        return self.get_or_none("applications(uniqueName=%s)" % odata_quote(unique_name))
+
+    def application_by_app_id(self, app_id):
+        found = self.list("applications", params={"$filter": "appId eq %s" % odata_quote(app_id)})
+        return found[0] if found else None
+
+    def applications_by_display_name(self, display_name):
+        return self.list("applications", params={"$filter": "displayName eq %s" % odata_quote(display_name)})
+
+    # -- service principals ------------------------------------------------------------------------
+    def find_service_principal(self, app_id):
+        """The service principal (enterprise application) of an app, by the app's appId; None if missing.
+
+        Its `id` is the object id Exchange's New-ServicePrincipal needs (not the application's id).
+        """
+        found = self.list("servicePrincipals", params={"$filter": "appId eq %s" % odata_quote(app_id)})
+        return found[0] if found else None
+
+    def find_service_principals_by_name(self, display_name):
+        return self.list("servicePrincipals", params={"$filter": "displayName eq %s" % odata_quote(display_name)})
+
+    # -- replication -------------------------------------------------------------------------------
+    def wait_for(self, read, what, timeout, option="wait_timeout"):
+        """Poll read() until it returns something, for at most timeout seconds.
+
+        read() answering None or raising a replication-lag error means "not visible yet"; any other error is a
+        real failure and is raised at once. On timeout: NotPropagatedError ("created, not yet visible").
+        """
+        deadline = self.clock() + max(0, timeout)
+        delay = min(0.25, self.poll_interval)
+        last = None
+        while True:
+            try:
+                value = read()
+                if value is not None:
+                    return value
+            except ServiceError as error:
+                if not is_replication_lag(error):
+                    raise
+                last = error
+            if self.clock() + delay > deadline:
+                break
+            self.sleep(delay)
+            delay = min(delay * 2, self.poll_interval)
+        raise NotPropagatedError(
+            "%s was written but is still not visible after %s seconds (Entra replication lag); nothing failed"
+            % (what, timeout), option=option, code=getattr(last, "code", None) or "not_yet_visible",
+            fix="run the task again later (it is idempotent), or raise %s" % option,
+            request_id=getattr(last, "request_id", None))
+
+    def retry_while_lagging(self, write, what, timeout, option="wait_timeout"):
+        """Run a write that depends on a just-created object until replication lets it succeed."""
+        holder = []
+
+        def attempt():
+            holder.append(write())
+            return True
+        self.wait_for(attempt, what, timeout, option=option)
+        return holder[-1]

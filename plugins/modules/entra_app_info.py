@@ -1,0 +1,172 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: o365.smtp_oauth contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: entra_app_info
+short_description: Report an Entra ID app for auditors, with its permissions, consent and credential expiry
+version_added: 1.0.0
+description:
+  - Reads an application registration, its service principal, owners, declared permissions and consented
+    application permissions (by name), every secret and certificate with days left, and its federated
+    credentials, through Microsoft Graph.
+  - Never returns a secret value (Graph cannot return one). Every list is sorted, so two runs can be compared.
+  - Warns about credentials that expired or expire within O(warn_days).
+author:
+  - o365.smtp_oauth contributors
+extends_documentation_fragment:
+  - o365.smtp_oauth.auth
+attributes:
+  check_mode:
+    support: full
+    details: Read-only; runs the same in check mode.
+  diff_mode:
+    support: none
+options:
+  unique_name:
+    description: The app, by its uniqueName.
+    type: str
+  app_id:
+    description: The app, by its application (client) id.
+    type: str
+  display_name:
+    description: The app, by display name; fails, listing them, when several apps share it.
+    type: str
+  warn_days:
+    description: Warn about credentials that expire within this many days.
+    type: int
+    default: 30
+"""
+
+EXAMPLES = r"""
+- name: Audit the relay's app
+  o365.smtp_oauth.entra_app_info:
+    unique_name: smtp-relay-prod
+    warn_days: 45
+  register: audit
+
+- name: Fail when a credential is about to expire
+  ansible.builtin.assert:
+    that: audit.app.expiring_credentials | length == 0
+    fail_msg: "{{ audit.app.findings }}"
+"""
+
+RETURN = r"""
+exists:
+  description: Whether the app exists.
+  returned: always
+  type: bool
+app:
+  description: The report; only C(exists) when the app does not exist.
+  returned: always
+  type: dict
+  contains:
+    exists:
+      description: Whether the app exists.
+      type: bool
+    unique_name:
+      description: The uniqueName.
+      type: str
+    app_id:
+      description: The application (client) id.
+      type: str
+    object_id:
+      description: The application object's id.
+      type: str
+    display_name:
+      description: The display name.
+      type: str
+    description:
+      description: The description.
+      type: str
+    notes:
+      description: The notes.
+      type: str
+    sign_in_audience:
+      description: The sign-in audience.
+      type: str
+    tags:
+      description: The tags, sorted.
+      type: list
+      elements: str
+    created:
+      description: When the app was created.
+      type: str
+    owners:
+      description: Owners (user principal names, or ids), sorted.
+      type: list
+      elements: str
+    service_principal_id:
+      description: The service principal's object id (the id Exchange needs); null when it has none.
+      type: str
+    service_principal_enabled:
+      description: Whether the service principal may sign in.
+      type: bool
+    declared_permissions:
+      description: Required permissions on the app, by API and name, with C(type) application or delegated.
+      type: list
+      elements: dict
+    consented_permissions:
+      description: Application permissions granted to the service principal (admin consent), by API and name.
+      type: list
+      elements: dict
+    declared_not_consented:
+      description: Declared application permissions without consent, as C(API: permission).
+      type: list
+      elements: str
+    consented_not_declared:
+      description: Consented application permissions the app does not declare, as C(API: permission).
+      type: list
+      elements: str
+    smtp_permission_in_entra:
+      description: Whether the app declares Office 365 Exchange Online C(SMTP.SendAsApp) (classic model).
+      type: bool
+    credentials:
+      description: Secrets and certificates with C(type), C(key_id), C(display_name), C(hint) or C(thumbprint),
+        C(start), C(end), C(days_left); sorted by type, end, key id.
+      type: list
+      elements: dict
+    federated_credentials:
+      description: Federated identity credentials with C(name), C(issuer), C(subject), C(audiences).
+      type: list
+      elements: dict
+    expiring_credentials:
+      description: Key ids of credentials expired or expiring within O(warn_days).
+      type: list
+      elements: str
+    findings:
+      description: The warnings, in words (also emitted as task warnings).
+      type: list
+      elements: str
+    warn_days:
+      description: The threshold used.
+      type: int
+"""
+
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._module import O365Module
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._entra_tasks import run_entra_app_info
+
+
+def argument_spec():
+    return dict(
+        unique_name=dict(type="str"),
+        app_id=dict(type="str"),
+        display_name=dict(type="str"),
+        warn_days=dict(type="int", default=30),
+    )
+
+
+def main():
+    module = O365Module(argument_spec(), supports_check_mode=True,
+                        required_one_of=[("unique_name", "app_id", "display_name")])
+    module.run(lambda: run_entra_app_info(module))
+
+
+if __name__ == "__main__":
+    main()
