@@ -66,6 +66,7 @@ class ExchangeState(object):
         self.scopes = {}             # Name lower -> scope dict
         self.role_assignments = {}   # Name lower -> assignment dict
         self.admin_apps = set()      # appIds holding an Exchange admin role (needed for the admin API)
+        self.page_size = 5           # admin API results per page: small, so clients' paging is exercised
         for alias, name, extra in SEED_MAILBOXES:
             self.add_mailbox(alias, name, aliases=extra)
         self.add_group(*SEED_GROUP)
@@ -166,6 +167,10 @@ class ExchangeState(object):
             if expected is None and not self.is_application_object_id(sp["ObjectId"]):
                 return sp, True
         return found[0], False
+
+    def is_admin(self, app_id):
+        """True when app_id holds an Exchange admin role (Exchange Administrator / Organization Management)."""
+        return str(app_id).lower() in {a.lower() for a in self.admin_apps}
 
     def effective(self, entry):
         return entry.get("_effective", 0) <= self.clock()

@@ -1,0 +1,493 @@
+"""The emulated Exchange Online admin REST endpoint (what ExchangeOnlineManagement v3 calls under the hood).
+
+POST /adminapi/beta/{tenantId or domain}/InvokeCommand
+    body {"CmdletInput": {"CmdletName": "Get-Mailbox", "Parameters": {...}}}
+    headers Authorization: Bearer <app-only token, aud https://outlook.office365.com>, X-ResponseFormat: json,
+    X-AnchorMailbox: UPN:SystemMailbox{bb558c35-97f1-4cb9-8ff7-d53741dc928c}@<domain> (optional here)
+answer 200 {"@odata.context": ..., "value": [objects], "@odata.nextLink": <same URL + $skiptoken>} -- the client
+POSTs the same body to the next link. Warnings ride along as "@adminapi.warnings" (Exchange prints them instead
+of failing, e.g. "already present" on Add-MailboxPermission).
+
+Errors, in the shape Exchange answers (public client reports; Microsoft does not document this endpoint):
+    {"error": {"code": "NotFound" | "BadRequest" | ..., "message": "Error executing cmdlet",
+               "details": [{"code": "Client", "target": "", "message": "<ExId>|<exception type>|<text>"}],
+               "innererror": {"message": "Error executing cmdlet",
+                              "type": "Microsoft.Exchange.Admin.OData.Core.ODataServiceException"}}}
+Ex6F9304 (ManagementObjectNotFoundException) is the id seen in real answers; the other Ex ids here are emulator
+stand-ins with the real exception type names. A token without Exchange.ManageAsApp gets 401; an app without an
+Exchange admin role gets 403 with the text PowerShell users see ("The role assigned to application ... isn't
+supported in this scenario").
+
+Emulator settings on tenant.exchange: page_size (small by default so that paging is exercised). Every call is
+logged with part="exchange", cmdlet=<name>, write = not Get-/Test-.
+"""
+
+import base64
+import re
+
+from emulator.exchange_state import SMTP_SEND_ROLE, FilterError
+
+EXCHANGE_AUDIENCE = "https://outlook.office365.com"
+MANAGE_ROLE = "Exchange.ManageAsApp"
+PATH = r"^/adminapi/beta/(?P<tenant>[^/?]+)/InvokeCommand$"
+SERVER = "AM0PR01MB0001.EURPRD01.PROD.OUTLOOK.COM"
+NOT_FOUND_TYPE = "Microsoft.Exchange.Configuration.Tasks.ManagementObjectNotFoundException"
+DUPLICATE_TYPE = "Microsoft.Exchange.Data.Directory.ADObjectAlreadyExistsException"
+INVALID_TYPE = "Microsoft.Exchange.Configuration.Tasks.TaskArgumentException"
+PARAM_TYPE = "System.Management.Automation.ParameterBindingException"
+IN_USE_TYPE = "Microsoft.Exchange.Management.RbacTasks.ScopeInUseException"
+
+
+class CmdletError(Exception):
+    def __init__(self, status, code, ex_id, exception_type, text):
+        super(CmdletError, self).__init__(text)
+        self.status, self.code, self.ex_id, self.exception_type, self.text = status, code, ex_id, exception_type, text
+
+    def body(self):
+        return {"error": {
+            "code": self.code, "message": "Error executing cmdlet",
+            "details": [{"code": "Client", "target": "",
+                         "message": "%s|%s|%s" % (self.ex_id, self.exception_type, self.text)}],
+            "innererror": {"message": "Error executing cmdlet",
+                           "type": "Microsoft.Exchange.Admin.OData.Core.ODataServiceException"}}}
+
+
+def not_found(identity):
+    return CmdletError(404, "NotFound", "Ex6F9304", NOT_FOUND_TYPE,
+                       "The operation couldn't be performed because object '%s' couldn't be found on '%s'."
+                       % (identity, SERVER))
+
+
+def user_not_found(identity):
+    return CmdletError(404, "NotFound", "Ex6F9304", NOT_FOUND_TYPE,
+                       "User or group \"%s\" wasn't found. Please make sure you've typed it correctly." % identity)
+
+
+def duplicate(text):
+    return CmdletError(400, "BadRequest", "ExB10E93", DUPLICATE_TYPE, text)
+
+
+def invalid(text, exception_type=INVALID_TYPE):
+    return CmdletError(400, "BadRequest", "Ex9F6D2C", exception_type, text)
+
+
+def auth_error(status, text):
+    return CmdletError(status, "Unauthorized" if status == 401 else "Forbidden", "ExA5C31B",
+                       "Microsoft.Exchange.Configuration.Tasks.AuthorizationException", text)
+
+
+# -- the endpoint ------------------------------------------------------------------------------------------------------
+def register(router, tenant):
+    router.add("POST", PATH, lambda request: handle(tenant, request))
+
+
+def handle(tenant, request):
+    from emulator.https_server import Response  # the core's response type
+    status, body, cmdlet, app_id = answer(tenant, request)
+    tenant.log.add(part="exchange", method="POST", path=request.path, cmdlet=cmdlet, status=status,
+                   write=bool(cmdlet) and not cmdlet.lower().startswith(("get-", "test-")), client_id=app_id)
+    return Response(status, json=body, headers={"Content-Type": "application/json; odata.metadata=minimal"})
+
+
+def answer(tenant, request):
+    """(status, body, cmdlet name, calling app id) for one InvokeCommand request."""
+    payload = request.json if isinstance(getattr(request, "json", None), dict) else {}
+    cmdlet_input = payload.get("CmdletInput") if isinstance(payload.get("CmdletInput"), dict) else {}
+    cmdlet = str(cmdlet_input.get("CmdletName") or "")
+    app_id = None
+    try:
+        claims = authenticate(tenant, request)
+        app_id = claims.get("appid") or claims.get("azp")
+        if request.match["tenant"].lower() not in (str(tenant.tenant_id).lower(), tenant.exchange.domain):
+            raise auth_error(401, "The tenant in the URL is not the token's tenant.")
+        if not cmdlet:
+            raise invalid("CmdletInput.CmdletName is required.")
+        params = cmdlet_input.get("Parameters") or {}
+        if not isinstance(params, dict):
+            raise invalid("CmdletInput.Parameters must be an object.")
+        rows, warnings = run_cmdlet(tenant.exchange, cmdlet, params)
+    except CmdletError as error:
+        return error.status, error.body(), cmdlet, app_id
+    return 200, page(tenant, request, rows, warnings), cmdlet, app_id
+
+
+def authenticate(tenant, request):
+    header = (request.headers.get("Authorization") or request.headers.get("authorization") or "")
+    if not header.lower().startswith("bearer "):
+        raise auth_error(401, "The request has no bearer token.")
+    try:
+        claims = tenant.tokens.verify(header[7:].strip(), EXCHANGE_AUDIENCE)
+    except Exception as error:  # TokenInvalid from the core, whatever its reason
+        raise auth_error(401, "The access token is invalid: %s" % (getattr(error, "reason", None) or error))
+    if MANAGE_ROLE not in (claims.get("roles") or ()):
+        raise auth_error(401, "The access token has no %s role. Grant the application the Office 365 Exchange "
+                              "Online application permission %s and admin consent." % (MANAGE_ROLE, MANAGE_ROLE))
+    app_id = claims.get("appid") or claims.get("azp")
+    if not tenant.exchange.is_admin(app_id):
+        raise auth_error(403, "The role assigned to application %s isn't supported in this scenario. Please check "
+                              "online documentation for assigning correct Directory Roles to Azure AD Application "
+                              "for EXO App-Only Authentication." % app_id)
+    return claims
+
+
+def page(tenant, request, rows, warnings):
+    size = tenant.exchange.page_size
+    prefer = re.search(r"odata\.maxpagesize=(\d+)", request.headers.get("Prefer") or "")
+    if prefer:
+        size = max(1, min(size, int(prefer.group(1))))
+    token = (getattr(request, "query", None) or {}).get("$skiptoken")
+    if isinstance(token, list):
+        token = token[0]
+    start = int(base64.urlsafe_b64decode(token.encode()).decode()) if token else 0
+    base = "%s/adminapi/beta/%s/InvokeCommand" % (getattr(tenant, "url", "") or "", request.match["tenant"])
+    body = {"@odata.context": base.replace("InvokeCommand", "$metadata#Collection(Exchange.GenericHashTable)"),
+            "value": [public(row) for row in rows[start:start + size]]}
+    if start + size < len(rows):
+        body["@odata.nextLink"] = "%s?$skiptoken=%s" % (
+            base, base64.urlsafe_b64encode(str(start + size).encode()).decode())
+    if warnings:
+        body["@adminapi.warnings"] = warnings
+    return body
+
+
+def public(row):
+    """A stored object as the cmdlet prints it: private bookkeeping removed, sets as lists."""
+    return {k: sorted(v) if isinstance(v, set) else v for k, v in row.items() if not k.startswith("_")
+            and k != "members"}
+
+
+# -- parameters ----------------------------------------------------------------------------------------------------
+class Params(object):
+    """Cmdlet parameters with PowerShell's rules: names case-insensitive, unknown names refused."""
+
+    def __init__(self, cmdlet, values, allowed):
+        allowed = {a.lower(): a for a in allowed + ("Confirm", "ErrorAction", "WarningAction", "ResultSize")}
+        self.values = {}
+        for key, value in values.items():
+            if key.lower() not in allowed:
+                raise invalid("A parameter cannot be found that matches parameter name '%s'." % key, PARAM_TYPE)
+            self.values[allowed[key.lower()]] = value
+        self.cmdlet = cmdlet
+
+    def get(self, name, default=None):
+        return self.values.get(name, default)
+
+    def has(self, name):
+        return name in self.values
+
+    def require(self, name):
+        value = self.values.get(name)
+        if value in (None, "", []):
+            raise invalid("Cannot process command because of one or more missing mandatory parameters: %s." % name,
+                          PARAM_TYPE)
+        return value
+
+    def rights(self, allowed):
+        value = self.require("AccessRights")
+        values = value if isinstance(value, list) else [v.strip() for v in str(value).split(",")]
+        for right in values:
+            if right not in allowed:
+                raise invalid("Cannot bind parameter 'AccessRights'. '%s' is not a supported value here." % right,
+                              PARAM_TYPE)
+        return values
+
+
+# -- cmdlets ---------------------------------------------------------------------------------------------------------
+def run_cmdlet(ex, name, values):
+    handler = CMDLETS.get(name.lower())
+    if handler is None:
+        raise invalid("The term '%s' is not recognized as a name of a cmdlet, function, script file, or executable "
+                      "program." % name, "System.Management.Automation.CommandNotFoundException")
+    func, allowed = handler
+    warnings = []
+    with ex.lock:
+        rows = func(ex, Params(name, values, allowed), warnings)
+    return rows or [], warnings
+
+
+def _sp(ex, identity):
+    sp = ex.find_sp(identity)
+    if sp is None:
+        raise user_not_found(identity)
+    return sp
+
+
+def _mailbox(ex, identity):
+    box = ex.find_mailbox(identity)
+    if box is None:
+        raise not_found(identity)
+    return box
+
+
+def get_service_principal(ex, p, warnings):
+    if p.has("Identity"):
+        sp = ex.find_sp(p.get("Identity"))
+        if sp is None:
+            raise not_found(p.get("Identity"))
+        return [sp]
+    return sorted(ex.service_principals.values(), key=lambda s: s["WhenCreated"])
+
+
+def new_service_principal(ex, p, warnings):
+    app_id = str(p.require("AppId"))
+    object_id = str(p.get("ObjectId") or p.require("ServiceId"))
+    for sp in ex.service_principals.values():
+        if sp["AppId"].lower() == app_id.lower() or sp["ObjectId"].lower() == object_id.lower():
+            raise duplicate("A service principal with AppId '%s' or ObjectId '%s' already exists." % (app_id, object_id))
+    # Like the real cmdlet: any GUID is accepted as ObjectId, even the application's object id.
+    return [ex.register_sp(app_id, object_id, str(p.get("DisplayName") or app_id))]
+
+
+def remove_service_principal(ex, p, warnings):
+    ex.remove_sp(_sp(ex, p.require("Identity")))
+
+
+def _permission_rows(ex, rows, box_key, who_key):
+    out = []
+    for row in rows:
+        sp = ex.service_principals.get(row[who_key].lower())
+        box = ex.mailboxes.get(row["Identity"]) or ex.groups.get(row["Identity"])
+        shown = dict(row, Identity=box["Identity"] if box else row["Identity"])
+        if sp is not None:
+            shown[who_key + "DisplayName"] = sp["DisplayName"]
+        out.append(shown)
+    return out
+
+
+def get_mailbox_permission(ex, p, warnings):
+    box = _mailbox(ex, p.require("Identity"))
+    rows = [{"Identity": box["ExternalDirectoryObjectId"], "User": "NT AUTHORITY\\SELF",
+             "AccessRights": ["FullAccess, ReadPermission"], "IsInherited": False, "Deny": False}]
+    rows += [r for r in ex.mailbox_permissions if r["Identity"] == box["ExternalDirectoryObjectId"]]
+    if p.has("User"):
+        sp = _sp(ex, p.get("User"))
+        rows = [r for r in rows if r["User"].lower() == sp["ObjectId"].lower()]
+    return _permission_rows(ex, rows, "Identity", "User")
+
+
+def add_mailbox_permission(ex, p, warnings):
+    box, sp = _mailbox(ex, p.require("Identity")), _sp(ex, p.require("User"))
+    p.rights(("FullAccess",))
+    for row in ex.mailbox_permissions:
+        if row["Identity"] == box["ExternalDirectoryObjectId"] and row["User"].lower() == sp["ObjectId"].lower():
+            warnings.append("The appropriate access control entry is already present on the object \"%s\" for "
+                            "account \"%s\"." % (box["Identity"], sp["ObjectId"]))
+            return _permission_rows(ex, [row], "Identity", "User")
+    return _permission_rows(ex, [ex.add_mailbox_permission(box, sp)], "Identity", "User")
+
+
+def remove_mailbox_permission(ex, p, warnings):
+    box, sp = _mailbox(ex, p.require("Identity")), _sp(ex, p.require("User"))
+    p.rights(("FullAccess",))
+    keep = [r for r in ex.mailbox_permissions
+            if not (r["Identity"] == box["ExternalDirectoryObjectId"] and r["User"].lower() == sp["ObjectId"].lower())]
+    if len(keep) == len(ex.mailbox_permissions):
+        warnings.append("Can't remove the access control entry on the object \"%s\" for account \"%s\" because the "
+                        "ACE isn't present." % (box["Identity"], sp["ObjectId"]))
+    ex.mailbox_permissions = keep
+
+
+def _recipient(ex, identity):
+    recipient = ex.find_recipient(identity)
+    if recipient is None:
+        raise not_found(identity)
+    return recipient
+
+
+def get_recipient_permission(ex, p, warnings):
+    rows = list(ex.recipient_permissions)
+    if p.has("Identity"):
+        recipient = _recipient(ex, p.get("Identity"))
+        rows = [r for r in rows if r["Identity"] == recipient["ExternalDirectoryObjectId"]]
+    if p.has("Trustee"):
+        sp = _sp(ex, p.get("Trustee"))
+        rows = [r for r in rows if r["Trustee"].lower() == sp["ObjectId"].lower()]
+    return _permission_rows(ex, rows, "Identity", "Trustee")
+
+
+def add_recipient_permission(ex, p, warnings):
+    recipient, sp = _recipient(ex, p.require("Identity")), _sp(ex, p.require("Trustee"))
+    p.rights(("SendAs",))
+    for row in ex.recipient_permissions:
+        if row["Identity"] == recipient["ExternalDirectoryObjectId"] and row["Trustee"].lower() == sp["ObjectId"].lower():
+            warnings.append("The appropriate access control entry is already present on the object \"%s\" for "
+                            "account \"%s\"." % (recipient["Identity"], sp["ObjectId"]))
+            return _permission_rows(ex, [row], "Identity", "Trustee")
+    return _permission_rows(ex, [ex.add_recipient_permission(recipient, sp)], "Identity", "Trustee")
+
+
+def remove_recipient_permission(ex, p, warnings):
+    recipient, sp = _recipient(ex, p.require("Identity")), _sp(ex, p.require("Trustee"))
+    p.rights(("SendAs",))
+    keep = [r for r in ex.recipient_permissions if not (
+        r["Identity"] == recipient["ExternalDirectoryObjectId"] and r["Trustee"].lower() == sp["ObjectId"].lower())]
+    if len(keep) == len(ex.recipient_permissions):
+        warnings.append("Can't remove the access control entry on the object \"%s\" for account \"%s\" because the "
+                        "ACE isn't present." % (recipient["Identity"], sp["ObjectId"]))
+    ex.recipient_permissions = keep
+
+
+def _cas(box):
+    return {"Identity": box["Identity"], "Name": box["Name"], "PrimarySmtpAddress": box["PrimarySmtpAddress"],
+            "ExternalDirectoryObjectId": box["ExternalDirectoryObjectId"],
+            "SmtpClientAuthenticationDisabled": box["SmtpClientAuthenticationDisabled"]}
+
+
+def get_cas_mailbox(ex, p, warnings):
+    if p.has("Identity"):
+        return [_cas(_mailbox(ex, p.get("Identity")))]
+    return [_cas(b) for b in ex.mailboxes.values()]
+
+
+def set_cas_mailbox(ex, p, warnings):
+    box = _mailbox(ex, p.require("Identity"))
+    if p.has("SmtpClientAuthenticationDisabled"):
+        box["SmtpClientAuthenticationDisabled"] = _nullable_bool(p.get("SmtpClientAuthenticationDisabled"))
+
+
+def _nullable_bool(value):
+    if value is None or value is True or value is False:
+        return value
+    text = str(value).strip().lower().lstrip("$")
+    if text in ("true", "1"):
+        return True
+    if text in ("false", "0"):
+        return False
+    if text in ("null", ""):
+        return None
+    raise invalid("Cannot process argument transformation on parameter 'SmtpClientAuthenticationDisabled'. "
+                  "Cannot convert value \"%s\" to type \"System.Nullable[bool]\"." % value, PARAM_TYPE)
+
+
+def get_transport_config(ex, p, warnings):
+    return [dict(ex.transport_config)]
+
+
+def get_mailbox(ex, p, warnings):
+    if p.has("Identity"):
+        return [_mailbox(ex, p.get("Identity"))]
+    return sorted(ex.mailboxes.values(), key=lambda b: b["PrimarySmtpAddress"])
+
+
+def get_management_scope(ex, p, warnings):
+    if p.has("Identity"):
+        scope = ex.scopes.get(str(p.get("Identity")).lower())
+        if scope is None:
+            raise not_found(p.get("Identity"))
+        return [scope]
+    return sorted(ex.scopes.values(), key=lambda s: s["Name"])
+
+
+def new_management_scope(ex, p, warnings):
+    name = str(p.require("Name"))
+    if name.lower() in ex.scopes:
+        raise duplicate("The management scope \"%s\" already exists." % name)
+    try:
+        return [ex.add_scope(name, str(p.require("RecipientRestrictionFilter")))]
+    except FilterError as error:
+        raise invalid("Invalid filter syntax for RecipientRestrictionFilter: %s" % error)
+
+
+def remove_management_scope(ex, p, warnings):
+    identity = str(p.require("Identity"))
+    scope = ex.scopes.get(identity.lower())
+    if scope is None:
+        raise not_found(identity)
+    users = [a["Name"] for a in ex.role_assignments.values()
+             if (a["CustomResourceScope"] or "").lower() == scope["Name"].lower()]
+    if users:
+        raise CmdletError(400, "BadRequest", "Ex4C7A1E", IN_USE_TYPE,
+                          "The management scope \"%s\" can't be removed because it's used by the role assignments "
+                          "%s. Remove those role assignments first." % (scope["Name"], ", ".join(users)))
+    del ex.scopes[scope["Name"].lower()]
+
+
+def get_management_role_assignment(ex, p, warnings):
+    rows = sorted(ex.role_assignments.values(), key=lambda a: a["WhenCreated"] + a["Name"])
+    if p.has("Identity"):
+        found = ex.role_assignments.get(str(p.get("Identity")).lower())
+        if found is None:
+            raise not_found(p.get("Identity"))
+        rows = [found]
+    for key in ("RoleAssignee", "App"):
+        if p.has(key):
+            sp = ex.find_sp(p.get(key))
+            rows = [a for a in rows if sp is not None and a["App"].lower() == sp["ObjectId"].lower()]
+    if p.has("Role"):
+        rows = [a for a in rows if a["Role"].lower() == str(p.get("Role")).lower()]
+    return rows
+
+
+def new_management_role_assignment(ex, p, warnings):
+    sp = _sp(ex, p.require("App"))
+    role = str(p.require("Role"))
+    if not role.lower().startswith("application "):
+        raise invalid("The role \"%s\" can't be assigned to a service principal; use an 'Application ...' role."
+                      % role)
+    if role.lower() != SMTP_SEND_ROLE.lower():
+        raise not_found(role)  # only the role this collection uses is modelled
+    scope = None
+    if p.has("CustomResourceScope"):
+        scope = ex.scopes.get(str(p.get("CustomResourceScope")).lower())
+        if scope is None:
+            raise not_found(p.get("CustomResourceScope"))
+    name = str(p.get("Name") or "%s-%s" % (role, sp["DisplayName"]))[:64]
+    if name.lower() in ex.role_assignments:
+        raise duplicate("The role assignment \"%s\" already exists." % name)
+    for a in ex.role_assignments.values():
+        if a["App"].lower() == sp["ObjectId"].lower() and a["Role"].lower() == role.lower() \
+                and (a["CustomResourceScope"] or "").lower() == (scope["Name"].lower() if scope else ""):
+            raise duplicate("The role assignment \"%s\" already grants role \"%s\" to \"%s\" with this scope."
+                            % (a["Name"], role, sp["DisplayName"]))
+    return [ex.add_role_assignment(name, SMTP_SEND_ROLE, sp, scope)]
+
+
+def remove_management_role_assignment(ex, p, warnings):
+    identity = str(p.require("Identity"))
+    if ex.role_assignments.pop(identity.lower(), None) is None:
+        raise not_found(identity)
+
+
+def test_service_principal_authorization(ex, p, warnings):
+    sp = _sp(ex, p.require("Identity"))
+    box = _mailbox(ex, p.get("Resource")) if p.has("Resource") else None
+    rows = []
+    for a in ex.role_assignments.values():
+        if a["App"].lower() != sp["ObjectId"].lower():
+            continue
+        scope = ex.scopes.get((a["CustomResourceScope"] or "").lower())
+        row = {"RoleName": a["Role"], "GrantedPermissions": a["Role"].split(" ", 1)[-1],
+               "AllowedResourceScope": scope["Name"] if scope else "Organization",
+               "ScopeType": "CustomRecipientScope" if scope else "Organization", "InScope": True}
+        if box is not None:
+            row["InScope"] = scope is None or ex.in_scope(scope, box)
+        rows.append(row)
+    return rows
+
+
+CMDLETS = {
+    "get-serviceprincipal": (get_service_principal, ("Identity",)),
+    "new-serviceprincipal": (new_service_principal, ("AppId", "ObjectId", "ServiceId", "DisplayName",
+                                                     "Organization")),
+    "remove-serviceprincipal": (remove_service_principal, ("Identity",)),
+    "get-mailboxpermission": (get_mailbox_permission, ("Identity", "User")),
+    "add-mailboxpermission": (add_mailbox_permission, ("Identity", "User", "AccessRights", "InheritanceType",
+                                                       "AutoMapping")),
+    "remove-mailboxpermission": (remove_mailbox_permission, ("Identity", "User", "AccessRights", "InheritanceType",
+                                                             "BypassMasterAccountSid")),
+    "get-recipientpermission": (get_recipient_permission, ("Identity", "Trustee", "AccessRights")),
+    "add-recipientpermission": (add_recipient_permission, ("Identity", "Trustee", "AccessRights")),
+    "remove-recipientpermission": (remove_recipient_permission, ("Identity", "Trustee", "AccessRights")),
+    "get-casmailbox": (get_cas_mailbox, ("Identity",)),
+    "set-casmailbox": (set_cas_mailbox, ("Identity", "SmtpClientAuthenticationDisabled")),
+    "get-transportconfig": (get_transport_config, ()),
+    "get-mailbox": (get_mailbox, ("Identity", "RecipientTypeDetails")),
+    "get-managementscope": (get_management_scope, ("Identity",)),
+    "new-managementscope": (new_management_scope, ("Name", "RecipientRestrictionFilter")),
+    "remove-managementscope": (remove_management_scope, ("Identity",)),
+    "get-managementroleassignment": (get_management_role_assignment, ("Identity", "RoleAssignee", "App", "Role")),
+    "new-managementroleassignment": (new_management_role_assignment, ("Name", "App", "Role",
+                                                                      "CustomResourceScope")),
+    "remove-managementroleassignment": (remove_management_role_assignment, ("Identity",)),
+    "test-serviceprincipalauthorization": (test_service_principal_authorization, ("Identity", "Resource")),
+}
