@@ -242,7 +242,7 @@ def remove_service_principal(ex, p, warnings):
     ex.remove_sp(_sp(ex, p.require("Identity")))
 
 
-def _permission_rows(ex, rows, box_key, who_key):
+def _permission_rows(ex, rows, who_key):
     out = []
     for row in rows:
         sp = ex.service_principals.get(row[who_key].lower())
@@ -254,6 +254,55 @@ def _permission_rows(ex, rows, box_key, who_key):
     return out
 
 
+def _recipient(ex, identity):
+    recipient = ex.find_recipient(identity)
+    if recipient is None:
+        raise not_found(identity)
+    return recipient
+
+
+class _Kind(object):
+    """FullAccess (mailbox permissions, -User) and SendAs (recipient permissions, -Trustee) work the same way."""
+
+    def __init__(self, store, who, right, target, add):
+        self.store, self.who, self.right, self.target, self.add = store, who, right, target, add
+
+    def rows(self, ex):
+        return getattr(ex, self.store)
+
+    def matches(self, row, target, sp):
+        return row["Identity"] == target["ExternalDirectoryObjectId"] and row[self.who].lower() == sp["ObjectId"].lower()
+
+
+FULL_ACCESS = _Kind("mailbox_permissions", "User", "FullAccess", _mailbox, "add_mailbox_permission")
+SEND_AS = _Kind("recipient_permissions", "Trustee", "SendAs", _recipient, "add_recipient_permission")
+
+
+def _grant(kind):
+    def add(ex, p, warnings):
+        target, sp = kind.target(ex, p.require("Identity")), _sp(ex, p.require(kind.who))
+        p.rights((kind.right,))
+        for row in kind.rows(ex):
+            if kind.matches(row, target, sp):
+                warnings.append("The appropriate access control entry is already present on the object \"%s\" for "
+                                "account \"%s\"." % (target["Identity"], sp["ObjectId"]))
+                return _permission_rows(ex, [row], kind.who)
+        return _permission_rows(ex, [getattr(ex, kind.add)(target, sp)], kind.who)
+    return add
+
+
+def _revoke(kind):
+    def remove(ex, p, warnings):
+        target, sp = kind.target(ex, p.require("Identity")), _sp(ex, p.require(kind.who))
+        p.rights((kind.right,))
+        keep = [r for r in kind.rows(ex) if not kind.matches(r, target, sp)]
+        if len(keep) == len(kind.rows(ex)):
+            warnings.append("Can't remove the access control entry on the object \"%s\" for account \"%s\" because "
+                            "the ACE isn't present." % (target["Identity"], sp["ObjectId"]))
+        setattr(ex, kind.store, keep)
+    return remove
+
+
 def get_mailbox_permission(ex, p, warnings):
     box = _mailbox(ex, p.require("Identity"))
     rows = [{"Identity": box["ExternalDirectoryObjectId"], "User": "NT AUTHORITY\\SELF",
@@ -262,36 +311,7 @@ def get_mailbox_permission(ex, p, warnings):
     if p.has("User"):
         sp = _sp(ex, p.get("User"))
         rows = [r for r in rows if r["User"].lower() == sp["ObjectId"].lower()]
-    return _permission_rows(ex, rows, "Identity", "User")
-
-
-def add_mailbox_permission(ex, p, warnings):
-    box, sp = _mailbox(ex, p.require("Identity")), _sp(ex, p.require("User"))
-    p.rights(("FullAccess",))
-    for row in ex.mailbox_permissions:
-        if row["Identity"] == box["ExternalDirectoryObjectId"] and row["User"].lower() == sp["ObjectId"].lower():
-            warnings.append("The appropriate access control entry is already present on the object \"%s\" for "
-                            "account \"%s\"." % (box["Identity"], sp["ObjectId"]))
-            return _permission_rows(ex, [row], "Identity", "User")
-    return _permission_rows(ex, [ex.add_mailbox_permission(box, sp)], "Identity", "User")
-
-
-def remove_mailbox_permission(ex, p, warnings):
-    box, sp = _mailbox(ex, p.require("Identity")), _sp(ex, p.require("User"))
-    p.rights(("FullAccess",))
-    keep = [r for r in ex.mailbox_permissions
-            if not (r["Identity"] == box["ExternalDirectoryObjectId"] and r["User"].lower() == sp["ObjectId"].lower())]
-    if len(keep) == len(ex.mailbox_permissions):
-        warnings.append("Can't remove the access control entry on the object \"%s\" for account \"%s\" because the "
-                        "ACE isn't present." % (box["Identity"], sp["ObjectId"]))
-    ex.mailbox_permissions = keep
-
-
-def _recipient(ex, identity):
-    recipient = ex.find_recipient(identity)
-    if recipient is None:
-        raise not_found(identity)
-    return recipient
+    return _permission_rows(ex, rows, "User")
 
 
 def get_recipient_permission(ex, p, warnings):
@@ -302,29 +322,7 @@ def get_recipient_permission(ex, p, warnings):
     if p.has("Trustee"):
         sp = _sp(ex, p.get("Trustee"))
         rows = [r for r in rows if r["Trustee"].lower() == sp["ObjectId"].lower()]
-    return _permission_rows(ex, rows, "Identity", "Trustee")
-
-
-def add_recipient_permission(ex, p, warnings):
-    recipient, sp = _recipient(ex, p.require("Identity")), _sp(ex, p.require("Trustee"))
-    p.rights(("SendAs",))
-    for row in ex.recipient_permissions:
-        if row["Identity"] == recipient["ExternalDirectoryObjectId"] and row["Trustee"].lower() == sp["ObjectId"].lower():
-            warnings.append("The appropriate access control entry is already present on the object \"%s\" for "
-                            "account \"%s\"." % (recipient["Identity"], sp["ObjectId"]))
-            return _permission_rows(ex, [row], "Identity", "Trustee")
-    return _permission_rows(ex, [ex.add_recipient_permission(recipient, sp)], "Identity", "Trustee")
-
-
-def remove_recipient_permission(ex, p, warnings):
-    recipient, sp = _recipient(ex, p.require("Identity")), _sp(ex, p.require("Trustee"))
-    p.rights(("SendAs",))
-    keep = [r for r in ex.recipient_permissions if not (
-        r["Identity"] == recipient["ExternalDirectoryObjectId"] and r["Trustee"].lower() == sp["ObjectId"].lower())]
-    if len(keep) == len(ex.recipient_permissions):
-        warnings.append("Can't remove the access control entry on the object \"%s\" for account \"%s\" because the "
-                        "ACE isn't present." % (recipient["Identity"], sp["ObjectId"]))
-    ex.recipient_permissions = keep
+    return _permission_rows(ex, rows, "Trustee")
 
 
 def _cas(box):
@@ -471,13 +469,13 @@ CMDLETS = {
                                                      "Organization")),
     "remove-serviceprincipal": (remove_service_principal, ("Identity",)),
     "get-mailboxpermission": (get_mailbox_permission, ("Identity", "User")),
-    "add-mailboxpermission": (add_mailbox_permission, ("Identity", "User", "AccessRights", "InheritanceType",
+    "add-mailboxpermission": (_grant(FULL_ACCESS), ("Identity", "User", "AccessRights", "InheritanceType",
                                                        "AutoMapping")),
-    "remove-mailboxpermission": (remove_mailbox_permission, ("Identity", "User", "AccessRights", "InheritanceType",
+    "remove-mailboxpermission": (_revoke(FULL_ACCESS), ("Identity", "User", "AccessRights", "InheritanceType",
                                                              "BypassMasterAccountSid")),
     "get-recipientpermission": (get_recipient_permission, ("Identity", "Trustee", "AccessRights")),
-    "add-recipientpermission": (add_recipient_permission, ("Identity", "Trustee", "AccessRights")),
-    "remove-recipientpermission": (remove_recipient_permission, ("Identity", "Trustee", "AccessRights")),
+    "add-recipientpermission": (_grant(SEND_AS), ("Identity", "Trustee", "AccessRights")),
+    "remove-recipientpermission": (_revoke(SEND_AS), ("Identity", "Trustee", "AccessRights")),
     "get-casmailbox": (get_cas_mailbox, ("Identity",)),
     "set-casmailbox": (set_cas_mailbox, ("Identity", "SmtpClientAuthenticationDisabled")),
     "get-transportconfig": (get_transport_config, ()),
