@@ -101,7 +101,9 @@ class AppState(object):
         fields = declared_fields(p)
         if not app and "displayName" not in fields:
             fields["displayName"] = p.get("unique_name")
-        fields.setdefault("signInAudience", p.get("sign_in_audience") or "AzureADMyOrg")
+        if not app:
+            fields.setdefault("signInAudience", "AzureADMyOrg")
+            self._warn_about_namesakes(fields["displayName"])
         rra = required_resource_access(declared_perms)
         target_rra = rra if p.get("purge_permissions") or not app else merge_rra(app.get("requiredResourceAccess"), rra)
 
@@ -131,6 +133,13 @@ class AppState(object):
                                                     consented[0]),
                           "after": self._diff_view(after_app, fields, owners[1] if owners else None, consented[1])}
         return bool(self.changes), result
+
+    def _warn_about_namesakes(self, display_name):
+        namesakes = [a for a in self.graph.applications_by_display_name(display_name) if not a.get("uniqueName")]
+        if namesakes:
+            self.warnings.append("creating a new app although %d app(s) named %r exist without uniqueName (appId %s); "
+                                 "to manage an existing one instead, set app_id" % (
+                                     len(namesakes), display_name, ", ".join(sorted(a["appId"] for a in namesakes))))
 
     def _write_app(self, app, unique_name, patch):
         if unique_name:
@@ -216,13 +225,20 @@ class AppState(object):
             for key in sorted(grant):
                 perm = declared_roles[key]
                 body = {"principalId": sp["id"], "resourceId": perm.resource_sp_id, "appRoleId": perm.id}
-                self.graph.retry_while_lagging(
-                    lambda: self.graph.post("servicePrincipals/%s/appRoleAssignedTo" % perm.resource_sp_id, json=body),
-                    "consent to %s" % perm.name, self.timeout)
+                self.graph.retry_while_lagging(lambda: self._grant(perm.resource_sp_id, body),
+                                               "consent to %s" % perm.name, self.timeout)
             for key in sorted(revoke):
                 self.graph.delete("servicePrincipals/%s/appRoleAssignedTo/%s" % (key[0], current[key]["id"]))
         after = sorted(self._assignment_name(k) for k in (set(current) | set(grant)) - set(revoke))
         return before, after
+
+    def _grant(self, resource_sp_id, body):
+        try:
+            return self.graph.post("servicePrincipals/%s/appRoleAssignedTo" % resource_sp_id, json=body)
+        except ServiceError as error:
+            if error.status in (400, 409) and "already exists" in (error.message or ""):
+                return None  # the repeat of a grant whose answer was lost
+            raise
 
     def _assignment_name(self, key):
         api, role = self.resolver.role_name_by_sp(key[0], key[1])
