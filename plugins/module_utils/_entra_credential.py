@@ -104,6 +104,11 @@ class CredentialState(object):
         newest_end = parse_time(newest.get("endDateTime")) if newest else None
         rotate_before = p.get("rotate_before_days")
         rotate_before = 30 if rotate_before is None else rotate_before
+        if rotate_before < 0 or end - self.now <= datetime.timedelta(days=rotate_before):
+            # A new secret that is already due for rotation would be replaced on every run.
+            raise ConfigError("%s days is not shorter than the new secret's lifetime (until %s)" % (
+                rotate_before, format_time(end)), option="rotate_before_days",
+                fix="use a rotate_before_days smaller than lifetime_days (or the time to end_date)")
         due = newest is None or days_left(newest_end, self.now) < rotate_before
         created = None
         after = list(ours)

@@ -8,6 +8,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import datetime
+import math
 import re
 
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._errors import ConfigError
@@ -48,11 +49,11 @@ def format_time(value):
 
 
 def days_left(end, now=None):
-    """Whole days until end (negative when expired)."""
+    """Days until end, a started day counting as one (9.99 -> 10); negative once expired (-0.1 -> -1)."""
     if end is None:
         return None
-    delta = end - (now or utcnow())
-    return int(delta.total_seconds() // 86400)
+    seconds = (end - (now or utcnow())).total_seconds()
+    return int(math.ceil(seconds / 86400.0)) if seconds > 0 else int(math.floor(seconds / 86400.0)) or -1
 
 
 def user_time(value, option):

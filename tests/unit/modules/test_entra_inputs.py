@@ -36,7 +36,9 @@ def test_graph_times_parse_with_seven_fraction_digits_and_offsets():
     assert parse_time("2026-11-25") == NOW.replace(hour=0)
     assert format_time(NOW) == "2026-11-25T10:00:00Z"
     assert days_left(parse_time("2026-12-05T10:00:00Z"), NOW) == 10
+    assert days_left(parse_time("2026-12-05T09:59:00Z"), NOW) == 10  # a started day counts
     assert days_left(parse_time("2026-11-24T10:00:00Z"), NOW) == -1
+    assert days_left(parse_time("2026-11-25T09:00:00Z"), NOW) == -1  # expired an hour ago
 
 
 @pytest.mark.parametrize("params, option, words", [
