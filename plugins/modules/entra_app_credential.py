@@ -19,7 +19,7 @@ description:
     then removed with C(removePassword). The new value is returned once, in RV(secret).
   - V(certificate) registers a public certificate, idempotent by its SHA-1 thumbprint, with its validity taken from
     the certificate.
-  - V(federated) manages a federated identity credential (workload identity federation: GitHub Actions, GitLab,
+  - V(federated) manages a federated identity credential (workload identity federation for GitHub Actions, GitLab,
     Kubernetes), idempotent by O(name).
   - A second run with the same declaration reads only and reports C(changed=false).
 author:

@@ -117,11 +117,11 @@ app:
       type: list
       elements: dict
     declared_not_consented:
-      description: Declared application permissions without consent, as C(API: permission).
+      description: "Declared application permissions without consent, each as C(<api>: <permission>)."
       type: list
       elements: str
     consented_not_declared:
-      description: Consented application permissions the app does not declare, as C(API: permission).
+      description: "Consented application permissions the app does not declare, each as C(<api>: <permission>)."
       type: list
       elements: str
     smtp_permission_in_entra:
