@@ -123,10 +123,9 @@ def run_entra_app_credential(module):
                   changes=state.changes, state=params.get("state"))
     if not changed:
         result.pop("diff", None)
-    if result.get("secret"):
-        # Ansible censors a result carrying _ansible_no_log in every callback (-v to -vvvv, logs), while the
-        # registered variable keeps the value: the only way to hand a new secret to later tasks, once.
-        result["_ansible_no_log"] = True
+    # A result with `secret` is censored by the action plugin (plugins/action/entra_app_credential.py): hidden in
+    # every callback and log, kept in the registered variable. A module cannot do it itself (ansible-core strips
+    # `_ansible_no_log` from module returns).
     if result.get("verify_error"):
         # Fail, but with the value still in the registered result: a created secret must never be lost.
         module.fail_json(msg=result.pop("verify_error"), option="verify", **result)

@@ -113,9 +113,10 @@ options:
     type: int
     default: 120
 notes:
-  - The new secret value is in the registered result only. The module marks that result C(_ansible_no_log), so
-    Ansible censors it in every callback and log at any verbosity, while the registered variable keeps it. Store it
-    at once (for example in a vault); it cannot be read again.
+  - The new secret value is in the registered result only. The collection's action plugin of the same name marks
+    a result that carries a secret C(_ansible_no_log) (a module cannot: ansible-core strips that key from module
+    returns), so Ansible censors the whole result in every callback and log at any verbosity, and hides the diff,
+    while the registered variable keeps it. Store it at once (for example in a vault); it cannot be read again.
 """
 
 EXAMPLES = r"""
