@@ -1,0 +1,404 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: o365.smtp_oauth contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: send_mail
+short_description: Send mail through Exchange Online SMTP with OAuth 2.0 (SASL XOAUTH2)
+version_added: 1.0.0
+description:
+  - Sends one message, or many over one authenticated connection, to Exchange Online SMTP client submission
+    (C(smtp.office365.com:587)) with an app-only OAuth token (SASL XOAUTH2), after Basic authentication for
+    SMTP AUTH is gone.
+  - Options are named as in M(community.general.mail). Unlike it, the TLS certificate is always verified, the
+    session never falls back to clear text, the task fails when a recipient is refused, and a message is never
+    sent twice once the server accepted it.
+  - Every refusal is explained with its likely cause and the fix (for example C(535 5.7.3) checked against the
+    token's claims, C(5.7.139), C(5.7.60) SendAs, C(5.2.0) quota, C(4.3.2) connections).
+  - Sending mail is not idempotent: every run that is not in check mode sends the messages again.
+author:
+  - o365.smtp_oauth contributors
+extends_documentation_fragment:
+  - o365.smtp_oauth.auth
+attributes:
+  check_mode:
+    support: full
+    details: Connects, starts TLS, authenticates and quits without sending anything; proves credentials and
+      Exchange permissions.
+  diff_mode:
+    support: none
+options:
+  host:
+    description:
+      - The SMTP server. Defaults to the cloud's Exchange Online SMTP host (C(smtp.office365.com) for the public
+        cloud) or the E(O365_SMTP_HOST) environment variable.
+    type: str
+  port:
+    description:
+      - The SMTP port, or the E(O365_SMTP_PORT) environment variable; V(587) when neither is set.
+    type: int
+  secure:
+    description:
+      - C(starttls) upgrades the connection with STARTTLS and fails if the server does not offer it.
+      - C(always) uses implicit TLS from the first byte (port 465 servers; Exchange Online does not offer it).
+      - C(never) is a plain connection, allowed only without authentication (an internal relay); it can never
+        carry a token.
+    type: str
+    choices: [starttls, always, never]
+    default: starttls
+  sender:
+    description:
+      - The From address, C(user@example.com) or C(Display Name <user@example.com>). Also the envelope sender.
+      - Required unless every entry of O(messages) has its own.
+    type: str
+    aliases: [from]
+  mailbox:
+    description:
+      - The mailbox the app authenticates as (the XOAUTH2 C(user=)). Defaults to the address of O(sender).
+      - A O(sender) other than the mailbox needs SendAs on that address.
+    type: str
+  to:
+    description: Recipients, each C(user@example.com) or C(Name <user@example.com>).
+    type: list
+    elements: str
+    default: []
+    aliases: [recipients]
+  cc:
+    description: Carbon-copy recipients.
+    type: list
+    elements: str
+    default: []
+  bcc:
+    description: Blind carbon-copy recipients; they receive the message but appear in no header.
+    type: list
+    elements: str
+    default: []
+  reply_to:
+    description: Reply-To addresses.
+    type: list
+    elements: str
+    default: []
+  subject:
+    description: The subject. Line breaks are refused (header injection).
+    type: str
+    default: ''
+  body:
+    description: The body. Defaults to the subject, as in M(community.general.mail).
+    type: str
+  subtype:
+    description: Whether O(body) is plain text or HTML.
+    type: str
+    choices: [plain, html]
+    default: plain
+  body_html:
+    description: An HTML body sent with O(body) as its plain-text alternative (multipart/alternative).
+    type: str
+  charset:
+    description: The character set of the body.
+    type: str
+    default: utf-8
+  attach:
+    description: Paths of files to attach, on the host running the module; read before connecting.
+    type: list
+    elements: path
+    default: []
+  headers:
+    description:
+      - Extra headers, as a dictionary or as a list of C(Name=value) strings (as in M(community.general.mail)).
+      - Headers that have their own option (From, To, Cc, Subject, Reply-To, Content-*) are refused.
+    type: raw
+  messages:
+    description:
+      - Several messages sent over one authenticated connection, each with the keys below. Keys not given take
+        the value of the top-level option of the same name.
+    type: list
+    elements: dict
+    suboptions:
+      sender:
+        description: The From address.
+        type: str
+        aliases: [from]
+      to:
+        description: Recipients.
+        type: list
+        elements: str
+      cc:
+        description: Carbon-copy recipients.
+        type: list
+        elements: str
+      bcc:
+        description: Blind carbon-copy recipients.
+        type: list
+        elements: str
+      reply_to:
+        description: Reply-To addresses.
+        type: list
+        elements: str
+      subject:
+        description: The subject.
+        type: str
+      body:
+        description: The body.
+        type: str
+      subtype:
+        description: plain or html.
+        type: str
+        choices: [plain, html]
+      body_html:
+        description: An HTML alternative.
+        type: str
+      charset:
+        description: The character set.
+        type: str
+      attach:
+        description: Files to attach.
+        type: list
+        elements: path
+      headers:
+        description: Extra headers.
+        type: raw
+  timeout:
+    description: Seconds to wait for the server on each step.
+    type: int
+    default: 30
+  ehlohost:
+    description: The name announced in EHLO. Defaults to this host's fully qualified name.
+    type: str
+  rate_limit:
+    description:
+      - At most this many messages per minute (Exchange Online allows 30 per mailbox). V(0) lifts the limit,
+        for a relay or High Volume Email.
+    type: int
+    default: 30
+  retries:
+    description: How many times a message is tried again after a temporary failure (4xx, lost connection).
+    type: int
+    default: 3
+  retry_delay:
+    description: The first wait before a retry, in seconds; it doubles with each retry (with jitter), at most 60.
+    type: float
+    default: 2.0
+  fail_on_refused:
+    description: Fail the task when any recipient was refused (the accepted ones still get the message).
+    type: bool
+    default: true
+  resend_uncertain:
+    description:
+      - When the connection is lost after the whole message was sent but before the server answered, the
+        server may or may not have accepted it. By default it is not sent again (no duplicates) and the task
+        fails naming its Message-ID. V(true) sends it again with the same Message-ID (no loss, maybe twice).
+    type: bool
+    default: false
+  max_message_size:
+    description: Largest message accepted before connecting, in megabytes (Exchange Online's default is 35).
+    type: int
+    default: 35
+  debug:
+    description: Return the SMTP conversation in RV(transcript), with the token and secrets redacted.
+    type: bool
+    default: false
+notes:
+  - The app needs the right to send as the mailbox in Exchange Online; see M(o365.smtp_oauth.exchange_smtp_access).
+  - Exchange Online refuses tokens that are about to expire; the module renews the token and reconnects during
+    long runs.
+seealso:
+  - module: community.general.mail
+  - module: o365.smtp_oauth.exchange_smtp_access
+"""
+
+EXAMPLES = r"""
+- name: Tell the team the deployment is done
+  o365.smtp_oauth.send_mail:
+    tenant_id: "{{ tenant_id }}"
+    client_id: "{{ client_id }}"
+    client_secret: "{{ client_secret }}"
+    sender: Deploy Bot <deploy@contoso.com>
+    to:
+      - Ops <ops@contoso.com>
+    subject: Deployed {{ version }}
+    body: All hosts run {{ version }}.
+
+- name: Check that the app may send as the mailbox, without sending
+  o365.smtp_oauth.send_mail:
+    sender: deploy@contoso.com
+    to: nobody@contoso.com
+  check_mode: true
+
+- name: HTML report with a text alternative and an attachment, workload identity in CI (no secret)
+  o365.smtp_oauth.send_mail:
+    federated_token_file: "{{ lookup('env', 'AZURE_FEDERATED_TOKEN_FILE') }}"
+    sender: ci@contoso.com
+    to: dev@contoso.com
+    subject: Nightly report
+    body: See the HTML version.
+    body_html: "<h1>Nightly report</h1><p>All green.</p>"
+    attach:
+      - /tmp/report.pdf
+
+- name: One mail per owner over one connection
+  o365.smtp_oauth.send_mail:
+    sender: inventory@contoso.com
+    subject: Your hosts
+    messages: "{{ owners | map('combine_owner_message') | list }}"
+    rate_limit: 30
+"""
+
+RETURN = r"""
+messages:
+  description: One result per message, in order.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    message_id:
+      description: The Message-ID header of the message.
+      type: str
+      sample: <171234.5678@contoso.com>
+    status:
+      description: sent, refused (no recipient accepted), failed, uncertain (connection lost before the final
+        answer; not resent), or check_mode.
+      type: str
+      sample: sent
+    accepted:
+      description: Recipients the server accepted.
+      type: list
+      elements: str
+    refused:
+      description: Refused recipients with the server's code and reply.
+      type: dict
+    code:
+      description: The server's final reply code to the message.
+      type: int
+      sample: 250
+    reply:
+      description: The server's final reply text.
+      type: str
+    attempts:
+      description: How many times the message was tried.
+      type: int
+sent:
+  description: How many messages the server accepted.
+  returned: always
+  type: int
+  sample: 1
+failed:
+  description: How many messages were not accepted (failed, refused or uncertain).
+  returned: always
+  type: int
+  sample: 0
+message_id:
+  description: The Message-ID of the first message (convenient for a single message).
+  returned: success
+  type: str
+connections:
+  description: How many SMTP connections were opened (reconnects after drops and token renewals included).
+  returned: always
+  type: int
+  sample: 1
+mailbox:
+  description: The mailbox the app authenticated as.
+  returned: always
+  type: str
+  sample: deploy@contoso.com
+transcript:
+  description: The SMTP conversation with the token and secrets redacted.
+  returned: when O(debug=true)
+  type: list
+  elements: str
+"""
+
+from ansible.module_utils.basic import env_fallback
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._module import AUTH_ARGUMENT_SPEC, O365Module  # noqa: F401
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._smtp_task import MESSAGE_KEYS, send_mail_task
+
+
+def argument_spec():
+    message_options = dict(
+        sender=dict(type="str", aliases=["from"]),
+        to=dict(type="list", elements="str"),
+        cc=dict(type="list", elements="str"),
+        bcc=dict(type="list", elements="str"),
+        reply_to=dict(type="list", elements="str"),
+        subject=dict(type="str"),
+        body=dict(type="str"),
+        subtype=dict(type="str", choices=["plain", "html"]),
+        body_html=dict(type="str"),
+        charset=dict(type="str"),
+        attach=dict(type="list", elements="path"),
+        headers=dict(type="raw"),
+    )
+    assert set(message_options) == set(MESSAGE_KEYS)
+    return dict(
+        host=dict(type="str", fallback=(env_fallback, ["O365_SMTP_HOST"])),
+        port=dict(type="int", fallback=(env_fallback, ["O365_SMTP_PORT"])),
+        secure=dict(type="str", choices=["starttls", "always", "never"], default="starttls"),
+        sender=dict(type="str", aliases=["from"]),
+        mailbox=dict(type="str"),
+        to=dict(type="list", elements="str", default=[], aliases=["recipients"]),
+        cc=dict(type="list", elements="str", default=[]),
+        bcc=dict(type="list", elements="str", default=[]),
+        reply_to=dict(type="list", elements="str", default=[]),
+        subject=dict(type="str", default=""),
+        body=dict(type="str"),
+        subtype=dict(type="str", choices=["plain", "html"], default="plain"),
+        body_html=dict(type="str"),
+        charset=dict(type="str", default="utf-8"),
+        attach=dict(type="list", elements="path", default=[]),
+        headers=dict(type="raw"),
+        messages=dict(type="list", elements="dict", options=message_options),
+        timeout=dict(type="int", default=30),
+        ehlohost=dict(type="str"),
+        rate_limit=dict(type="int", default=30),
+        retries=dict(type="int", default=3),
+        retry_delay=dict(type="float", default=2.0),
+        fail_on_refused=dict(type="bool", default=True),
+        resend_uncertain=dict(type="bool", default=False),
+        max_message_size=dict(type="int", default=35),
+        debug=dict(type="bool", default=False),
+    )
+
+
+def _claims_decoder():
+    # Diagnosis only (no signature check); optional so a missing helper never hides the SMTP answer.
+    try:
+        from ansible_collections.o365.smtp_oauth.plugins.module_utils._jwt_claims import decode_claims
+    except ImportError:
+        return None
+
+    def decode(token):
+        try:
+            return decode_claims(token)
+        except Exception:
+            return None
+    return decode
+
+
+def main():
+    module = O365Module(argument_spec(), supports_check_mode=True)
+
+    def run():
+        params = module.params
+        token_source = None
+        if params["secure"] != "never":
+            scope = module.cloud.exchange_scope
+            provider = module.token_provider
+
+            def token_source():
+                return provider.get_access_token(scope)
+        failed, result = send_mail_task(params, module.check_mode, token_source, module.cloud.smtp_host,
+                                        claims_decoder=_claims_decoder())
+        if failed:
+            module.fail_json(**result)
+        module.exit_json(**result)
+
+    module.run(run)
+
+
+if __name__ == "__main__":
+    main()
