@@ -162,14 +162,9 @@ class AppState(object):
         if self.check_mode:
             return None
 
-        def create():
-            try:
-                return self.graph.post("servicePrincipals", json={"appId": app["appId"]})
-            except ServiceError as error:
-                if error.status == 409 or (error.status == 400 and "already" in (error.message or "").lower()):
-                    return self.graph.find_service_principal(app["appId"])  # a lost answer: it exists
-                raise
-        created = self.graph.retry_while_lagging(create, "the service principal of %s" % app["appId"], self.timeout)
+        # An upsert keyed by appId: a repeat after a lost answer cannot create a second service principal.
+        created = self.graph.retry_while_lagging(lambda: self.graph.upsert_service_principal(app["appId"]),
+                                                 "the service principal of %s" % app["appId"], self.timeout)
         return created or self.graph.wait_for(lambda: self.graph.find_service_principal(app["appId"]),
                                               "the service principal of %s" % app["appId"], self.timeout)
 

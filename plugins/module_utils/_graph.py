@@ -158,6 +158,11 @@ class GraphClient(object):
         found = self.list("servicePrincipals", params={"$filter": "appId eq %s" % odata_quote(app_id)})
         return found[0] if found else None
 
+    def upsert_service_principal(self, app_id, body=None):
+        """PATCH /servicePrincipals(appId='x') with create-if-missing: the SP of an app, never two of them."""
+        return self.patch("servicePrincipals(appId=%s)" % odata_quote(app_id), json=body or {},
+                          headers={"Prefer": "create-if-missing"})
+
     def find_service_principals_by_name(self, display_name):
         return self.list("servicePrincipals", params={"$filter": "displayName eq %s" % odata_quote(display_name)})
 

@@ -131,5 +131,7 @@ def test_retry_while_lagging_retries_the_write_until_replicated():
     lag = ServiceError("The appId 'a1' of the service principal does not reference a valid application object.",
                        code="Request_BadRequest", status=400)
     graph = client([lag, lag, (201, {"id": "sp1"})], clock)
-    created = graph.retry_while_lagging(lambda: graph.post("servicePrincipals", json={"appId": "a1"}), "sp", 60)
+    created = graph.retry_while_lagging(lambda: graph.upsert_service_principal("a1"), "sp", 60)
     assert created == {"id": "sp1"} and graph.writes == 3
+    assert graph.http.calls[-1]["url"].endswith("/servicePrincipals(appId='a1')")
+    assert graph.http.calls[-1]["headers"] == {"Prefer": "create-if-missing"}
