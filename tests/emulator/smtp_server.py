@@ -29,6 +29,7 @@ Each command is logged to the tenant's request log with part "smtp" and the verb
 """
 
 import asyncio
+import contextlib
 import base64
 import binascii
 import email
@@ -587,6 +588,19 @@ class EmulatedSmtp(object):
 def start(emulator, **settings):
     """Start the endpoint for this emulator's tenant; settings: see SmtpSettings."""
     return EmulatedSmtp(emulator, SmtpSettings(**settings)).start()
+
+
+@contextlib.contextmanager
+def clean_endpoint(emulator, allow=()):
+    """endpoint_for(emulator) with no messages, faults or changed settings; allow: (app_id, mailbox) pairs."""
+    server = endpoint_for(emulator)
+    server.reset()
+    for app_id, mailbox in allow:
+        server.allow(app_id, mailbox)
+    try:
+        yield server
+    finally:
+        server.reset()
 
 
 def endpoint_for(emulator):
