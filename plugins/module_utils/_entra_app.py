@@ -142,11 +142,12 @@ class AppState(object):
                                      len(namesakes), display_name, ", ".join(sorted(a["appId"] for a in namesakes))))
 
     def _write_app(self, app, unique_name, patch):
-        if unique_name:
+        if app is None or app.get("uniqueName"):
             self.graph.upsert_application(unique_name, patch)
             return self.graph.wait_for(lambda: self.graph.application_by_unique_name(unique_name),
                                        "application %r" % unique_name, self.timeout)
-        self.graph.patch("applications/%s" % app["id"], json=patch)  # adopted by app_id, no uniqueName to key on
+        # Adopted by app_id and without uniqueName yet: an upsert by the new name would create a second app.
+        self.graph.patch("applications/%s" % app["id"], json=patch)
         return self.graph.wait_for(lambda: self.graph.get_or_none("applications/%s" % app["id"]),
                                    "application %s" % app["appId"], self.timeout)
 

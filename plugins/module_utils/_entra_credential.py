@@ -100,6 +100,8 @@ class CredentialState(object):
             return self._secret_result(name, ours, kept, None)
 
         end = end_of_lifetime(p, self.now)
+        if (p.get("retire_old_after") or 0) < 0:
+            raise ConfigError("must be 0 or more days", option="retire_old_after")
         newest = ours[-1] if ours else None
         newest_end = parse_time(newest.get("endDateTime")) if newest else None
         rotate_before = p.get("rotate_before_days")
@@ -171,8 +173,11 @@ class CredentialState(object):
                                                                       p.get("certificate_content")):
             thumbprint = p["thumbprint"].replace(":", "").upper()
             cert = None
-        else:
+        elif p.get("certificate_path") or p.get("certificate_content"):
             cert = load_certificate(p.get("certificate_path"), p.get("certificate_content"))
+        else:
+            raise ConfigError("a certificate is required to add one (thumbprint only removes)",
+                              option="certificate_path", fix="give certificate_path or certificate_content")
             thumbprint = cert.thumbprint
         matching = [c for c in current if thumbprint_of(c) == thumbprint]
         if p.get("state") == "absent":
