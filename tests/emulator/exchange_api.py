@@ -25,7 +25,7 @@ logged with part="exchange", cmdlet=<name>, write = not Get-/Test-.
 import base64
 import re
 
-from emulator.exchange_state import SMTP_SEND_ROLE, FilterError
+from emulator.exchange_state import SMTP_SEND_ROLE, FilterError, parse_filter
 
 EXCHANGE_AUDIENCE = "https://outlook.office365.com"
 MANAGE_ROLE = "Exchange.ManageAsApp"
@@ -386,6 +386,26 @@ def new_management_scope(ex, p, warnings):
         raise invalid("Invalid filter syntax for RecipientRestrictionFilter: %s" % error)
 
 
+def set_management_scope(ex, p, warnings):
+    identity = str(p.require("Identity"))
+    scope = ex.scopes.get(identity.lower())
+    if scope is None:
+        raise not_found(identity)
+    if p.has("RecipientRestrictionFilter"):
+        text = str(p.get("RecipientRestrictionFilter"))
+        try:
+            parse_filter(text)
+        except FilterError as error:
+            raise invalid("Invalid filter syntax for RecipientRestrictionFilter: %s" % error)
+        scope["RecipientRestrictionFilter"] = text
+
+
+def get_recipient(ex, p, warnings):
+    if p.has("Identity"):
+        return [_recipient(ex, p.get("Identity"))]
+    return sorted(list(ex.mailboxes.values()) + list(ex.groups.values()), key=lambda r: r["PrimarySmtpAddress"])
+
+
 def remove_management_scope(ex, p, warnings):
     identity = str(p.require("Identity"))
     scope = ex.scopes.get(identity.lower())
@@ -458,7 +478,9 @@ def test_service_principal_authorization(ex, p, warnings):
                "AllowedResourceScope": scope["Name"] if scope else "Organization",
                "ScopeType": "CustomRecipientScope" if scope else "Organization", "InScope": True}
         if box is not None:
-            row["InScope"] = scope is None or ex.in_scope(scope, box)
+            # Emulator assumption: the cmdlet answers from the same permission cache as the SMTP front end, so an
+            # assignment younger than the propagation delay is not in effect yet.
+            row["InScope"] = (scope is None or ex.in_scope(scope, box)) and ex.effective(a) and ex.effective(sp)
         rows.append(row)
     return rows
 
@@ -482,7 +504,9 @@ CMDLETS = {
     "get-mailbox": (get_mailbox, ("Identity", "RecipientTypeDetails")),
     "get-managementscope": (get_management_scope, ("Identity",)),
     "new-managementscope": (new_management_scope, ("Name", "RecipientRestrictionFilter")),
+    "set-managementscope": (set_management_scope, ("Identity", "RecipientRestrictionFilter")),
     "remove-managementscope": (remove_management_scope, ("Identity",)),
+    "get-recipient": (get_recipient, ("Identity", "RecipientTypeDetails")),
     "get-managementroleassignment": (get_management_role_assignment, ("Identity", "RoleAssignee", "App", "Role")),
     "new-managementroleassignment": (new_management_role_assignment, ("Name", "App", "Role",
                                                                       "CustomResourceScope")),

@@ -1,0 +1,68 @@
+# -*- coding: utf-8 -*-
+# Copyright: o365.smtp_oauth contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Who the sending app is, from Entra ID (Graph): its service principal object id -- the id Exchange needs --
+and whether it holds the admin-consented SMTP.SendAsApp permission (the classic model's Entra half).
+
+The most common setup mistake is giving Exchange the *application* object id (App registrations) instead of the
+*service principal* object id (Enterprise applications). Exchange accepts either and then fails every SMTP AUTH
+with 535 5.7.3, so the id is looked up here and a wrong one is refused with the right one in the message.
+Plain Python.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._errors import ConfigError
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._entra_permissions import (
+    EXCHANGE_APP_ID, SMTP_ROLE)
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._graph import is_guid
+
+
+class AppIdentity(object):
+    """The sending app as Entra ID knows it: app_id, service principal id and display name."""
+
+    def __init__(self, app_id, sp):
+        self.app_id = app_id
+        self.sp = sp
+        self.sp_id = sp["id"]
+        self.display_name = sp.get("displayName") or app_id
+
+
+def resolve_app(graph, app_id, object_id=None):
+    """The app's service principal; ConfigError when it has none or when object_id is not its SP id."""
+    if not is_guid(app_id):
+        raise ConfigError("must be the app's client id (a GUID), got %r" % app_id, option="app_id")
+    if object_id is not None and not is_guid(object_id):
+        raise ConfigError("must be a GUID, got %r" % object_id, option="object_id")
+    sp = graph.find_service_principal(app_id)
+    if sp is None:
+        raise ConfigError("the app %s has no service principal (enterprise application) in this tenant, so Exchange "
+                          "cannot register it" % app_id, option="app_id",
+                          fix="create it (o365.smtp_oauth.entra_app does), or check that app_id is the "
+                              "Application (client) ID of an app in this tenant")
+    if object_id is not None and object_id.lower() != sp["id"].lower():
+        app = graph.application_by_app_id(app_id)
+        if app is not None and str(app.get("id", "")).lower() == object_id.lower():
+            raise ConfigError("%s is the application object id (App registrations) of app %s; Exchange needs the "
+                              "service principal object id (Enterprise applications), which is %s"
+                              % (object_id, app_id, sp["id"]), option="object_id", code="application_object_id",
+                              fix="set object_id to %s, or leave it out: the module finds it itself" % sp["id"])
+        raise ConfigError("%s is not the service principal object id of app %s; that is %s"
+                          % (object_id, app_id, sp["id"]), option="object_id",
+                          fix="set object_id to %s, or leave it out: the module finds it itself" % sp["id"])
+    return AppIdentity(app_id, sp)
+
+
+def has_smtp_consent(graph, sp_id):
+    """True when the SP holds the admin-consented Exchange application permission SMTP.SendAsApp."""
+    exchange = graph.find_service_principal(EXCHANGE_APP_ID)
+    if exchange is None:
+        return False
+    role_ids = {str(r.get("id", "")).lower() for r in exchange.get("appRoles") or [] if r.get("value") == SMTP_ROLE}
+    for assignment in graph.list("servicePrincipals/%s/appRoleAssignments" % sp_id):
+        if str(assignment.get("resourceId", "")).lower() == exchange["id"].lower() and \
+                str(assignment.get("appRoleId", "")).lower() in role_ids:
+            return True
+    return False

@@ -1,0 +1,110 @@
+# -*- coding: utf-8 -*-
+# Copyright: o365.smtp_oauth contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""exchange_smtp_access_info: the auditor's answer to "which app may send as which mailbox over SMTP, and why".
+
+Reads only (Get-*/Test-* cmdlets, Graph GETs). Cost: one Test-ServicePrincipalAuthorization per (app, mailbox)
+pair, so narrow the report with app_id or mailbox in large tenants. Plain Python.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._errors import ConfigError
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._exchange_identity import has_smtp_consent
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._exchange_read import (
+    ExchangeReader, _lower, nullable_bool, primary_address)
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._exchange_verdict import smtp_auth_state, verdict
+
+
+def _apps(read, graph, app_id):
+    """Registered SPs (filtered by app_id), each checked against Entra: is its ObjectId the SP's object id?"""
+    apps = []
+    for row in read.service_principals(app_id):
+        entra = graph.find_service_principal(row.get("AppId"))
+        entra_id = (entra or {}).get("id")
+        ok = entra_id is not None and _lower(entra_id) == _lower(row.get("ObjectId"))
+        app = {"app_id": row.get("AppId"), "object_id": row.get("ObjectId"), "display_name": row.get("DisplayName"),
+               "entra_service_principal_id": entra_id, "object_id_ok": ok,
+               "smtp_send_as_app_consented": has_smtp_consent(graph, entra_id) if entra_id else None}
+        if not ok:
+            app["problem"] = ("registered with %s, which is not the app's service principal object id (%s): "
+                              "Remove-ServicePrincipal and register it again with the right id"
+                              % (row.get("ObjectId"), entra_id or "the app has no service principal in Entra ID"))
+        apps.append(app)
+    if app_id and not apps:
+        entra = graph.find_service_principal(app_id)
+        apps.append({"app_id": app_id, "object_id": None, "display_name": (entra or {}).get("displayName"),
+                     "entra_service_principal_id": (entra or {}).get("id"), "object_id_ok": False,
+                     "registered": False, "problem": "not registered in Exchange (New-ServicePrincipal)",
+                     "smtp_send_as_app_consented": has_smtp_consent(graph, entra["id"]) if entra else None})
+    for app in apps:
+        app.setdefault("registered", True)
+    return apps
+
+
+def _mailboxes(read, mailbox, tenant_disabled):
+    if mailbox:
+        cas = read.cas_mailbox(mailbox)
+        if cas is None:
+            raise ConfigError("Exchange Online has no mailbox %s" % mailbox, option="mailbox",
+                              code="ManagementObjectNotFoundException", fix="check the address")
+        rows = [cas]
+    else:
+        rows = read.client.invoke("Get-CASMailbox", {"ResultSize": "Unlimited"})
+    boxes = []
+    for row in rows:
+        address = primary_address(row)
+        permissions = read.client.invoke("Get-MailboxPermission", {"Identity": address})
+        send_as = read.client.invoke("Get-RecipientPermission", {"Identity": address})
+        boxes.append({
+            "address": address,
+            "smtp_auth": smtp_auth_state(nullable_bool(row.get("SmtpClientAuthenticationDisabled")), tenant_disabled),
+            "full_access": sorted(_lower(p.get("User")) for p in permissions
+                                  if "FullAccess" in str(p.get("AccessRights")) and "\\" not in str(p.get("User"))),
+            "send_as": sorted(_lower(p.get("Trustee")) for p in send_as if "SendAs" in str(p.get("AccessRights"))),
+        })
+    return sorted(boxes, key=lambda b: b["address"])
+
+
+def access_report(client, graph, params):
+    read = ExchangeReader(client)
+    app_id, mailbox = params.get("app_id"), params.get("mailbox")
+    tenant_disabled = read.tenant_smtp_disabled()
+    apps = _apps(read, graph, app_id)
+    boxes = _mailboxes(read, mailbox, tenant_disabled)
+    assignments = read.smtp_assignments()
+    registered_ids = {_lower(a["object_id"]) for a in apps if a["object_id"]}
+    if app_id:
+        assignments = [a for a in assignments if _lower(a.get("App")) in registered_ids]
+    used_scopes = {_lower(a.get("CustomResourceScope")) for a in assignments}
+    scopes = [{"name": s.get("Name"), "filter": s.get("RecipientRestrictionFilter")} for s in read.scopes()
+              if not app_id or _lower(s.get("Name")) in used_scopes]
+    pairs = []
+    for app in apps:
+        sp_id = _lower(app["object_id"])
+        app_assignments = [a for a in assignments if _lower(a.get("App")) == sp_id]
+        for box in boxes:
+            full_access = sp_id in box["full_access"]
+            in_scope = bool(app_assignments) and app["registered"] and read.in_scope(app["object_id"], box["address"])
+            if not (app_id or mailbox or full_access or in_scope or sp_id in box["send_as"]):
+                continue  # whole-tenant report: only pairs where something is granted
+            facts = {"mailbox_exists": True, "sp_registered": app["registered"], "sp_object_id_ok": app["object_id_ok"],
+                     "model": None, "in_scope": in_scope, "full_access": full_access,
+                     "entra_send_claim": app["smtp_send_as_app_consented"], "smtp_auth": box["smtp_auth"]}
+            pairs.append({"app_id": app["app_id"], "service_principal_id": app["object_id"],
+                          "mailbox": box["address"], "via": "rbac" if in_scope else ("classic" if full_access and
+                          app["smtp_send_as_app_consented"] is not False else None),
+                          "send_as": sp_id in box["send_as"], "verdict": verdict(facts)})
+    return {
+        "tenant": {"smtp_auth": "disabled" if tenant_disabled else "enabled",
+                   "smtp_client_authentication_disabled": tenant_disabled},
+        "service_principals": apps,
+        "scopes": scopes,
+        "role_assignments": [{"name": a.get("Name"), "role": a.get("Role"), "service_principal_id": a.get("App"),
+                              "scope": a.get("CustomResourceScope"), "enabled": a.get("Enabled", True)}
+                             for a in assignments],
+        "mailboxes": boxes,
+        "pairs": pairs,
+    }

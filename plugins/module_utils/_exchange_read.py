@@ -1,0 +1,92 @@
+# -*- coding: utf-8 -*-
+# Copyright: o365.smtp_oauth contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Reading the Exchange side of app-only SMTP through the admin API: read cmdlets only (Get-*, Test-*), shared by
+exchange_smtp_access (to plan) and exchange_smtp_access_info (to report). Plain Python."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._exchange_verdict import SMTP_SEND_ROLE
+
+
+def _lower(value):
+    return str(value or "").strip().lower()
+
+
+def _is_true(value):
+    return value is True or _lower(value) == "true"
+
+
+def nullable_bool(value):
+    """SmtpClientAuthenticationDisabled as Exchange prints it (true/false/null, or strings) -> True/False/None."""
+    if value is None or _lower(value) in ("", "null", "$null"):
+        return None
+    return _is_true(value)
+
+
+def primary_address(row):
+    return _lower(row.get("PrimarySmtpAddress") or row.get("UserPrincipalName") or row.get("Identity"))
+
+
+class ExchangeReader(object):
+    """Read cmdlets with the answers turned into plain values. `client` is an ExchangeAdminClient."""
+
+    def __init__(self, client):
+        self.client = client
+
+    def service_principals(self, app_id=None):
+        rows = self.client.invoke("Get-ServicePrincipal")
+        return [r for r in rows if app_id is None or _lower(r.get("AppId")) == _lower(app_id)]
+
+    def tenant_smtp_disabled(self):
+        rows = self.client.invoke("Get-TransportConfig")
+        return _is_true((rows[0] if rows else {}).get("SmtpClientAuthenticationDisabled"))
+
+    def cas_mailbox(self, address):
+        """The mailbox's CAS settings, or None when Exchange has no such mailbox."""
+        rows = self.client.get_or_none("Get-CASMailbox", {"Identity": address})
+        return rows[0] if rows else None
+
+    def mailboxes(self):
+        return self.client.invoke("Get-Mailbox", {"ResultSize": "Unlimited"})
+
+    def recipient(self, identity):
+        rows = self.client.get_or_none("Get-Recipient", {"Identity": identity})
+        return rows[0] if rows else None
+
+    def has_full_access(self, address, sp_id):
+        rows = self.client.invoke("Get-MailboxPermission", {"Identity": address, "User": sp_id})
+        return any(_lower(r.get("User")) == _lower(sp_id) and "FullAccess" in str(r.get("AccessRights"))
+                   and not _is_true(r.get("Deny")) for r in rows)
+
+    def send_as(self, sp_id):
+        """Recipients the SP may send as: {lowercased identity as Exchange prints it}."""
+        rows = self.client.invoke("Get-RecipientPermission", {"Trustee": sp_id})
+        return [r for r in rows if "SendAs" in str(r.get("AccessRights"))]
+
+    def has_send_as(self, address, sp_id):
+        rows = self.client.invoke("Get-RecipientPermission", {"Identity": address, "Trustee": sp_id})
+        return any("SendAs" in str(r.get("AccessRights")) for r in rows)
+
+    def scope(self, name):
+        rows = self.client.get_or_none("Get-ManagementScope", {"Identity": name})
+        return rows[0] if rows else None
+
+    def scopes(self):
+        return self.client.invoke("Get-ManagementScope")
+
+    def smtp_assignments(self, sp_id=None):
+        """Role assignments 'Application SMTP.SendAsApp' (for one SP, or all)."""
+        params = {"Role": SMTP_SEND_ROLE}
+        if sp_id:
+            params["App"] = sp_id
+        rows = self.client.invoke("Get-ManagementRoleAssignment", params)
+        return [r for r in rows if _lower(r.get("Role")) == _lower(SMTP_SEND_ROLE)]
+
+    def in_scope(self, sp_id, address):
+        """True when an SMTP.SendAsApp role assignment of the SP covers the mailbox and is in effect."""
+        rows = self.client.invoke("Test-ServicePrincipalAuthorization", {"Identity": sp_id, "Resource": address})
+        return any(_is_true(r.get("InScope")) and SMTP_SEND_ROLE.split(" ", 1)[1] in str(r.get("GrantedPermissions"))
+                   for r in rows)

@@ -1,0 +1,104 @@
+# -*- coding: utf-8 -*-
+# Copyright: o365.smtp_oauth contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The exchange_* module bodies: options in, one exit_json out.
+
+`module` is the O365Module wrapper (params, check_mode, cloud, http, exit_json, warn); this file does not import
+Ansible, it only calls those attributes.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._errors import ConfigError
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._exchange import ExchangeAdminClient
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._exchange_access import ExchangeAccess
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._exchange_identity import (
+    has_smtp_consent, resolve_app)
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._exchange_info import access_report
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._graph import GraphClient
+
+SMTP_AUTH_CHOICES = ("enabled", "inherit", "disabled")
+
+
+def exchange_client(module):
+    tenant = module.params.get("tenant_id")
+    if not tenant:
+        raise ConfigError("the Exchange admin API needs the tenant (its id or its initial domain)", option="tenant_id",
+                          fix="set tenant_id or AZURE_TENANT_ID")
+    return ExchangeAdminClient(module.http, module.cloud, tenant)
+
+
+def _warn(module, message):
+    warn = getattr(module, "warn", None) or getattr(getattr(module, "module", None), "warn", None)
+    if warn:
+        warn(message)
+
+
+def validate_access_params(params):
+    """Checks that need no network, each naming its option."""
+    seen = {}
+    for index, entry in enumerate(params.get("mailboxes") or []):
+        option = "mailboxes[%d]" % index
+        address = str(entry.get("address") or "").strip().lower()
+        if "@" not in address or address.startswith("@") or address.endswith("@") or " " in address:
+            raise ConfigError("%r is not an email address" % entry.get("address"), option=option + ".address")
+        if address in seen:
+            raise ConfigError("%s is declared twice (also mailboxes[%d])" % (address, seen[address]),
+                              option=option + ".address")
+        seen[address] = index
+        if (entry.get("smtp_auth") or "enabled") not in SMTP_AUTH_CHOICES:
+            raise ConfigError("must be one of %s" % ", ".join(SMTP_AUTH_CHOICES), option=option + ".smtp_auth")
+    if params.get("state", "present") == "present" and not params.get("mailboxes") and not params.get("group"):
+        raise ConfigError("declare at least one mailbox the app may send as (or a group for the RBAC scope)",
+                          option="mailboxes")
+    if params.get("group") and (params.get("authorization_model") or "rbac") != "rbac":
+        raise ConfigError("a group scope exists only in the RBAC model", option="group",
+                          fix="remove group, or set authorization_model: rbac")
+    scope_name = params.get("scope_name")
+    if scope_name is not None and (not scope_name.strip() or len(scope_name) > 64 or "'" in scope_name):
+        raise ConfigError("must be 1 to 64 characters without quotes", option="scope_name")
+    if (params.get("wait_timeout") or 0) < 0:
+        raise ConfigError("must be 0 or more seconds", option="wait_timeout")
+
+
+def run_exchange_smtp_access(module):
+    params = module.params
+    validate_access_params(params)
+    graph = GraphClient(module.http, module.cloud)
+    identity = resolve_app(graph, params["app_id"], params.get("object_id"))
+    access = ExchangeAccess(exchange_client(module), identity, params, module.check_mode,
+                            smtp_consent=lambda: has_smtp_consent(graph, identity.sp_id))
+    before = access.describe()
+    if params.get("state") == "absent":
+        after = access.plan_absent(before)
+    else:
+        after = access.plan_present(before)
+    changed = bool(access.actions)
+    confirmed = False
+    if changed and not module.check_mode:
+        access.apply()
+        if params.get("wait_for_effect") and params.get("state") != "absent":
+            confirmed = access.wait_for_effect(params.get("wait_timeout") or 0)
+    result = {
+        "changed": changed,
+        "app_id": identity.app_id,
+        "service_principal_id": identity.sp_id,
+        "authorization_model": access.model,
+        "scope_name": access.scope_name if access.model == "rbac" else None,
+        "actions": [a.describe() for a in access.actions],
+        "mailboxes": access.verdicts(after, confirmed) if params.get("state") != "absent" else [],
+    }
+    if changed:
+        result["diff"] = {"before": before, "after": after}
+    for message in access.warnings + access.client.warnings:
+        _warn(module, message)
+    module.exit_json(**result)
+
+
+def run_exchange_smtp_access_info(module):
+    params = module.params
+    graph = GraphClient(module.http, module.cloud)
+    report = access_report(exchange_client(module), graph, params)
+    module.exit_json(changed=False, **report)

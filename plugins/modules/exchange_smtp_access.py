@@ -1,0 +1,261 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: o365.smtp_oauth contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: exchange_smtp_access
+short_description: Let an Entra ID app send mail as Exchange Online mailboxes over SMTP with OAuth
+version_added: 1.0.0
+description:
+  - Declares the Exchange Online side of app-only SMTP AUTH (SASL XOAUTH2) for one app: its service principal
+    registered in Exchange, the permission to send as each declared mailbox, SendAs where the From address differs,
+    and SMTP AUTH enabled for each mailbox.
+  - Talks to the Exchange Online admin REST endpoint that the ExchangeOnlineManagement PowerShell module uses
+    (C(/adminapi/beta/{tenant}/InvokeCommand)) with an app-only token for the Exchange resource; no PowerShell.
+    The admin app needs a one-time bootstrap (C(Exchange.ManageAsApp) and an Exchange admin role), see
+    C(docs/exchange-bootstrap.md).
+  - Finds the app's service principal object id itself through Microsoft Graph. Exchange accepts the application
+    object id too and then every SMTP AUTH fails with C(535 5.7.3); this module refuses that id in O(object_id)
+    and repairs an existing registration made with it.
+  - Two authorisation models. C(rbac) (default, Microsoft's current advice) creates a management scope over the
+    declared mailboxes (or a group) and a role assignment C(Application SMTP.SendAsApp) scoped to it; the app must
+    then not hold the Entra permission C(SMTP.SendAsApp). C(classic) grants FullAccess on each mailbox and needs the
+    Entra permission C(SMTP.SendAsApp) with admin consent (see M(o365.smtp_oauth.entra_app)).
+  - Returns, per mailbox, what changed and the verdict (allowed, pending, denied with reasons). Exchange applies
+    permission changes after a delay (minutes, sometimes up to about two hours); a mailbox changed in this run is
+    C(pending) unless O(wait_for_effect) confirmed it.
+  - A second run with the same declaration sends only read cmdlets and reports C(changed=false).
+author:
+  - o365.smtp_oauth contributors
+extends_documentation_fragment:
+  - o365.smtp_oauth.auth
+attributes:
+  check_mode:
+    support: full
+    details: Sends only read cmdlets (Get-*, Test-*); returns the cmdlets it would run in RV(actions) and the
+      predicted verdicts.
+  diff_mode:
+    support: full
+    details: Before and after of the declared state (registration, scope, role assignments, per-mailbox FullAccess,
+      SendAs and SMTP AUTH).
+options:
+  app_id:
+    description: The sending app's Application (client) id.
+    type: str
+    required: true
+  object_id:
+    description:
+      - The object id of the app's service principal (Enterprise applications), if you want it checked.
+      - Optional; the module looks it up. An application object id (App registrations) is refused with the right id
+        in the message.
+    type: str
+  authorization_model:
+    description:
+      - C(rbac) RBAC for Applications (management scope + role assignment C(Application SMTP.SendAsApp)).
+      - C(classic) FullAccess on each mailbox plus the Entra permission C(SMTP.SendAsApp).
+    type: str
+    choices: [rbac, classic]
+    default: rbac
+  mailboxes:
+    description: The mailboxes the app authenticates as (the C(user=) of XOAUTH2).
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      address:
+        description: The mailbox's primary SMTP address (or any of its addresses).
+        type: str
+        required: true
+      send_as:
+        description:
+          - Grant the app SendAs on this recipient (C(Add-RecipientPermission)), needed when the app authenticates
+            as another mailbox and uses this address as From. C(false) removes a SendAs this app has on it.
+        type: bool
+        default: false
+      smtp_auth:
+        description:
+          - C(enabled) SMTP AUTH must be in effect for the mailbox; when the mailbox follows a tenant that disabled
+            it, the mailbox is set to C(SmtpClientAuthenticationDisabled=false).
+          - C(inherit) the mailbox follows the tenant setting (C(SmtpClientAuthenticationDisabled=$null)).
+          - C(disabled) the mailbox refuses SMTP AUTH.
+        type: str
+        choices: [enabled, inherit, disabled]
+        default: enabled
+  scope_name:
+    description:
+      - Name of the management scope and of the role assignment (RBAC model).
+      - Defaults to C(SMTP OAuth <app_id>).
+    type: str
+  group:
+    description:
+      - RBAC model only. Scope the role assignment to the members of this mail-enabled security group (name,
+        address or distinguished name) instead of the declared mailboxes.
+    type: str
+  state:
+    description:
+      - C(present) grants what is declared.
+      - C(absent) removes the app's role assignments, the scope, FullAccess and SendAs on the declared mailboxes and
+        the app's registration in Exchange. SMTP AUTH settings of mailboxes are left as they are.
+    type: str
+    choices: [present, absent]
+    default: present
+  purge:
+    description:
+      - Also remove what this app holds and the task does not declare (other C(Application SMTP.SendAsApp) role
+        assignments, FullAccess and SendAs on other recipients).
+      - Finding FullAccess on undeclared mailboxes reads every mailbox's permissions; slow in large tenants.
+    type: bool
+    default: false
+  wait_for_effect:
+    description:
+      - After a change, poll C(Test-ServicePrincipalAuthorization) until Exchange applies the role assignment to
+        every declared mailbox, for at most O(wait_timeout) seconds (RBAC model). On timeout the verdict stays
+        C(pending) and a warning says so.
+    type: bool
+    default: false
+  wait_timeout:
+    description: Seconds O(wait_for_effect) waits at most.
+    type: int
+    default: 300
+notes:
+  - The admin API this module uses is the one the ExchangeOnlineManagement module uses; Microsoft does not document
+    it as a public API.
+  - Check mode and diff mode are supported; secrets never appear in the output.
+seealso:
+  - module: o365.smtp_oauth.exchange_smtp_access_info
+  - module: o365.smtp_oauth.entra_app
+"""
+
+EXAMPLES = r"""
+- name: Let the relay app send as two mailboxes (RBAC for Applications)
+  o365.smtp_oauth.exchange_smtp_access:
+    tenant_id: "{{ tenant_id }}"
+    client_id: "{{ admin_client_id }}"
+    certificate_path: /etc/o365/admin.pem
+    app_id: "{{ relay_app.app_id }}"
+    mailboxes:
+      - address: noreply@contoso.onmicrosoft.com
+      - address: alerts@contoso.onmicrosoft.com
+        smtp_auth: enabled
+  register: access
+
+- name: Classic model, with SendAs on a second address, and wait until Exchange applies it
+  o365.smtp_oauth.exchange_smtp_access:
+    app_id: "{{ printer_app_id }}"
+    authorization_model: classic
+    mailboxes:
+      - address: printer@contoso.onmicrosoft.com
+      - address: reports@contoso.onmicrosoft.com
+        send_as: true
+
+- name: Members of a group, waiting (bounded) for the role assignment to apply
+  o365.smtp_oauth.exchange_smtp_access:
+    app_id: "{{ app_id }}"
+    group: smtp-senders
+    mailboxes:
+      - address: alerts@contoso.onmicrosoft.com
+    wait_for_effect: true
+    wait_timeout: 600
+
+- name: Remove the app's Exchange access
+  o365.smtp_oauth.exchange_smtp_access:
+    app_id: "{{ app_id }}"
+    mailboxes:
+      - address: noreply@contoso.onmicrosoft.com
+    state: absent
+"""
+
+RETURN = r"""
+app_id:
+  description: The app's client id.
+  returned: always
+  type: str
+service_principal_id:
+  description: The object id of the app's service principal, as registered in Exchange.
+  returned: always
+  type: str
+authorization_model:
+  description: The model applied.
+  returned: always
+  type: str
+  sample: rbac
+scope_name:
+  description: The management scope and role assignment name (RBAC model), else null.
+  returned: always
+  type: str
+actions:
+  description: The write cmdlets run (or, in check mode, that would run), in order. Empty when nothing changed.
+  returned: always
+  type: list
+  elements: str
+  sample: ["New-ServicePrincipal -AppId '...' -ObjectId '...' -DisplayName 'relay'"]
+mailboxes:
+  description: Per declared mailbox, what changed and whether the app may send as it now (empty for state=absent).
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    address:
+      description: The mailbox address as declared (lower case).
+      type: str
+    changes:
+      description: What this run changed for this mailbox.
+      type: list
+      elements: str
+    full_access:
+      description: Whether the app holds FullAccess on the mailbox (after the run).
+      type: bool
+    send_as:
+      description: Whether the app holds SendAs on the mailbox (after the run).
+      type: bool
+    smtp_auth:
+      description: SMTP AUTH in three states, C(mailbox) (enabled, disabled, inherit), C(tenant) and C(effective).
+      type: dict
+    in_scope:
+      description: Whether an C(Application SMTP.SendAsApp) role assignment covers the mailbox (RBAC), else null.
+      type: bool
+    verdict:
+      description: C(status) (allowed, pending, denied), C(allowed) (bool) and C(reasons) (list of str).
+      type: dict
+diff:
+  description: Before and after of the declared state, when something changed and diff mode is on.
+  returned: changed
+  type: dict
+"""
+
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._module import O365Module
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._exchange_tasks import run_exchange_smtp_access
+
+
+def argument_spec():
+    return dict(
+        app_id=dict(type="str", required=True),
+        object_id=dict(type="str"),
+        authorization_model=dict(type="str", choices=["rbac", "classic"], default="rbac"),
+        mailboxes=dict(type="list", elements="dict", default=[], options=dict(
+            address=dict(type="str", required=True),
+            send_as=dict(type="bool", default=False),
+            smtp_auth=dict(type="str", choices=["enabled", "inherit", "disabled"], default="enabled"),
+        )),
+        scope_name=dict(type="str"),
+        group=dict(type="str"),
+        state=dict(type="str", choices=["present", "absent"], default="present"),
+        purge=dict(type="bool", default=False),
+        wait_for_effect=dict(type="bool", default=False),
+        wait_timeout=dict(type="int", default=300),
+    )
+
+
+def main():
+    module = O365Module(argument_spec(), supports_check_mode=True)
+    module.run(lambda: run_exchange_smtp_access(module))
+
+
+if __name__ == "__main__":
+    main()

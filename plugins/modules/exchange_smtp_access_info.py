@@ -1,0 +1,163 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: o365.smtp_oauth contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: exchange_smtp_access_info
+short_description: Report which apps may send as which Exchange Online mailboxes over SMTP with OAuth, and why
+version_added: 1.0.0
+description:
+  - Reads, for one app (O(app_id)), one mailbox (O(mailbox)) or the whole tenant, the Exchange Online side of
+    app-only SMTP AUTH through the admin REST endpoint that the ExchangeOnlineManagement module uses.
+  - Reports the service principals registered in Exchange (and whether each was registered with the service
+    principal object id, checked against Microsoft Graph), management scopes and C(Application SMTP.SendAsApp) role
+    assignments, FullAccess and SendAs permissions, SMTP AUTH for the tenant and each mailbox (three states and the
+    effective value), and a verdict per (app, mailbox) pair with the reasons.
+  - Without O(app_id) and O(mailbox), only pairs where something is granted are listed.
+  - Runs one C(Test-ServicePrincipalAuthorization) per (app, mailbox) pair; narrow the report in large tenants.
+author:
+  - o365.smtp_oauth contributors
+extends_documentation_fragment:
+  - o365.smtp_oauth.auth
+attributes:
+  check_mode:
+    support: full
+    details: Reads only, in any mode.
+  diff_mode:
+    support: none
+options:
+  app_id:
+    description: Report only this app (its Application (client) id).
+    type: str
+  mailbox:
+    description: Report only this mailbox (any of its addresses).
+    type: str
+seealso:
+  - module: o365.smtp_oauth.exchange_smtp_access
+"""
+
+EXAMPLES = r"""
+- name: Who may send as whom over SMTP
+  o365.smtp_oauth.exchange_smtp_access_info:
+  register: smtp_access
+
+- name: Why can this app not send as noreply@?
+  o365.smtp_oauth.exchange_smtp_access_info:
+    app_id: "{{ app_id }}"
+    mailbox: noreply@contoso.onmicrosoft.com
+  register: why
+
+- name: Show the reasons
+  ansible.builtin.debug:
+    msg: "{{ why.pairs[0].verdict.reasons }}"
+"""
+
+RETURN = r"""
+tenant:
+  description: The tenant-wide SMTP AUTH setting (Get-TransportConfig).
+  returned: always
+  type: dict
+  contains:
+    smtp_auth:
+      description: C(enabled) or C(disabled).
+      type: str
+    smtp_client_authentication_disabled:
+      description: The raw TransportConfig value.
+      type: bool
+service_principals:
+  description: Service principals registered in Exchange (for O(app_id), that app even when it is not registered).
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    app_id:
+      description: The app's client id.
+      type: str
+    object_id:
+      description: The ObjectId the app is registered with in Exchange (null when not registered).
+      type: str
+    display_name:
+      description: The display name.
+      type: str
+    registered:
+      description: Whether the app is registered in Exchange.
+      type: bool
+    entra_service_principal_id:
+      description: The app's service principal object id in Entra ID.
+      type: str
+    object_id_ok:
+      description: Whether the registration uses the service principal object id (false = every SMTP AUTH fails).
+      type: bool
+    smtp_send_as_app_consented:
+      description: Whether the app holds the admin-consented Entra permission SMTP.SendAsApp (classic model).
+      type: bool
+    problem:
+      description: What is wrong with the registration, when something is.
+      type: str
+      returned: when there is a problem
+scopes:
+  description: Management scopes (for O(app_id), those its role assignments use).
+  returned: always
+  type: list
+  elements: dict
+role_assignments:
+  description: C(Application SMTP.SendAsApp) role assignments (name, role, service_principal_id, scope, enabled).
+  returned: always
+  type: list
+  elements: dict
+mailboxes:
+  description: Mailboxes with their SMTP AUTH state (mailbox, tenant, effective) and the FullAccess and SendAs
+    holders (object ids).
+  returned: always
+  type: list
+  elements: dict
+pairs:
+  description: One verdict per (app, mailbox) pair.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    app_id:
+      description: The app.
+      type: str
+    service_principal_id:
+      description: Its registered object id.
+      type: str
+    mailbox:
+      description: The mailbox address.
+      type: str
+    via:
+      description: C(rbac), C(classic) or null, the grant that lets the app authenticate.
+      type: str
+    send_as:
+      description: Whether the app also holds SendAs on the mailbox.
+      type: bool
+    verdict:
+      description: C(status) (allowed or denied), C(allowed) and C(reasons).
+      type: dict
+"""
+
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._module import O365Module
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._exchange_tasks import run_exchange_smtp_access_info
+
+
+def argument_spec():
+    return dict(
+        app_id=dict(type="str"),
+        mailbox=dict(type="str"),
+    )
+
+
+def main():
+    module = O365Module(argument_spec(), supports_check_mode=True)
+    module.run(lambda: run_exchange_smtp_access_info(module))
+
+
+if __name__ == "__main__":
+    main()
