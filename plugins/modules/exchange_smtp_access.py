@@ -13,7 +13,7 @@ module: exchange_smtp_access
 short_description: Let an Entra ID app send mail as Exchange Online mailboxes over SMTP with OAuth
 version_added: 1.0.0
 description:
-  - Declares the Exchange Online side of app-only SMTP AUTH (SASL XOAUTH2) for one app: its service principal
+  - Declares the Exchange Online side of app-only SMTP AUTH (SASL XOAUTH2) for one app, that is its service principal
     registered in Exchange, the permission to send as each declared mailbox, SendAs where the From address differs,
     and SMTP AUTH enabled for each mailbox.
   - Talks to the Exchange Online admin REST endpoint that the ExchangeOnlineManagement PowerShell module uses
