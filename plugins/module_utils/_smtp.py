@@ -8,7 +8,8 @@ Plain Python (no Ansible import). The API, in the order a caller uses it:
     session = SmtpSession(host, port=587, secure="starttls", ca_path=None, timeout=30, ehlohost=None,
                           mailbox="app@contoso.com", token_source=callable)
     session.connect()             # TCP, greeting, EHLO, STARTTLS (certificate and host name verified), EHLO
-    session.authenticate()        # AUTH XOAUTH2 with token_source() (an AccessToken or a str); never before TLS
+    session.authenticate()        # AUTH XOAUTH2 with token_source() (an AccessToken or a str); never before TLS;
+                                  # after `501 5.5.127` the next call is token_source(fresh=True): bypass caches
     result = session.send(envelope_from, recipients, data)   # -> SendResult, per-recipient answers
     session.quit()                # polite QUIT; close() drops the socket without a word
     session.reconnect()           # close, connect and authenticate again with a fresh token
@@ -175,6 +176,7 @@ class SmtpSession(object):
         self.connects = 0
         self._smtp = None
         self._token = None
+        self._fresh_token_next = False
         self._secrets = []
 
     # -- connection -------------------------------------------------------------------------------------
@@ -273,7 +275,9 @@ class SmtpSession(object):
                             % (self.host, self.port, self._smtp.esmtp_features.get("auth", "nothing")),
                             code="no_xoauth2", option="host",
                             fix="use the Exchange Online SMTP host of your cloud (smtp.office365.com for the public cloud)")
-        token = self.token_source()
+        # After "token will expire soon" a cached token would be refused again: ask for a new one.
+        token = self.token_source(fresh=True) if self._fresh_token_next else self.token_source()
+        self._fresh_token_next = False
         expires_on = getattr(token, "expires_on", None)
         token = getattr(token, "token", token)
         self._token = token
@@ -288,6 +292,7 @@ class SmtpSession(object):
         except smtplib.SMTPServerDisconnected as exc:
             self._lost("auth", exc)
         if code != 235:
+            self._fresh_token_next = split_reply(code, message)[1] == "5.5.127"
             claims = self.claims_decoder(token) if self.claims_decoder else None
             raise smtp_error("auth", code, message, claims=claims, mailbox=self.mailbox)
         self.authenticated = True

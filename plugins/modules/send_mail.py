@@ -389,8 +389,9 @@ def main():
             scope = module.cloud.exchange_scope
             provider = module.token_provider
 
-            def token_source():
-                return provider.get_access_token(scope)
+            def token_source(fresh=False):
+                # fresh: Exchange said the cached token expires too soon (5.5.127); ask the identity platform.
+                return provider.credential.get_token(scope) if fresh else provider.get_access_token(scope)
         failed, result = send_mail_task(params, module.check_mode, token_source, module.cloud.smtp_host,
                                         claims_decoder=_claims_decoder())
         if failed:
