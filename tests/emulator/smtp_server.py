@@ -256,6 +256,9 @@ class _Handler(object):
         envelope.rcpt_options.extend(rcpt_options)
         return "250 2.1.5 Recipient OK"
 
+    async def handle_QUIT(self, smtp, session, envelope):
+        return "221 2.0.0 Service closing transmission channel"
+
     async def handle_DATA(self, smtp, session, envelope):
         return self.server.accept(smtp, envelope)
 
