@@ -15,6 +15,7 @@ import copy
 import time
 
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._errors import ConfigError
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._exchange import ExchangeCmdletError
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._exchange_read import (
     ExchangeReader, nullable_bool, _lower)
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._exchange_verdict import (
@@ -258,7 +259,28 @@ class ExchangeAccess(object):
     # -- apply and verdict -------------------------------------------------------------------------------------------
     def apply(self):
         for action in self.actions:
-            self.client.invoke(action.cmdlet, action.parameters)
+            try:
+                self.client.invoke(action.cmdlet, action.parameters)
+            except ExchangeCmdletError as error:
+                if not self._already_done(action, error):
+                    raise
+
+    def _already_done(self, action, error):
+        """A retried write whose first attempt went through (the answer was lost) fails as duplicate / not found."""
+        verb = action.cmdlet.split("-", 1)[0]
+        if verb == "Remove" and error.not_found:
+            return True
+        if verb != "New" or not error.duplicate:
+            return False
+        if action.cmdlet == "New-ManagementRoleAssignment":  # the name may belong to another app's assignment
+            rows = self.client.get_or_none("Get-ManagementRoleAssignment", {"Identity": action.parameters["Name"]})
+            return bool(rows) and _lower(rows[0].get("App")) == _lower(self.identity.sp_id)
+        if action.cmdlet == "New-ManagementScope":
+            scope = self.read.scope(action.parameters["Name"])
+            return scope is not None and scope.get("RecipientRestrictionFilter") == \
+                action.parameters["RecipientRestrictionFilter"]
+        regs = self.read.service_principals(self.identity.app_id)
+        return any(_lower(r.get("ObjectId")) == _lower(self.identity.sp_id) for r in regs)
 
     def wait_for_effect(self, timeout):
         """Poll Test-ServicePrincipalAuthorization until every declared mailbox is in effect (RBAC); bounded."""

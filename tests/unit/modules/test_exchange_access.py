@@ -98,10 +98,15 @@ class FakeHttp(object):
 
     def __init__(self, tenant, token):
         self.tenant, self.token, self.requests = tenant, token, []
+        self.lose_answer_of = set()  # cmdlets whose first answer is lost: done, then retried by the client
 
     def request(self, method, url, scope=None, json=None, params=None, headers=None):
         self.requests.append((method, url, json, headers))
         if "/adminapi/" in url:
+            cmdlet = json["CmdletInput"]["CmdletName"]
+            if cmdlet in self.lose_answer_of:
+                self.lose_answer_of.discard(cmdlet)
+                exchange_api.answer(self.tenant, Request(url, json, headers, self.token))
             status, body, cmdlet, app_id = exchange_api.answer(self.tenant, Request(url, json, headers, self.token))
             self.tenant.log.add(cmdlet=cmdlet, status=status, write=ExchangeAdminClient.is_write(cmdlet))
             return Response(status, body)
@@ -152,7 +157,9 @@ def access(tenant, check_mode=False, **params):
     params.setdefault("wait_for_effect", False)
     params.setdefault("wait_timeout", 5)
     params["mailboxes"] = [dict({"send_as": False, "smtp_auth": "enabled"}, **m) for m in params.get("mailboxes", [])]
+    lose = params.pop("lose_answer_of", ())
     module = Module(tenant, tenant.admin_token, check_mode=check_mode, **params)
+    module.http.lose_answer_of.update(lose)
     mark = len(tenant.log)
     run_exchange_smtp_access(module)
     module.writes = [e for e in tenant.log[mark:] if e["write"]]
@@ -303,6 +310,24 @@ def test_propagation_delay_pending_then_wait_for_effect(tenant):
     waited = access(tenant, wait_for_effect=True, wait_timeout=10, mailboxes=[{"address": box("alerts")}])
     assert waited.result["mailboxes"][0]["verdict"]["status"] == "allowed"
     assert tenant.exchange.authorize_smtp(claims(tenant), box("alerts")) is None
+
+
+def test_lost_answers_of_writes_do_not_fail_the_run(tenant):
+    lost = {"New-ServicePrincipal", "New-ManagementScope", "New-ManagementRoleAssignment"}
+    module = access(tenant, lose_answer_of=lost, mailboxes=[{"address": box("noreply")}])
+    assert module.result["changed"] and tenant.exchange.authorize_smtp(claims(tenant), box("noreply")) is None
+    gone = access(tenant, state="absent", lose_answer_of={"Remove-ManagementRoleAssignment", "Remove-ServicePrincipal"},
+                  mailboxes=[{"address": box("noreply")}])
+    assert gone.result["changed"] and tenant.exchange.service_principals == {}
+
+
+def test_role_assignment_name_of_another_app_is_a_clear_failure(tenant):
+    other_id, other_sp = tenant.add_app("other")
+    other = tenant.exchange.register_sp(other_id, other_sp["id"], "other")
+    tenant.exchange.add_role_assignment("shared-name", "Application SMTP.SendAsApp", other)
+    with pytest.raises(ExchangeCmdletError) as exc:
+        access(tenant, scope_name="shared-name", mailboxes=[{"address": box("noreply")}])
+    assert exc.value.duplicate and "shared-name" in str(exc.value) and exc.value.fix
 
 
 def test_client_pages_and_translates_errors(tenant):
