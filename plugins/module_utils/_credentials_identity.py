@@ -1,0 +1,192 @@
+# -*- coding: utf-8 -*-
+# Copyright: o365.smtp_oauth contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Managed identity, workload identity federation (a federated token file) and the Azure CLI, via azure-identity.
+
+azure-identity is heavy and optional: it is imported inside these classes, only when one of them gets a token.
+A fresh azure-identity credential is built for each acquisition so that its own cache never hands back a token
+the TokenProvider has decided to renew.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import os
+import shutil
+import time
+
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._aadsts import aadsts_code, translate_aadsts
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth import AccessToken, Credential, identity_hash
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._errors import (
+    AuthError, ConfigError, MissingLibraryError)
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._jwt_claims import ClaimsError, decode_claims
+
+# The audience Entra expects in a federated token, per cloud.
+_EXCHANGE_AUDIENCES = ("api://AzureADTokenExchange", "api://AzureADTokenExchangeUSGov",
+                       "api://AzureADTokenExchangeChina")
+_FEDERATED_MISMATCH = (70021, 700211, 700212, 700213)
+
+
+def _azure_identity(purpose):
+    try:
+        import azure.identity as azure_identity
+        from azure.core.exceptions import ClientAuthenticationError
+    except ImportError as error:
+        raise MissingLibraryError("azure-identity", purpose, error=error)
+    return azure_identity, ClientAuthenticationError
+
+
+class _IdentityCredential(Credential):
+    purpose = None
+
+    def _library_kwargs(self):
+        """Cloud and TLS settings every azure-identity credential takes."""
+        kwargs = {"authority": self.cloud.authority_host}
+        if self.cloud.authority_overridden:
+            # Only a private or emulated authority: Microsoft's clouds keep instance discovery.
+            kwargs["disable_instance_discovery"] = True
+        if self.ca_path:
+            kwargs["connection_verify"] = self.ca_path
+        kwargs["connection_timeout"] = self.timeout
+        return kwargs
+
+    def _build(self, azure_identity):
+        raise NotImplementedError
+
+    def _acquire(self, scope):
+        azure_identity, auth_error = _azure_identity(self.purpose)
+        credential = self._build(azure_identity)
+        try:
+            token = credential.get_token(scope)
+        except auth_error as error:
+            raise self._translate(error)
+        finally:
+            close = getattr(credential, "close", None)
+            if close:
+                close()
+        return AccessToken(token.token, int(token.expires_on))
+
+    def _translate(self, error):
+        text = str(getattr(error, "message", None) or error)
+        if aadsts_code(text) is not None:
+            return translate_aadsts(text, option_hint=self.option)
+        return self._unavailable(text)
+
+    def _unavailable(self, text):
+        return AuthError(text, option=self.option, code="credential_unavailable")
+
+
+class ManagedIdentityCredential(_IdentityCredential):
+    """System-assigned, or user-assigned when client_id (managed_identity_client_id) is given."""
+
+    kind = "managed_identity"
+    option = "managed_identity"
+    purpose = "managed identity credentials"
+
+    def _check(self):
+        return []
+
+    def _build(self, azure_identity):
+        kwargs = self._library_kwargs()
+        # Managed identity endpoints are local to the host: authority settings do not apply.
+        kwargs.pop("authority", None)
+        kwargs.pop("disable_instance_discovery", None)
+        if self.client_id:
+            kwargs["client_id"] = self.client_id
+        return azure_identity.ManagedIdentityCredential(**kwargs)
+
+    def _unavailable(self, text):
+        return AuthError("no managed identity token: %s" % text, code="managed_identity_unavailable",
+                         option="managed_identity_client_id" if self.client_id else "managed_identity",
+                         fix="run on an Azure host with a managed identity assigned (for a user-assigned one, give "
+                             "its client ID in managed_identity_client_id), or choose another credential")
+
+    def cache_identity(self):
+        return identity_hash(self.kind, self.client_id or "system-assigned")
+
+
+class WorkloadIdentityCredential(_IdentityCredential):
+    """An app's federated identity credential, proven by a token file the platform (GitHub Actions, Kubernetes)
+    writes and rotates."""
+
+    kind = "workload_identity"
+    option = "federated_token_file"
+    purpose = "workload identity (federated token file) credentials"
+
+    def __init__(self, federated_token_file, **kwargs):
+        super(WorkloadIdentityCredential, self).__init__(**kwargs)
+        self.federated_token_file = federated_token_file
+
+    def _claims(self):
+        try:
+            with open(self.federated_token_file, "r") as handle:
+                return decode_claims(handle.read().strip())
+        except (IOError, OSError, ClaimsError):
+            return None
+
+    def _check(self):
+        path = self.federated_token_file
+        if not path or not os.path.isfile(path) or not os.access(path, os.R_OK):
+            raise ConfigError("%r is not a readable file" % path, option="federated_token_file",
+                              fix="give the path of the OIDC token your platform writes (AZURE_FEDERATED_TOKEN_FILE)")
+        if os.path.getsize(path) == 0:
+            raise ConfigError("%s is empty" % path, option="federated_token_file",
+                              fix="the platform has not written the token yet; request an OIDC token first")
+        claims = self._claims()
+        if claims is None:
+            return ["federated_token_file does not hold a readable JWT; Entra will probably refuse it"]
+        warnings = []
+        aud = claims.get("aud")
+        auds = aud if isinstance(aud, list) else [aud]
+        if not any(a in _EXCHANGE_AUDIENCES for a in auds):
+            warnings.append("the federated token's audience is %r; Entra expects api://AzureADTokenExchange" % (aud,))
+        exp = claims.get("exp")
+        if isinstance(exp, (int, float)) and exp <= time.time():
+            warnings.append("the federated token in %s has expired; the platform should have replaced it" % path)
+        return warnings
+
+    def _build(self, azure_identity):
+        return azure_identity.WorkloadIdentityCredential(
+            tenant_id=self.tenant_id, client_id=self.client_id, token_file_path=self.federated_token_file,
+            **self._library_kwargs())
+
+    def _translate(self, error):
+        translated = super(WorkloadIdentityCredential, self)._translate(error)
+        claims = self._claims()
+        if claims and aadsts_code(str(error)) in _FEDERATED_MISMATCH:
+            # Issuer and subject are not secret and are exactly what the federated credential must match.
+            seen = dict((k, claims.get(k)) for k in ("iss", "sub", "aud"))
+            translated.details.update(("token_" + k, v) for k, v in seen.items())
+            translated.message += " The token presents iss=%s, sub=%s, aud=%s." % (seen["iss"], seen["sub"], seen["aud"])
+        return translated
+
+    def cache_identity(self):
+        return identity_hash(self.kind, self.client_id, os.path.abspath(self.federated_token_file or ""))
+
+
+class AzureCliCredential(_IdentityCredential):
+    """The account logged in with `az login` on the controller (a person's or a pipeline's)."""
+
+    kind = "azure_cli"
+    option = "azure_cli"
+    purpose = "Azure CLI credentials"
+
+    def _check(self):
+        if not shutil.which("az"):
+            raise ConfigError("the Azure CLI (az) is not on PATH", option="azure_cli",
+                              fix="install the Azure CLI and run `az login`, or choose another credential")
+        return []
+
+    def _build(self, azure_identity):
+        kwargs = {"process_timeout": max(int(self.timeout), 10)}
+        if self.tenant_id:
+            kwargs["tenant_id"] = self.tenant_id
+        return azure_identity.AzureCliCredential(**kwargs)
+
+    def _unavailable(self, text):
+        return AuthError("the Azure CLI gave no token: %s" % text, option="azure_cli", code="azure_cli_unavailable",
+                         fix="run `az login` (for an app: az login --service-principal) as the user running Ansible")
+
+    def cache_identity(self):
+        return identity_hash(self.kind, self.tenant_id)

@@ -1,0 +1,312 @@
+# -*- coding: utf-8 -*-
+# Copyright: o365.smtp_oauth contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Client secret and certificate credentials, through msal's confidential client (client credentials flow).
+
+msal keeps no token cache here: the TokenProvider is the one cache, so its renewal rule (10 minutes) applies.
+msal gets our own HTTP client so that ca_path is passed with every request (requests lets REQUESTS_CA_BUNDLE
+override a Session's verify) and so that 429 / 5xx answers are retried: msal alone only remembers a throttled
+answer and returns it again until Retry-After passes.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import datetime
+import hashlib
+import os
+import re
+import time
+
+try:
+    import msal
+    HAS_MSAL = True
+    MSAL_IMPORT_ERROR = None
+except ImportError as _error:  # reported when a credential that needs it is used
+    msal = None
+    HAS_MSAL = False
+    MSAL_IMPORT_ERROR = _error
+
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._aadsts import translate_aadsts
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth import (
+    AccessToken, Credential, identity_hash, is_guid)
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._errors import (
+    AuthError, ConfigError, MissingLibraryError)
+
+_RETRY_STATUSES = (429, 500, 502, 503, 504)
+_PEM_BLOCK_RE = re.compile(br"-----BEGIN ([A-Z0-9 ]+)-----\r?\n.*?-----END \1-----", re.S)
+_EXPIRY_WARNING_DAYS = 30
+
+
+def _require_msal(purpose):
+    if not HAS_MSAL:
+        raise MissingLibraryError("msal", purpose, error=MSAL_IMPORT_ERROR)
+
+
+def _retry_after(response):
+    value = (response.headers or {}).get("Retry-After")
+    try:
+        return max(0.0, float(value))
+    except (TypeError, ValueError):
+        return None  # an HTTP date or garbage: use our own backoff
+
+
+class IdentityHttpClient(object):
+    """The HTTP client msal calls (get / post / close): TLS verified against ca_path on every request, and
+    connection errors, 429 and 5xx retried honouring Retry-After, within max_wait seconds in total."""
+
+    def __init__(self, ca_path=None, timeout=30, attempts=4, max_wait=30.0, sleep=time.sleep):
+        import requests
+        self._requests = requests
+        self._session = requests.Session()
+        # Per request, not on the Session: a Session's verify loses to REQUESTS_CA_BUNDLE.
+        self._verify = ca_path or True
+        self.timeout = timeout
+        self.attempts = attempts
+        self.max_wait = max_wait
+        self.sleep = sleep
+        self.retries = 0
+
+    def get(self, url, **kwargs):
+        return self._send("GET", url, **kwargs)
+
+    def post(self, url, **kwargs):
+        return self._send("POST", url, **kwargs)
+
+    def close(self):
+        self._session.close()
+
+    def _send(self, method, url, **kwargs):
+        kwargs["verify"] = self._verify
+        kwargs.setdefault("timeout", self.timeout)
+        host = url.split("/")[2] if "//" in url else url
+        waited, delay = 0.0, 1.0
+        for attempt in range(1, self.attempts + 1):
+            response = None
+            try:
+                response = self._session.request(method, url, **kwargs)
+            except self._requests.exceptions.SSLError as error:
+                raise AuthError("TLS verification of %s failed: %s" % (host, error.__class__.__name__),
+                                option="ca_path", code="tls_verify_failed",
+                                fix="give ca_path (a PEM bundle with the CA that issued the server certificate), "
+                                    "or check authority_host")
+            except (self._requests.exceptions.ConnectionError, self._requests.exceptions.Timeout) as error:
+                if attempt == self.attempts or waited + delay > self.max_wait:
+                    raise AuthError("cannot reach the identity platform at %s after %d attempts (%s)"
+                                    % (host, attempt, error.__class__.__name__), option="authority_host",
+                                    code="connection_failed", fix="check the network, proxy and authority_host")
+                wait = delay
+            else:
+                if response.status_code not in _RETRY_STATUSES or attempt == self.attempts:
+                    return response
+                wait = _retry_after(response)
+                wait = delay if wait is None else wait
+                if waited + wait > self.max_wait:
+                    return response  # msal reports it; waiting longer would stall the play
+            self.retries += 1
+            self.sleep(wait)
+            waited += wait
+            delay = min(delay * 2, 8.0)
+        return response
+
+
+class _NoTokenCache(msal.TokenCache if HAS_MSAL else object):
+    """msal's cache interface, storing nothing: every acquire_token_for_client goes to the token endpoint."""
+
+    def add(self, event, **kwargs):
+        return None
+
+
+class _MsalCredential(Credential):
+    """What the secret and the certificate kinds share: the msal app and the translation of its answers."""
+
+    def __init__(self, **kwargs):
+        super(_MsalCredential, self).__init__(**kwargs)
+        self._app = None
+
+    def _client_credential(self):
+        raise NotImplementedError
+
+    def _http(self):
+        self.http = IdentityHttpClient(self.ca_path, self.timeout)
+        return self.http
+
+    def _application(self):
+        if self._app is None:
+            _require_msal("client secret and certificate credentials")
+            try:
+                self._app = msal.ConfidentialClientApplication(
+                    self.client_id, client_credential=self._client_credential(), authority=self.authority,
+                    http_client=self._http(), token_cache=_NoTokenCache(),
+                    # Discovery stays on for Microsoft's clouds; a private / emulated authority cannot be discovered.
+                    instance_discovery=False if self.cloud.authority_overridden else None,
+                    app_name="o365.smtp_oauth")
+            except ValueError as error:
+                # Tenant discovery failed: msal puts the identity platform's answer (AADSTS90002...) in the text.
+                raise translate_aadsts(str(error), option_hint="tenant_id")
+        return self._app
+
+    def _acquire(self, scope):
+        result = self._application().acquire_token_for_client(scopes=[scope])
+        if "access_token" in result:
+            expires_in = int(result.get("expires_in") or 0)
+            return AccessToken(result["access_token"], int(time.time()) + expires_in)
+        raise translate_aadsts(result, option_hint=self.option)
+
+
+class ClientSecretCredential(_MsalCredential):
+    kind = "client_secret"
+    option = "client_secret"
+
+    def __init__(self, client_secret, **kwargs):
+        super(ClientSecretCredential, self).__init__(**kwargs)
+        self.client_secret = client_secret if isinstance(client_secret, str) else None
+
+    def _check(self):
+        if not self.client_secret or not self.client_secret.strip():
+            raise ConfigError("is empty", option="client_secret", fix="give the secret's value")
+        if self.client_secret != self.client_secret.strip():
+            raise ConfigError("has leading or trailing whitespace (a copy-paste slip?)", option="client_secret",
+                              fix="give the secret's value exactly")
+        if is_guid(self.client_secret):
+            return ["client_secret looks like a GUID: that is probably the secret's ID, not its value (the value "
+                    "is shown only once, when the secret is created; Microsoft answers AADSTS7000215)"]
+        return []
+
+    def _client_credential(self):
+        return self.client_secret
+
+    def cache_identity(self):
+        # A digest of the secret, so a rotated or mistyped secret never reuses another secret's token.
+        return identity_hash(self.kind, self.client_id, hashlib.sha256(self.client_secret.encode("utf-8")).hexdigest())
+
+    def secrets(self):
+        return [self.client_secret] if self.client_secret else []
+
+
+class LoadedCertificate(object):
+    """The certificate and its private key from a PEM (certificate + key) or PFX / PKCS#12 file."""
+
+    def __init__(self, certificate, key, chain_pem):
+        self.certificate = certificate
+        self.key = key
+        self.certificate_pem = chain_pem
+
+    def fingerprint(self, algorithm):
+        from cryptography.hazmat.primitives import hashes
+        return self.certificate.fingerprint(hashes.SHA1() if algorithm == "sha1" else hashes.SHA256()).hex()
+
+    def key_pem(self):
+        from cryptography.hazmat.primitives import serialization
+        return self.key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                      serialization.NoEncryption()).decode("ascii")
+
+
+def _not_after(certificate):
+    value = getattr(certificate, "not_valid_after_utc", None)
+    return value if value is not None else certificate.not_valid_after.replace(tzinfo=datetime.timezone.utc)
+
+
+def load_certificate(path, password=None):
+    """Read and check a certificate file offline; ConfigError names certificate_path or certificate_password."""
+    try:
+        from cryptography import x509
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.serialization import pkcs12
+    except ImportError as error:
+        raise MissingLibraryError("cryptography", "certificate credentials", error=error)
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read()
+    except (IOError, OSError) as error:
+        raise ConfigError("cannot read %s: %s" % (path, error.strerror), option="certificate_path")
+    secret = password.encode("utf-8") if password else None
+    wrong_password = ConfigError("cannot decrypt the private key in %s" % path, option="certificate_password",
+                                 fix="give the password the key was exported with (or none if it is not encrypted)")
+    if b"-----BEGIN" in data:
+        blocks = [(m.group(1).decode("ascii"), m.group(0)) for m in _PEM_BLOCK_RE.finditer(data)]
+        certs = [x509.load_pem_x509_certificate(b) for name, b in blocks if name == "CERTIFICATE"]
+        keys = [b for name, b in blocks if name.endswith("PRIVATE KEY")]
+        if not certs:
+            raise ConfigError("%s holds no certificate" % path, option="certificate_path",
+                              fix="give one PEM file with the certificate and its private key, or a PFX file")
+        if not keys:
+            raise ConfigError("%s holds no private key" % path, option="certificate_path",
+                              fix="append the private key (-----BEGIN PRIVATE KEY-----) to the certificate file")
+        try:
+            key = serialization.load_pem_private_key(keys[0], password=secret)
+        except TypeError:
+            # Encrypted key without password, or a password for a plain key.
+            raise wrong_password
+        except ValueError:
+            raise wrong_password if secret else ConfigError("the private key in %s cannot be read" % path,
+                                                            option="certificate_path")
+        certificate = certs[0]
+    else:
+        try:
+            key, certificate, _extra = pkcs12.load_key_and_certificates(data, secret)
+        except ValueError:
+            if not data.startswith(b"\x30"):  # not DER at all, so not a PFX
+                raise ConfigError("%s is neither PEM nor a PFX file" % path, option="certificate_path",
+                                  fix="give a PEM file (certificate + private key) or a PFX / PKCS#12 file")
+            if secret:
+                raise wrong_password
+            raise ConfigError("%s cannot be read without a password" % path, option="certificate_password",
+                              fix="give certificate_password for this PFX file")
+        if key is None or certificate is None:
+            raise ConfigError("%s lacks a %s" % (path, "private key" if key is None else "certificate"),
+                              option="certificate_path", fix="export the PFX with its private key")
+    public = certificate.public_key().public_bytes(serialization.Encoding.DER,
+                                                   serialization.PublicFormat.SubjectPublicKeyInfo)
+    if key.public_key().public_bytes(serialization.Encoding.DER,
+                                     serialization.PublicFormat.SubjectPublicKeyInfo) != public:
+        raise ConfigError("the private key in %s does not belong to its certificate" % path,
+                          option="certificate_path", fix="put the certificate and its own private key together")
+    pem = certificate.public_bytes(serialization.Encoding.PEM).decode("ascii")
+    return LoadedCertificate(certificate, key, pem)
+
+
+class CertificateCredential(_MsalCredential):
+    kind = "certificate"
+    option = "certificate_path"
+
+    def __init__(self, certificate_path, password=None, thumbprint_algorithm="sha256", **kwargs):
+        super(CertificateCredential, self).__init__(**kwargs)
+        self.certificate_path = certificate_path
+        self.password = password
+        self.thumbprint_algorithm = (thumbprint_algorithm or "sha256").lower()
+        self._loaded = None
+
+    def _check(self):
+        if self.thumbprint_algorithm not in ("sha256", "sha1"):
+            raise ConfigError("unknown value %r" % self.thumbprint_algorithm, option="certificate_thumbprint_algorithm",
+                              fix="use sha256 (x5t#S256, the default) or sha1 (x5t, for older setups)")
+        if not self.certificate_path or not os.path.isfile(self.certificate_path):
+            raise ConfigError("%r is not a file" % self.certificate_path, option="certificate_path",
+                              fix="give the path of a PEM (certificate + private key) or PFX file")
+        self._loaded = load_certificate(self.certificate_path, self.password)
+        not_after = _not_after(self._loaded.certificate)
+        now = datetime.datetime.now(datetime.timezone.utc)
+        if not_after <= now:
+            raise ConfigError("the certificate in %s expired on %s" % (self.certificate_path, not_after.date()),
+                              option="certificate_path",
+                              fix="create a new certificate and add it to the app (o365.smtp_oauth.entra_app_credential)")
+        if (not_after - now).days < _EXPIRY_WARNING_DAYS:
+            return ["the certificate in %s expires on %s" % (self.certificate_path, not_after.date())]
+        return []
+
+    def _client_credential(self):
+        loaded = self._loaded
+        if self.thumbprint_algorithm == "sha1":
+            # msal signs RS256 with x5t when only a SHA-1 thumbprint is given.
+            return {"private_key": loaded.key_pem(), "thumbprint": loaded.fingerprint("sha1")}
+        # Given the certificate, msal (>= 1.35) computes the SHA-256 thumbprint and signs PS256 with x5t#S256.
+        return {"private_key": loaded.key_pem(), "public_certificate": loaded.certificate_pem}
+
+    def cache_identity(self):
+        self.validate()
+        return identity_hash(self.kind, self.client_id, self._loaded.fingerprint("sha256"))
+
+    def secrets(self):
+        return [self.password] if self.password else []
