@@ -87,7 +87,7 @@ def secret_verifier(module, app, timeout, sleep=time.sleep, clock=time.monotonic
                     "token_cache_dir"):
             options[key] = None
         options.update(client_id=app["appId"], client_secret=secret, auth_method="client_secret")
-        credential = credential_from_options(options)
+        credential = credential_from_options(options, cloud=module.cloud)
         deadline = clock() + timeout
         delay = 1.0
         while True:
