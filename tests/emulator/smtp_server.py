@@ -71,6 +71,11 @@ class _TenantApi(object):
         tenant.log.add(**entry)
 
     @staticmethod
+    def take_fault(tenant, verb):
+        faults = getattr(tenant, "faults", None)
+        return faults.take("smtp", line=verb, name=verb) if faults is not None else None
+
+    @staticmethod
     def issue_token(tenant, app_id, roles, lifetime, audience):
         return tenant.tokens.issue(app_id=app_id, roles=list(roles), lifetime=lifetime, audience=audience)
 
@@ -142,10 +147,13 @@ class SmtpFaults(object):
     verb: MAIL, RCPT, DATA (the DATA command), DATA_END (after the final dot), AUTH, EHLO, CONNECT.
     kind: "busy" (451 4.7.500), "close" (421 then disconnect), "drop" (close without a word),
     "drop_in_data" (DATA only: read part of the message, then reset the connection),
-    "drop_after_commit" (DATA_END only: store the message, then close without answering).
+    "drop_after_commit" (DATA_END only: store the message, then close without answering),
+    "reply" (answer Exchange's text for kw status: 451, 421 (then close), 432, 554), "delay" (kw seconds).
+    The tenant's own `tenant.faults.add("smtp", match=VERB, kind=status|drop|drop_after_commit|delay, ...)`
+    works too (status 451/421/432/554 give Exchange's texts).
     """
 
-    KINDS = ("busy", "close", "drop", "drop_in_data", "drop_after_commit")
+    KINDS = ("busy", "close", "drop", "drop_in_data", "drop_after_commit", "reply", "delay")
 
     def __init__(self):
         self._lock = threading.Lock()
@@ -168,6 +176,26 @@ class SmtpFaults(object):
     def clear(self):
         with self._lock:
             self._queue = []
+
+
+_STATUS_REPLIES = {451: R_BUSY, 421: R_CLOSING, 432: R_CONCURRENT, 554: R_QUOTA}
+
+
+def fault_reply(fault):
+    if fault["kind"] == "busy":
+        return R_BUSY
+    if fault["kind"] == "close":
+        return R_CLOSING
+    status = fault["kw"].get("status", 451)
+    return _STATUS_REPLIES.get(status, "%d 4.3.2 Injected failure" % status if status < 500 else
+                               "%d 5.3.0 Injected failure" % status)
+
+
+def from_tenant_fault(fault):
+    """A tenant.faults entry (part "smtp") in this endpoint's terms: status -> that reply (421 also closes)."""
+    if fault.kind == "status":
+        return {"verb": None, "kind": "reply", "times": 0, "kw": {"status": fault.status, "close": fault.status == 421}}
+    return {"verb": None, "kind": fault.kind, "times": 0, "kw": {"seconds": fault.seconds}}
 
 
 class StoredMessage(object):
@@ -260,7 +288,10 @@ class _Handler(object):
         return "221 2.0.0 Service closing transmission channel"
 
     async def handle_DATA(self, smtp, session, envelope):
-        return self.server.accept(smtp, envelope)
+        fault = self.server.take_fault("DATA_END")
+        if fault is not None and fault["kind"] == "delay":
+            await asyncio.sleep(fault["kw"].get("seconds", 0))
+        return self.server.accept(smtp, envelope, fault)
 
 
 class ExchangeSMTP(SMTP):
@@ -295,7 +326,10 @@ class ExchangeSMTP(SMTP):
 
         async def wrapper(arg):
             self._last_status = None
-            fault = server.faults.take(verb) if verb != "QUIT" else None
+            fault = server.take_fault(verb) if verb != "QUIT" else None
+            if fault is not None and fault["kind"] == "delay":
+                await asyncio.sleep(fault["kw"].get("seconds", 0))
+                fault = None
             if fault is not None:
                 if fault["kind"] == "drop_in_data" and verb == "DATA":
                     await self._drop_in_data()
@@ -312,17 +346,12 @@ class ExchangeSMTP(SMTP):
 
     async def _apply_fault(self, fault):
         kind = fault["kind"]
-        if kind == "busy":
-            await self.push(R_BUSY)
-            return True
-        if kind == "close":
-            await self.push(R_CLOSING)
-            self.transport.close()
-            return True
-        if kind == "drop":
+        if kind in ("drop", "drop_after_commit"):  # drop_after_commit outside DATA_END: nothing to commit
             self.transport.abort()
-            return True
-        return False
+            return
+        await self.push(fault_reply(fault))
+        if kind == "close" or fault["kw"].get("close"):
+            self.transport.close()
 
     async def _drop_in_data(self):
         """Answer 354, read part of the message, then reset: the message was not accepted."""
@@ -455,6 +484,15 @@ class EmulatedSmtp(object):
             self._submissions.clear()
             self._recipients.clear()
 
+    def take_fault(self, verb):
+        """This endpoint's own fault queue first, then the tenant's (part "smtp", matched on the verb)."""
+        fault = self.faults.take(verb)
+        if fault is None:
+            tenant_fault = tenant_api.take_fault(self.tenant, verb)
+            if tenant_fault is not None:
+                fault = from_tenant_fault(tenant_fault)
+        return fault
+
     # -- checks -----------------------------------------------------------------------------------------------
     def next_session_id(self):
         with self._lock:
@@ -530,7 +568,7 @@ class EmulatedSmtp(object):
             sent.append((now, recipients))
         return False
 
-    def accept(self, smtp, envelope):
+    def accept(self, smtp, envelope, fault=None):
         """End of data: SendAs, quotas, faults, then store."""
         raw = envelope.original_content or b""
         parsed = email.message_from_bytes(raw, policy=email.policy.compat32)
@@ -545,20 +583,20 @@ class EmulatedSmtp(object):
                 return R_SEND_AS
         if self._over_quota(mailbox, len(envelope.rcpt_tos)):
             return R_QUOTA
-        fault = self.faults.take("DATA_END")
         message_id = (parsed.get("Message-ID") or "").strip()
         stored = StoredMessage(raw, envelope.mail_from, envelope.rcpt_tos, (claims or {}).get("appid"), mailbox,
                                message_id, smtp.session_id)
-        if fault is not None:
+        if fault is not None and fault["kind"] != "delay":
             if fault["kind"] == "drop_after_commit":
                 self.messages.append(stored)
                 smtp._swallow_reply = True
                 return R_QUEUED % (message_id.strip("<>") or "no-id", HOSTNAME)
-            if fault["kind"] == "busy":
-                return R_BUSY
-            if fault["kind"] == "close":
-                smtp.close_after(R_CLOSING)
+            if fault["kind"] == "drop":
+                smtp._swallow_reply = True
                 return R_CLOSING
+            if fault["kind"] == "close" or fault["kw"].get("close"):
+                smtp.close_after(R_CLOSING)
+            return fault_reply(fault)
         self.messages.append(stored)
         return R_QUEUED % (message_id.strip("<>") or "no-id", HOSTNAME)
 
