@@ -1,0 +1,32 @@
+"""Clients the emulator's own tests use, pinned to the emulator's CA.
+
+requests lets REQUESTS_CA_BUNDLE (set in this environment) override a Session's `verify`, so the CA is passed on
+every request instead; msal takes the same session as its http_client.
+"""
+
+import requests
+
+
+class PinnedSession(requests.Session):
+    def __init__(self, ca_path):
+        super(PinnedSession, self).__init__()
+        self.ca_path = ca_path
+
+    def request(self, method, url, **kwargs):
+        kwargs["verify"] = self.ca_path
+        kwargs.setdefault("timeout", 10)
+        return super(PinnedSession, self).request(method, url, **kwargs)
+
+
+def msal_app(emulator, client_id, credential, tenant=None):
+    """An msal ConfidentialClientApplication on the emulator's authority (no instance discovery, as the collection)."""
+    import msal
+    return msal.ConfidentialClientApplication(
+        client_id, client_credential=credential, authority="%s/%s" % (emulator.url, tenant or emulator.tenant.tenant_id),
+        instance_discovery=False, http_client=PinnedSession(emulator.ca_path))
+
+
+def token_form(client_id, scope="https://graph.microsoft.com/.default", **extra):
+    form = {"grant_type": "client_credentials", "client_id": client_id, "scope": scope}
+    form.update(extra)
+    return form
