@@ -140,14 +140,10 @@ class ExchangeAdminClient(object):
             raise
 
     def _post(self, cmdlet, url, body, headers):
-        try:
-            response = self.http.request("POST", url, scope=self.scope, json=body, headers=headers)
-        except ExchangeCmdletError:
-            raise
-        except ServiceError as error:  # the shared client raised on an HTTP error: translate with the body it kept
-            raw = (error.details or {}).get("body") if isinstance(error.details, dict) else None
-            raise translate(cmdlet, error.status or 0, raw or {"error": {"code": error.code, "message":
-                                                                          error.message}}, error.request_id)
+        # Every cmdlet is sent as retryable: reads are, and a write whose answer was lost comes back as
+        # "already present" (Add-*, Set-*), duplicate (New-*) or not found (Remove-*), which callers treat as done.
+        response = self.http.request("POST", url, scope=self.scope, json=body, headers=headers, idempotent=True,
+                                     raise_errors=False)
         status = getattr(response, "status", 200)
         page = _loads(getattr(response, "body", None))
         if status >= 400:

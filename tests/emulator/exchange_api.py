@@ -24,6 +24,7 @@ logged with part="exchange", cmdlet=<name>, write = not Get-/Test-.
 
 import base64
 import re
+import uuid
 
 from emulator.exchange_state import SMTP_SEND_ROLE, FilterError, parse_filter
 
@@ -84,9 +85,12 @@ def register(router, tenant):
 def handle(tenant, request):
     from emulator.https_server import Response  # the core's response type
     status, body, cmdlet, app_id = answer(tenant, request)
-    tenant.log.add(part="exchange", method="POST", path=request.path, cmdlet=cmdlet, status=status,
-                   write=bool(cmdlet) and not cmdlet.lower().startswith(("get-", "test-")), client_id=app_id)
-    return Response(status, json=body, headers={"Content-Type": "application/json; odata.metadata=minimal"})
+    request.cmdlet, request.client_id = cmdlet or None, app_id
+    request.write = bool(cmdlet) and not cmdlet.lower().startswith(("get-", "test-"))  # tried, even if refused
+    tenant.log.add(part="exchange", method="POST", path=request.path, cmdlet=request.cmdlet, status=status,
+                   write=request.write, client_id=app_id)
+    return Response(status, json=body, headers={"Content-Type": "application/json; odata.metadata=minimal",
+                                                "request-id": str(uuid.uuid4())})
 
 
 def answer(tenant, request):
@@ -98,8 +102,9 @@ def answer(tenant, request):
     try:
         claims = authenticate(tenant, request)
         app_id = claims.get("appid") or claims.get("azp")
-        if request.match["tenant"].lower() not in (str(tenant.tenant_id).lower(), tenant.exchange.domain):
-            raise auth_error(401, "The tenant in the URL is not the token's tenant.")
+        if request.match["tenant"].lower() not in (str(tenant.tenant_id).lower(), tenant.exchange.domain) or \
+                str(claims.get("tid", tenant.tenant_id)).lower() != str(tenant.tenant_id).lower():
+            raise auth_error(401, "The token was issued for another tenant than %s." % request.match["tenant"])
         if not cmdlet:
             raise invalid("CmdletInput.CmdletName is required.")
         params = cmdlet_input.get("Parameters") or {}

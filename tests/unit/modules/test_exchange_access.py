@@ -37,12 +37,12 @@ class Log(list):
 class Tokens(object):
     """Stand-in for the core's token verification: one opaque token per app."""
 
-    def __init__(self):
-        self.claims = {}
+    def __init__(self, tenant_id):
+        self.claims, self.tenant_id = {}, tenant_id
 
     def issue(self, app_id, roles):
         token = "tok-" + uuid.uuid4().hex
-        self.claims[token] = {"appid": app_id, "roles": list(roles), "tid": "tid"}
+        self.claims[token] = {"appid": app_id, "roles": list(roles), "tid": self.tenant_id}
         return token
 
     def verify(self, token, audience):
@@ -57,7 +57,7 @@ class Tenant(object):
         self.tenant_id = str(uuid.uuid4())
         self.url = URL
         self.log = Log()
-        self.tokens = Tokens()
+        self.tokens = Tokens(self.tenant_id)
         self.applications, self.service_principals, self.assignments = {}, {}, []
         exchange_sp = self.add_sp(EXCHANGE_APP, "Office 365 Exchange Online")
         self.exchange_sp = exchange_sp
@@ -100,7 +100,7 @@ class FakeHttp(object):
         self.tenant, self.token, self.requests = tenant, token, []
         self.lose_answer_of = set()  # cmdlets whose first answer is lost: done, then retried by the client
 
-    def request(self, method, url, scope=None, json=None, params=None, headers=None):
+    def request(self, method, url, scope=None, json=None, params=None, headers=None, **options):
         self.requests.append((method, url, json, headers))
         if "/adminapi/" in url:
             cmdlet = json["CmdletInput"]["CmdletName"]
