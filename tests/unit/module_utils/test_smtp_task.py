@@ -1,0 +1,107 @@
+"""_smtp_task: the send_mail task logic (options -> messages -> results) against the emulated SMTP endpoint."""
+
+import collections
+import time
+
+import pytest
+
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._errors import ConfigError, SmtpError
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._smtp_task import send_mail_task
+from emulator import smtp_server
+
+MAILBOX = "app@contoso.onmicrosoft.com"
+APP = "99999999-8888-7777-6666-555555555555"
+Token = collections.namedtuple("Token", "token expires_on")
+
+
+@pytest.fixture
+def smtp(emulator, tenant):
+    with smtp_server.clean_endpoint(emulator, allow=[(APP, MAILBOX)]) as server:
+        yield server
+
+
+def params(server, **kw):
+    base = dict(host=server.host, port=server.port, secure="starttls", sender="Bot <%s>" % MAILBOX,
+                to=["bob@example.com"], cc=[], bcc=[], reply_to=[], subject="s", body=None, subtype="plain",
+                body_html=None, charset="utf-8", attach=[], headers=None, messages=None, timeout=10, ehlohost=None,
+                rate_limit=0, retries=3, retry_delay=0.01, fail_on_refused=True, resend_uncertain=False,
+                max_message_size=35, debug=False, mailbox=None, ca_path=server.ca_path)
+    base.update(kw)
+    return base
+
+
+def tokens(server, asked=None):
+    def source():
+        if asked is not None:
+            asked.append(1)
+        return Token(server.app_token(APP), time.time() + 3600)
+    return source
+
+
+def test_check_mode_authenticates_and_sends_nothing(smtp):
+    asked = []
+    failed, result = send_mail_task(params(smtp), True, tokens(smtp, asked), None)
+    assert not failed and result["changed"] and result["messages"][0]["status"] == "check_mode"
+    assert asked == [1] and smtp.messages == []
+
+
+def test_check_mode_fails_on_missing_permission(smtp):
+    with pytest.raises(SmtpError) as exc:
+        send_mail_task(params(smtp, sender="other@contoso.onmicrosoft.com"), True, tokens(smtp), None)
+    assert exc.value.enhanced_code == "5.7.3"
+
+
+def test_bulk_messages_inherit_top_level_options(smtp):
+    entries = [{"to": ["u%d@example.com" % i], "subject": "for u%d" % i} for i in range(5)]
+    entries[2]["from"] = MAILBOX
+    failed, result = send_mail_task(params(smtp, messages=entries, cc=["audit@example.com"]), False, tokens(smtp), None)
+    assert not failed and result["sent"] == 5 and result["connections"] == 1 and result["changed"]
+    assert [m.rcpt_tos for m in smtp.messages] == [["u%d@example.com" % i, "audit@example.com"] for i in range(5)]
+    assert [m.parsed()["Subject"] for m in smtp.messages] == ["for u%d" % i for i in range(5)]
+
+
+def test_bad_message_fails_before_connecting(smtp):
+    asked = []
+    entries = [{"to": ["ok@example.com"]}, {"to": ["broken"]}]
+    with pytest.raises(ConfigError) as exc:
+        send_mail_task(params(smtp, messages=entries), False, tokens(smtp, asked), None)
+    assert exc.value.option == "messages[1].to" and asked == [] and smtp.messages == []
+
+
+def test_refused_recipient_fails_the_task_unless_told_otherwise(smtp):
+    smtp.settings.refuse_recipients = {"ghost@contoso.onmicrosoft.com"}
+    p = params(smtp, to=["bob@example.com", "ghost@contoso.onmicrosoft.com"])
+    failed, result = send_mail_task(p, False, tokens(smtp), None)
+    assert failed and "ghost@contoso.onmicrosoft.com" in result["msg"] and "5.1.10" in result["msg"]
+    assert result["sent"] == 1 and result["messages"][0]["accepted"] == ["bob@example.com"]
+    p["fail_on_refused"] = False
+    failed, result = send_mail_task(p, False, tokens(smtp), None)
+    assert not failed
+
+
+def test_mailbox_defaults_to_sender_and_can_differ(smtp):
+    smtp.allow_send_as(APP, "sales@contoso.onmicrosoft.com")
+    failed, result = send_mail_task(params(smtp, sender="sales@contoso.onmicrosoft.com", mailbox=MAILBOX), False,
+                                    tokens(smtp), None)
+    assert not failed and result["mailbox"] == MAILBOX
+    assert smtp.messages[0].mailbox == MAILBOX and smtp.messages[0].mail_from == "sales@contoso.onmicrosoft.com"
+
+
+def test_debug_transcript_is_redacted(smtp):
+    source = tokens(smtp)
+    issued = []
+    failed, result = send_mail_task(params(smtp, debug=True), False, lambda: issued.append(source()) or issued[-1], None)
+    text = "\n".join(result["transcript"])
+    assert "AUTH XOAUTH2 ********" in text and issued[0].token not in text
+
+
+def test_negative_numbers_name_the_option(smtp):
+    with pytest.raises(ConfigError) as exc:
+        send_mail_task(params(smtp, rate_limit=-1), False, tokens(smtp), None)
+    assert exc.value.option == "rate_limit"
+
+
+def test_no_host_for_the_cloud_names_host(smtp):
+    with pytest.raises(ConfigError) as exc:
+        send_mail_task(params(smtp, host=None), False, tokens(smtp), None)
+    assert exc.value.option == "host"
