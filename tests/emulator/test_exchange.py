@@ -4,6 +4,7 @@ State tests drive ExchangeState directly on a bare directory; API tests go throu
 real HTTPS server with tokens from msal (see the second half of this file).
 """
 
+import time
 import uuid
 
 import pytest
@@ -143,3 +144,176 @@ def test_filter_precedence_and_quotes():
     assert parse_filter("Alias -eq 'a' -or Alias -eq 'b' -and -not Name -eq 'O''Brien'") == (
         "or", ("cmp", "alias", "-eq", "a"),
         ("and", ("cmp", "alias", "-eq", "b"), ("not", ("cmp", "name", "-eq", "O'Brien"))))
+
+
+# -- the admin API over HTTPS, with msal tokens -------------------------------------------------------------------
+ANCHOR = "UPN:SystemMailbox{bb558c35-97f1-4cb9-8ff7-d53741dc928c}@" + DOMAIN
+EXCHANGE_SCOPE = "https://outlook.office365.com/.default"
+
+
+def exchange_token(emulator, client_id, secret, scope=EXCHANGE_SCOPE):
+    from emulator.clients import msal_app
+    result = msal_app(emulator, client_id, secret).acquire_token_for_client([scope])
+    assert "access_token" in result, result
+    return result["access_token"]
+
+
+@pytest.fixture
+def admin(emulator, tenant):
+    return exchange_token(emulator, emulator.admin.client_id, emulator.admin.client_secret)
+
+
+def invoke(emulator, token, cmdlet, parameters=None, url=None, tenant_in_url=None):
+    from emulator.clients import PinnedSession
+    url = url or "%s/adminapi/beta/%s/InvokeCommand" % (emulator.url, tenant_in_url or emulator.tenant.tenant_id)
+    response = PinnedSession(emulator.ca_path).post(
+        url, json={"CmdletInput": {"CmdletName": cmdlet, "Parameters": parameters or {}}},
+        headers={"Authorization": "Bearer " + token, "X-ResponseFormat": "json", "X-AnchorMailbox": ANCHOR})
+    return response.status_code, response.json()
+
+
+def detail(body):
+    """(exception type, text) of an Exchange error body."""
+    _, exception_type, text = body["error"]["details"][0]["message"].split("|", 2)
+    return exception_type, text
+
+
+def test_reads_page_with_next_link_and_are_logged_as_reads(emulator, tenant, admin):
+    tenant.exchange.page_size = 3
+    mark = tenant.log.mark()
+    status, body = invoke(emulator, admin, "Get-Mailbox")
+    rows = list(body["value"])
+    assert status == 200 and len(rows) == 3 and "$skiptoken=" in body["@odata.nextLink"]
+    while "@odata.nextLink" in body:
+        status, body = invoke(emulator, admin, "Get-Mailbox", url=body["@odata.nextLink"])
+        rows += body["value"]
+    assert sorted(r["PrimarySmtpAddress"] for r in rows) == sorted(
+        b["PrimarySmtpAddress"] for b in tenant.exchange.mailboxes.values())
+    entries = [e for e in tenant.log.since(mark) if e["part"] == "exchange"]
+    assert [e["cmdlet"] for e in entries] == ["Get-Mailbox"] * len(entries) and not any(e["write"] for e in entries)
+    assert all(e["client_id"] == emulator.admin.client_id for e in entries)
+
+
+def test_every_cmdlet_round_trip(emulator, tenant, admin):
+    made = emulator.create_app("relay")
+    sp_id, app_id = made["sp"]["id"], made["client_id"]
+    mark = tenant.log.mark()
+    steps = [
+        ("New-ServicePrincipal", {"AppId": app_id, "ObjectId": sp_id, "DisplayName": "relay"}),
+        ("Get-ServicePrincipal", {"Identity": app_id}),
+        ("Add-MailboxPermission", {"Identity": box("printer"), "User": sp_id, "AccessRights": ["FullAccess"]}),
+        ("Get-MailboxPermission", {"Identity": box("printer"), "User": sp_id}),
+        ("Add-RecipientPermission", {"Identity": box("sales"), "Trustee": sp_id, "AccessRights": ["SendAs"]}),
+        ("Get-RecipientPermission", {"Trustee": sp_id}),
+        ("Set-CASMailbox", {"Identity": box("alerts"), "SmtpClientAuthenticationDisabled": True}),
+        ("Get-CASMailbox", {"Identity": box("alerts")}),
+        ("Get-TransportConfig", {}),
+        ("New-ManagementScope", {"Name": "relay", "RecipientRestrictionFilter":
+                                 "PrimarySmtpAddress -eq '%s'" % box("reports")}),
+        ("Get-ManagementScope", {"Identity": "relay"}),
+        ("New-ManagementRoleAssignment", {"Name": "relay", "App": sp_id, "Role": "Application SMTP.SendAsApp",
+                                          "CustomResourceScope": "relay"}),
+        ("Get-ManagementRoleAssignment", {"App": sp_id}),
+        ("Test-ServicePrincipalAuthorization", {"Identity": sp_id, "Resource": box("reports")}),
+        ("Remove-ManagementRoleAssignment", {"Identity": "relay", "Confirm": False}),
+        ("Remove-ManagementScope", {"Identity": "relay"}),
+        ("Remove-RecipientPermission", {"Identity": box("sales"), "Trustee": sp_id, "AccessRights": ["SendAs"]}),
+        ("Remove-MailboxPermission", {"Identity": box("printer"), "User": sp_id, "AccessRights": ["FullAccess"]}),
+        ("Set-CASMailbox", {"Identity": box("alerts"), "SmtpClientAuthenticationDisabled": None}),
+        ("Remove-ServicePrincipal", {"Identity": sp_id}),
+    ]
+    answers = {}
+    for cmdlet, parameters in steps:
+        status, body = invoke(emulator, admin, cmdlet, parameters)
+        assert status == 200, (cmdlet, body)
+        answers.setdefault(cmdlet, body["value"])
+    assert answers["Get-ServicePrincipal"][0]["ObjectId"] == sp_id
+    assert answers["Get-MailboxPermission"][0]["AccessRights"] == ["FullAccess"]
+    assert answers["Get-RecipientPermission"][0]["Identity"] == "sales"
+    assert answers["Get-CASMailbox"][0]["SmtpClientAuthenticationDisabled"] is True
+    assert answers["Get-TransportConfig"][0]["SmtpClientAuthenticationDisabled"] is False
+    assert answers["Get-ManagementRoleAssignment"][0]["CustomResourceScope"] == "relay"
+    assert answers["Test-ServicePrincipalAuthorization"][0]["InScope"] is True
+    assert tenant.exchange.find_mailbox(box("alerts"))["SmtpClientAuthenticationDisabled"] is None
+    assert tenant.exchange.service_principals == {} and tenant.exchange.scopes == {}
+    logged = [(e["cmdlet"], e["write"]) for e in tenant.log.since(mark) if e["part"] == "exchange"]
+    assert logged == [(c, not c.startswith(("Get-", "Test-"))) for c, _ in steps]
+    assert len(tenant.log.writes(part="exchange", since=mark)) == 12
+
+
+def test_application_object_id_is_accepted_silently_and_smtp_then_fails(emulator, tenant, admin):
+    made = emulator.create_app("trap")
+    status, body = invoke(emulator, admin, "New-ServicePrincipal", {"AppId": made["client_id"],
+                                                                    "ObjectId": made["app"]["id"]})
+    assert status == 200 and body["value"][0]["ObjectId"] == made["app"]["id"]
+    tenant.exchange.add_role_assignment("trap", "Application SMTP.SendAsApp",
+                                        tenant.exchange.find_sp(made["app"]["id"]))
+    assert tenant.exchange.authorize_smtp({"appid": made["client_id"]}, box("noreply"))[1] == "5.7.3"
+
+
+def test_exchange_style_errors(emulator, tenant, admin):
+    made = emulator.create_app("dup")
+    status, body = invoke(emulator, admin, "Get-Mailbox", {"Identity": box("ghost")})
+    assert status == 404 and body["error"]["message"] == "Error executing cmdlet"
+    assert detail(body) == ("Microsoft.Exchange.Configuration.Tasks.ManagementObjectNotFoundException",
+                            "The operation couldn't be performed because object '%s' couldn't be found on "
+                            "'AM0PR01MB0001.EURPRD01.PROD.OUTLOOK.COM'." % box("ghost"))
+    assert body["error"]["details"][0]["message"].startswith("Ex6F9304|")
+    params = {"AppId": made["client_id"], "ObjectId": made["sp"]["id"]}
+    assert invoke(emulator, admin, "New-ServicePrincipal", params)[0] == 200
+    status, body = invoke(emulator, admin, "New-ServicePrincipal", params)
+    assert status == 400 and "AlreadyExists" in detail(body)[0]
+    status, body = invoke(emulator, admin, "Get-Mailbox", {"Identiti": "x"})
+    assert status == 400 and "parameter name 'Identiti'" in detail(body)[1]
+    status, body = invoke(emulator, admin, "Get-Nothing")
+    assert status == 400 and "is not recognized" in detail(body)[1]
+    status, body = invoke(emulator, admin, "New-ManagementScope", {"Name": "bad", "RecipientRestrictionFilter": "x"})
+    assert status == 400 and "filter" in detail(body)[1].lower()
+    status, body = invoke(emulator, admin, "Set-CASMailbox", {"Identity": box("alerts"),
+                                                              "SmtpClientAuthenticationDisabled": "maybe"})
+    assert status == 400 and "Nullable[bool]" in detail(body)[1]
+    invoke(emulator, admin, "New-ManagementScope", {"Name": "used", "RecipientRestrictionFilter": "Alias -eq 'x'"})
+    invoke(emulator, admin, "New-ManagementRoleAssignment", {"App": made["sp"]["id"], "CustomResourceScope": "used",
+                                                             "Role": "Application SMTP.SendAsApp", "Name": "used"})
+    status, body = invoke(emulator, admin, "Remove-ManagementScope", {"Identity": "used"})
+    assert status == 400 and "Remove those role assignments first" in detail(body)[1]
+
+
+def test_not_authorized_answers(emulator, tenant, admin):
+    no_role = emulator.create_app("no-manage-role")
+    no_admin = emulator.create_app("no-exchange-admin", exchange_roles=("Exchange.ManageAsApp",))
+    status, body = invoke(emulator, exchange_token(emulator, no_role["client_id"], no_role["client_secret"]),
+                          "Get-Mailbox")
+    assert status == 401 and "Exchange.ManageAsApp" in detail(body)[1]
+    status, body = invoke(emulator, exchange_token(emulator, no_admin["client_id"], no_admin["client_secret"]),
+                          "Get-Mailbox")
+    assert status == 403 and "isn't supported in this scenario" in detail(body)[1]
+    graph_token = exchange_token(emulator, emulator.admin.client_id, emulator.admin.client_secret,
+                                 scope="https://graph.microsoft.com/.default")
+    assert invoke(emulator, graph_token, "Get-Mailbox")[0] == 401
+    assert invoke(emulator, admin, "Get-Mailbox", tenant_in_url="fabrikam.onmicrosoft.com")[0] == 401
+    assert invoke(emulator, admin, "Get-Mailbox", tenant_in_url=DOMAIN)[0] == 200
+    assert tenant.log.writes(part="exchange") == []
+
+
+def test_propagation_delay_shows_in_test_service_principal_authorization(emulator, tenant, admin):
+    made = emulator.create_app("slow")
+    tenant.exchange.propagation_delay = 1.0
+    sp_id = made["sp"]["id"]
+    invoke(emulator, admin, "New-ServicePrincipal", {"AppId": made["client_id"], "ObjectId": sp_id})
+    invoke(emulator, admin, "New-ManagementRoleAssignment", {"App": sp_id, "Role": "Application SMTP.SendAsApp"})
+    check = lambda: invoke(emulator, admin, "Test-ServicePrincipalAuthorization",  # noqa: E731
+                           {"Identity": sp_id, "Resource": box("noreply")})[1]["value"][0]["InScope"]
+    assert check() is False
+    assert tenant.exchange.authorize_smtp({"appid": made["client_id"]}, box("noreply"))[1] == "5.7.3"
+    deadline = time.time() + 5
+    while not check() and time.time() < deadline:
+        time.sleep(0.2)
+    assert check() is True and tenant.exchange.authorize_smtp({"appid": made["client_id"]}, box("noreply")) is None
+
+
+def test_throttling_fault_answers_429_with_retry_after_in_exchange_shape(emulator, tenant, admin):
+    fault = tenant.faults.add("exchange", match="Get-TransportConfig", kind="status", status=429, retry_after=3)
+    status, body = invoke(emulator, admin, "Get-TransportConfig")
+    assert status == 429 and body["error"]["code"] == "TooManyRequests" and fault.hits == 1
+    assert invoke(emulator, admin, "Get-TransportConfig")[0] == 200
