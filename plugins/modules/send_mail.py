@@ -394,6 +394,11 @@ def main():
                 return provider.credential.get_token(scope) if fresh else provider.get_access_token(scope)
         failed, result = send_mail_task(params, module.check_mode, token_source, module.cloud.smtp_host,
                                         claims_decoder=_claims_decoder())
+        # The session redacts its token; this also covers the secrets the module knows (no_log values).
+        if "msg" in result:
+            result["msg"] = module.redact(result["msg"])
+        if "transcript" in result:
+            result["transcript"] = [module.redact(line) for line in result["transcript"]]
         if failed:
             module.fail_json(**result)
         module.exit_json(**result)

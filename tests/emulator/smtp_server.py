@@ -37,6 +37,7 @@ import email.policy
 import email.utils
 import threading
 import time
+import warnings
 from collections import defaultdict, deque
 
 from aiosmtpd.smtp import SMTP, AuthResult
@@ -96,6 +97,9 @@ except ImportError:  # the emulator core is not there yet
 
 tenant_api = _TenantApi
 tenant_api.TokenInvalid = TokenInvalid
+
+# aiosmtpd sets Session.login_data itself after every successful AUTH; its deprecation notice is noise here.
+warnings.filterwarnings("ignore", message="Session.login_data is deprecated")
 
 EXCHANGE_AUDIENCE = "https://outlook.office365.com"
 HOSTNAME = "EM1PR01MB0001.emulated.prod.outlook.com"
