@@ -90,8 +90,13 @@ class Router(object):
     def __init__(self):
         self.routes = []
 
-    def add(self, method, regex, handler):
-        self.routes.append((method.upper(), re.compile(regex), handler))
+    def add(self, method, regex, handler, first=False):
+        """Routes are tried in order; first=True puts this one before the catch-all routes of a part."""
+        route = (method.upper(), re.compile(regex), handler)
+        if first:
+            self.routes.insert(0, route)
+        else:
+            self.routes.append(route)
 
     def resolve(self, method, path):
         """(handler, match groups) or (None, status 404 / 405)."""

@@ -63,9 +63,13 @@ def parse_iso(value):
         return None
 
 
-def graph_view(obj):
-    """obj as Graph returns it: no emulator bookkeeping, no navigation properties."""
-    return {k: v for k, v in obj.items() if not k.startswith("_") and k not in NAVIGATION}
+def graph_view(obj, navigation=NAVIGATION):
+    """obj as Graph returns it: no emulator bookkeeping (at any depth), no navigation properties."""
+    if isinstance(obj, dict):
+        return {k: graph_view(v, ()) for k, v in obj.items() if not k.startswith("_") and k not in navigation}
+    if isinstance(obj, list):
+        return [graph_view(v, ()) for v in obj]
+    return obj
 
 
 def new_id():
