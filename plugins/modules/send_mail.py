@@ -21,17 +21,19 @@ description:
     sent twice once the server accepted it.
   - Every refusal is explained with its likely cause and the fix (for example C(535 5.7.3) checked against the
     token's claims, C(5.7.139), C(5.7.60) SendAs, C(5.2.0) quota, C(4.3.2) connections).
-  - Sending mail is not idempotent: every run that is not in check mode sends the messages again.
+  - "Sending mail is not idempotent: every run that is not in check mode sends the messages again."
 author:
-  - o365.smtp_oauth contributors
+  - o365.smtp_oauth contributors (!UNKNOWN)
 extends_documentation_fragment:
   - o365.smtp_oauth.auth
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: Connects, starts TLS, authenticates and quits without sending anything; proves credentials and
       Exchange permissions.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
 options:
   host:
