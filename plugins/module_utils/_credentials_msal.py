@@ -16,6 +16,7 @@ __metaclass__ = type
 import datetime
 import hashlib
 import os
+import random
 import re
 import time
 
@@ -28,7 +29,7 @@ except ImportError as _error:  # reported when a credential that needs it is use
     HAS_MSAL = False
     MSAL_IMPORT_ERROR = _error
 
-from ansible_collections.o365.smtp_oauth.plugins.module_utils._aadsts import translate_aadsts
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._aadsts import aadsts_code, translate_aadsts
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth import (
     AccessToken, Credential, identity_hash, is_guid)
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._errors import (
@@ -67,6 +68,8 @@ class IdentityHttpClient(object):
         self.max_wait = max_wait
         self.sleep = sleep
         self.retries = 0
+        self.last_status = None
+        self.last_retry_after = None
 
     def get(self, url, **kwargs):
         return self._send("GET", url, **kwargs)
@@ -96,12 +99,13 @@ class IdentityHttpClient(object):
                     raise AuthError("cannot reach the identity platform at %s after %d attempts (%s)"
                                     % (host, attempt, error.__class__.__name__), option="authority_host",
                                     code="connection_failed", fix="check the network, proxy and authority_host")
-                wait = delay
+                wait = delay * random.uniform(0.5, 1.0)  # jitter: parallel tasks do not retry in step
             else:
+                self.last_status, self.last_retry_after = response.status_code, _retry_after(response)
                 if response.status_code not in _RETRY_STATUSES or attempt == self.attempts:
                     return response
                 wait = _retry_after(response)
-                wait = delay if wait is None else wait
+                wait = delay * random.uniform(0.5, 1.0) if wait is None else wait
                 if waited + wait > self.max_wait:
                     return response  # msal reports it; waiting longer would stall the play
             self.retries += 1
@@ -116,6 +120,18 @@ class _NoTokenCache(msal.TokenCache if HAS_MSAL else object):
 
     def add(self, event, **kwargs):
         return None
+
+
+def _discovery_error(error, authority):
+    """Tenant discovery failed. msal re-raises with its own text; the identity platform's answer (AADSTS90002,
+    unknown tenant) is in the exception it was handling, so look down the chain for an AADSTS code."""
+    seen = error
+    while seen is not None:
+        if aadsts_code(str(seen)) is not None:
+            return translate_aadsts(str(seen), option_hint="tenant_id")
+        seen = seen.__cause__ or seen.__context__
+    return AuthError("the authority %s did not answer OpenID discovery: %s" % (authority, error), option="tenant_id",
+                     code="discovery_failed", fix="check tenant_id, cloud and authority_host")
 
 
 class _MsalCredential(Credential):
@@ -143,8 +159,7 @@ class _MsalCredential(Credential):
                     instance_discovery=False if self.cloud.authority_overridden else None,
                     app_name="o365.smtp_oauth")
             except ValueError as error:
-                # Tenant discovery failed: msal puts the identity platform's answer (AADSTS90002...) in the text.
-                raise translate_aadsts(str(error), option_hint="tenant_id")
+                raise _discovery_error(error, self.authority)
         return self._app
 
     def _acquire(self, scope):
@@ -152,7 +167,17 @@ class _MsalCredential(Credential):
         if "access_token" in result:
             expires_in = int(result.get("expires_in") or 0)
             return AccessToken(result["access_token"], int(time.time()) + expires_in)
-        raise translate_aadsts(result, option_hint=self.option)
+        error = translate_aadsts(result, option_hint=self.option)
+        status = self.http.last_status
+        if status in _RETRY_STATUSES:
+            # Still throttled or unavailable after our retries: say so rather than blame an option.
+            after = self.http.last_retry_after
+            error.message = "the identity platform answered %d (%s) after %d retries%s: %s" % (
+                status, "throttled" if status == 429 else "unavailable", self.http.retries,
+                "; it asks to wait %d s" % after if after else "", error.message)
+            error.option, error.status = None, status
+            error.fix = ("retry later; many tasks asking at once should share tokens through token_cache_dir")
+        raise error
 
 
 class ClientSecretCredential(_MsalCredential):
