@@ -1,0 +1,221 @@
+"""The relay's OAuth submission proxy against a real local STARTTLS + XOAUTH2 server (aiosmtpd) and real
+smtplib clients in place of Postfix. The credential is a ready access token (the token layer's own tests cover
+the identity platform); what is checked here is what the proxy answers Postfix in every upstream situation."""
+
+import asyncio
+import importlib.util
+import json
+import logging
+import os
+import smtplib
+import threading
+
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from relay_upstream import Upstream, make_token  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+PROXY_PATH = os.path.join(ROOT, "roles", "relay", "files", "o365_smtp_proxy.py")
+MAILBOX = "relay@contoso.onmicrosoft.com"
+
+
+def load_proxy():
+    spec = importlib.util.spec_from_file_location("o365_smtp_proxy", PROXY_PATH)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+proxy = load_proxy()
+
+
+@pytest.fixture
+def upstream(tmp_path):
+    server = Upstream(tmp_path).start()
+    yield server
+    server.stop()
+
+
+class RunningProxy(object):
+    def __init__(self, config):
+        self.config = config
+        self.bound = None
+        ready = threading.Event()
+
+        def run():
+            self.loop = asyncio.new_event_loop()
+            self.task = self.loop.create_task(proxy.serve(config, ready=lambda b: (setattr(self, "bound", b),
+                                                                                   ready.set())))
+            try:
+                self.loop.run_until_complete(self.task)
+            except (asyncio.CancelledError, Exception) as exc:
+                self.error = exc
+                ready.set()
+
+        self.error = None
+        self.thread = threading.Thread(target=run, daemon=True)
+        self.thread.start()
+        ready.wait(10)
+        if self.error:
+            raise self.error
+
+    def send(self, sender="device@lan.example", rcpts=("bob@example.com",), body="Subject: hi\r\n\r\nbody\r\n"):
+        with smtplib.SMTP(*self.bound, timeout=30) as client:
+            client.ehlo("postfix.test")
+            client.mail(sender)
+            for rcpt in rcpts:
+                client.rcpt(rcpt)
+            client.putcmd("data")
+            assert client.getreply()[0] == 354
+            client.send(body.encode() + b".\r\n")
+            return client.getreply()
+
+    def stop(self):
+        self.loop.call_soon_threadsafe(self.task.cancel)
+        self.thread.join(10)
+
+
+@pytest.fixture
+def run_proxy(tmp_path, upstream):
+    started = []
+
+    def start(token=None, **extra):
+        token = token or make_token()
+        upstream.tokens.add(token)
+        config = proxy.DEFAULTS.copy()
+        config.update({"mailbox": MAILBOX, "upstream_host": "127.0.0.1", "upstream_port": upstream.port,
+                       "listen_port": 0, "workers": 1,
+                       "auth": {"auth_method": "access_token", "access_token": token, "ca_path": upstream.ca_path}})
+        config.update(extra)
+        started.append(RunningProxy(config))
+        return started[-1]
+
+    yield start
+    for running in started:
+        running.stop()
+
+
+RECEIVED = ("Received: from printer.lan (printer.lan [192.0.2.7])\r\n\tby relay1.lan (Postfix) with ESMTP id "
+            "4XbQ2m0Jz9z9sWm\r\n\tfor <bob@example.com>; Wed, 25 Nov 2026 10:00:00 +0000\r\n")
+
+
+def test_forwards_with_xoauth2_and_answers_with_the_upstream_reply(run_proxy, upstream, caplog):
+    caplog.set_level(logging.INFO, logger="o365-smtp-proxy")
+    running = run_proxy()
+    code, text = running.send(sender=MAILBOX, rcpts=["bob@example.com", "eve@example.com"],
+                              body=RECEIVED + "Subject: hi\r\n\r\nbody\r\n")
+    assert code == 250 and b"Hostname=upstream.test" in text
+    assert upstream.auths[0][0] == MAILBOX
+    mail_from, rcpts, data = upstream.messages[0]
+    assert mail_from == MAILBOX and rcpts == ["bob@example.com", "eve@example.com"]
+    assert b"Subject: hi" in data
+    line = [r.getMessage() for r in caplog.records if "queue_id=" in r.getMessage()][0]
+    assert "queue_id=4XbQ2m0Jz9z9sWm" in line and "rcpts=2" in line and "reply=250" in line
+    token = upstream.auths[0][1]
+    assert token not in caplog.text
+
+
+def test_one_upstream_connection_is_reused_for_many_messages(run_proxy, upstream):
+    running = run_proxy()
+    for _ in range(5):
+        assert running.send(sender=MAILBOX)[0] == 250
+    assert len(upstream.messages) == 5
+    assert upstream.connections == 1 and len(upstream.auths) == 1
+
+
+def test_reconnects_before_the_token_expires(run_proxy, upstream):
+    # The token has 200 s left and the proxy renews connections 300 s before expiry: every message reconnects.
+    running = run_proxy(token=make_token(lifetime=200), renew_margin=300)
+    for _ in range(3):
+        assert running.send(sender=MAILBOX)[0] == 250
+    assert upstream.connections == 3
+
+
+def test_upstream_temporary_refusal_is_passed_through_so_postfix_retries(run_proxy, upstream):
+    running = run_proxy()
+    upstream.reply("DATA", "451 4.7.500 Server busy. Please try again later")
+    code, text = running.send(sender=MAILBOX)
+    assert code == 451 and b"4.7.500" in text
+    assert upstream.messages == []
+
+
+def test_upstream_permanent_refusal_is_passed_through(run_proxy, upstream):
+    running = run_proxy()
+    upstream.reply("DATA", "550 5.7.60 SMTP; Client does not have permissions to send as this sender")
+    code, text = running.send(sender="someone.else@contoso.onmicrosoft.com")
+    assert code == 550 and b"5.7.60" in text
+
+
+def test_refused_recipient_is_the_answer_when_no_recipient_was_accepted(run_proxy, upstream):
+    running = run_proxy()
+    upstream.reply("RCPT", "550 5.1.10 RESOLVER.ADR.RecipientNotFound")
+    code, text = running.send(sender=MAILBOX, rcpts=["nobody@contoso.onmicrosoft.com"])
+    assert code == 550 and b"5.1.10" in text
+
+
+def test_refused_authentication_defers_instead_of_bouncing(run_proxy, upstream):
+    running = run_proxy()
+    upstream.reply("AUTH", "535", times=1)
+    code, text = running.send(sender=MAILBOX)
+    assert 400 <= code < 500 and b"will retry" in text
+    assert upstream.messages == []
+    # Once the upstream accepts the credential again the same proxy delivers.
+    assert running.send(sender=MAILBOX)[0] == 250
+
+
+def test_token_failure_defers(run_proxy, upstream):
+    # A token for the wrong resource: the token layer refuses it before any SMTP traffic.
+    running = run_proxy(token=make_token(audience="https://graph.microsoft.com"))
+    code, text = running.send(sender=MAILBOX)
+    assert code == 451 and b"outlook.office365.com" in text
+    assert upstream.auths == []
+
+
+@pytest.mark.parametrize("down_while_sending", [True, False], ids=["down-while-sending", "dropped-while-idle"])
+def test_upstream_outage_defers_then_a_new_connection_delivers(run_proxy, upstream, tmp_path, down_while_sending):
+    running = run_proxy()
+    assert running.send(sender=MAILBOX)[0] == 250
+    port = upstream.port
+    upstream.stop()  # also closes the proxy's idle upstream connection
+    if down_while_sending:
+        assert running.send(sender=MAILBOX)[0] == 451
+    again = Upstream(tmp_path, like=upstream).start(port=port)
+    try:
+        assert running.send(sender=MAILBOX)[0] == 250
+        assert len(again.messages) == 1 and len(upstream.messages) == 1
+    finally:
+        again.stop()
+
+
+def test_load_config_reads_the_secret_from_its_file_and_names_missing_keys(tmp_path):
+    secret = tmp_path / "secret"
+    secret.write_text("s3cr3t-value\n")
+    path = tmp_path / "proxy.json"
+    path.write_text(json.dumps({"mailbox": MAILBOX, "upstream_host": "smtp.office365.com",
+                                "tenant_id": "t", "client_id": "c", "client_secret_file": str(secret)}))
+    config = proxy.load_config(str(path))
+    assert config["auth"]["client_secret"] == "s3cr3t-value"
+    assert config["listen_host"] == "127.0.0.1" and config["upstream_port"] == 587
+    assert "s3cr3t" not in path.read_text()
+    path.write_text(json.dumps({"upstream_host": "x"}))
+    with pytest.raises(proxy.ConfigProblem, match="mailbox"):
+        proxy.load_config(str(path))
+
+
+def test_check_mode_proves_the_credential_or_explains(tmp_path, upstream):
+    token = make_token()
+    upstream.tokens.add(token)
+    base = {"mailbox": MAILBOX, "upstream_host": "127.0.0.1", "upstream_port": upstream.port}
+    base.update(proxy.DEFAULTS, upstream_port=upstream.port)
+    good = dict(base, auth={"auth_method": "access_token", "access_token": token, "ca_path": upstream.ca_path})
+    assert proxy.check(good)[0] == 0
+    bad_token = make_token()
+    bad = dict(base, auth={"auth_method": "access_token", "access_token": bad_token, "ca_path": upstream.ca_path})
+    code, message = proxy.check(bad)
+    assert code == 1 and "535" in message and bad_token not in message
+    untrusted = dict(base, auth={"auth_method": "access_token", "access_token": token})
+    code, message = proxy.check(untrusted)
+    assert code == 1 and "ca_path" in message
