@@ -88,11 +88,21 @@ def serve(args):
     state_dir = os.path.abspath(args.state_dir or tempfile.mkdtemp(prefix="o365-emulator-"))
     os.makedirs(state_dir, mode=0o700, exist_ok=True)
     emulator = Emulator(smtp=not args.no_smtp, port=args.port, msi_port=args.msi_port, state_dir=state_dir)
-    emulator.start()
+    try:
+        emulator.start()
+    except OSError as error:
+        sys.stderr.write("cannot start the emulator: %s (is port %s or %s taken? choose others with --port / "
+                         "--msi-port, or 0 for any free port)\n" % (error.strerror or error, args.port, args.msi_port))
+        return 1
     forward = None
     env = emulator.env(args.credential)
     if emulator.smtp is not None and args.smtp_port:
-        forward = PortForward(args.smtp_port, emulator.smtp.port)
+        try:
+            forward = PortForward(args.smtp_port, emulator.smtp.port)
+        except OSError as error:
+            emulator.stop()
+            sys.stderr.write("cannot listen on SMTP port %d: %s\n" % (args.smtp_port, error.strerror or error))
+            return 1
         env["O365_SMTP_PORT"] = str(forward.port)
     secret_file = write_private(os.path.join(state_dir, "admin-secret"), emulator.admin.client_secret + "\n")
     env_file = write_private(os.path.join(state_dir, "emulator.env"), "".join(exports(emulator, env)))
