@@ -1,0 +1,349 @@
+# -*- coding: utf-8 -*-
+# Copyright: o365.smtp_oauth contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""One HTTPS client for Microsoft Graph and the Exchange admin API: TLS verified, bearer token per scope,
+bounded retries honouring Retry-After, service errors with the request id, nothing secret in any message.
+
+Retry policy and why:
+- GET, HEAD, PUT, PATCH, DELETE are idempotent: retried on connection errors, timeouts and 408, 429, 500, 502,
+  503, 504.
+- POST is not: a lost answer may hide a created object, and a retry would create a second one. A POST is
+  retried only when the failure proves nothing was done: the connection could not be opened, or the service
+  answered 429 / 503 (throttled or unavailable before it did any work). Callers whose POST is safe to repeat
+  (a read-only Exchange cmdlet, an upsert) pass idempotent=True.
+
+Plain Python (no Ansible import); requests is imported guarded and reported as MissingLibraryError when used.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import json as _json
+import time
+import uuid
+
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._errors import (
+    AuthError,
+    MissingLibraryError,
+    O365Error,
+    ServiceError,
+    redact,
+)
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._retry import Backoff, parse_retry_after
+
+try:
+    import requests
+    from requests import exceptions as _rexc
+    HAS_REQUESTS = True
+    REQUESTS_IMPORT_ERROR = None
+except ImportError as _error:  # pragma: no cover - depends on the host
+    requests = None
+    _rexc = None
+    HAS_REQUESTS = False
+    REQUESTS_IMPORT_ERROR = _error
+
+RETRY_STATUSES = frozenset((408, 429, 500, 502, 503, 504))
+# Answers that prove a request was refused before any work: safe to repeat even a POST.
+NOTHING_DONE_STATUSES = frozenset((429, 503))
+IDEMPOTENT_METHODS = frozenset(("GET", "HEAD", "OPTIONS", "PUT", "PATCH", "DELETE"))
+REQUEST_ID_HEADERS = ("request-id", "x-ms-request-id", "client-request-id")
+USER_AGENT = "o365.smtp_oauth"
+
+_FIX_BY_STATUS = {
+    400: "check the values given to the module; the service's message says which one it refused",
+    401: "the token was refused: check tenant_id, the credential and that the app exists in this tenant",
+    403: "grant the application permission named in the message to the identity running the module "
+         "and give admin consent (or assign the Exchange role), then run again",
+    404: "check the identifier; a just-created object can take a minute to be visible",
+    409: "the object changed or already exists; run again",
+    429: "the service kept throttling within the retry budget; run again later or lower the request rate",
+}
+
+
+def _fix_for(status):
+    if status in _FIX_BY_STATUS:
+        return _FIX_BY_STATUS[status]
+    if status and status >= 500:
+        return "the service failed on its side; run again later, and quote the request id if it persists"
+    return None
+
+
+class HttpResponse(object):
+    """status, headers (lower-case keys), body (bytes), request_id; json() parses the body."""
+
+    __slots__ = ("status", "headers", "body", "request_id", "url", "method")
+
+    def __init__(self, status, headers, body, request_id=None, url=None, method=None):
+        self.status = status
+        self.headers = headers
+        self.body = body
+        self.request_id = request_id
+        self.url = url
+        self.method = method
+
+    def json(self):
+        return parse_json(self.body)
+
+
+def parse_json(body):
+    """Parsed JSON or None (empty or not JSON)."""
+    if body is None or isinstance(body, (dict, list)):
+        return body
+    if isinstance(body, bytes):
+        body = body.decode("utf-8", "replace")
+    if not body.strip():
+        return None
+    try:
+        return _json.loads(body)
+    except ValueError:
+        return None
+
+
+def request_id_of(headers, body=None):
+    """The service's request id: from the headers, else from a Graph error's innerError."""
+    for name in REQUEST_ID_HEADERS:
+        value = (headers or {}).get(name)
+        if value:
+            return value
+    if isinstance(body, dict):
+        error = body.get("error") if isinstance(body.get("error"), dict) else {}
+        inner = error.get("innerError") or error.get("innererror") or {}
+        if isinstance(inner, dict):
+            return inner.get("request-id") or inner.get("client-request-id")
+    return None
+
+
+def parse_error_body(body):
+    """(code, message) from a Graph, Exchange admin API or identity platform error body."""
+    if not isinstance(body, dict):
+        return None, None
+    error = body.get("error")
+    if isinstance(error, dict):
+        code = error.get("code") or error.get("Code")
+        message = error.get("message") or error.get("Message")
+        if isinstance(message, dict):  # OData v3 shape: {"message": {"lang": ..., "value": ...}}
+            message = message.get("value")
+        details = error.get("details")
+        if not message and isinstance(details, list) and details and isinstance(details[0], dict):
+            message = details[0].get("message")
+        return code, message
+    if isinstance(error, str):  # identity platform: {"error": "invalid_client", "error_description": ...}
+        return error, body.get("error_description")
+    return body.get("code") or body.get("Code"), body.get("message") or body.get("Message")
+
+
+def _is_expired_token(response, body):
+    """A 401 that says the token expired (worth one refresh), not one that says the token is wrong."""
+    text = " ".join([response.headers.get("www-authenticate", ""), _json.dumps(body) if body else ""]).lower()
+    return "expired" in text or "lifetime validation failed" in text
+
+
+class HttpClient(object):
+    """Requests with a bearer token for `scope`, retries and translated errors.
+
+    token_provider: anything with get_token(scope) -> str (the collection's TokenProvider).
+    ca_path: PEM bundle to trust instead of the system's; passed as verify= on every request because requests
+      lets REQUESTS_CA_BUNDLE override a Session-level verify.
+    debug: callable(line) receiving one redacted line per attempt (modules pass module.debug / a list append).
+    secrets: extra values to redact from every message (besides tokens, which are always redacted).
+    backoff: callable returning a fresh Backoff for each request (tests inject sleep and clock).
+    """
+
+    def __init__(self, token_provider=None, ca_path=None, timeout=30, connect_timeout=10, debug=None,
+                 secrets=(), backoff=None, session=None, user_agent=USER_AGENT):
+        if not HAS_REQUESTS:
+            raise MissingLibraryError("requests", "calls to Microsoft Graph and the Exchange admin API",
+                                      error=REQUESTS_IMPORT_ERROR)
+        self.token_provider = token_provider
+        self.ca_path = ca_path
+        self.timeout = (connect_timeout, timeout)
+        self.debug = debug
+        self._secrets = list(secrets or ())
+        self.backoff = backoff or Backoff
+        self.session = session or requests.Session()
+        self.user_agent = user_agent
+        self.attempts = 0  # HTTP attempts made (tests and benchmarks)
+        self.retries = 0
+
+    # -- secrets ------------------------------------------------------------------------------------
+    def secrets(self):
+        values = list(self._secrets)
+        provider_secrets = getattr(self.token_provider, "secrets", None)
+        if callable(provider_secrets):
+            try:
+                values.extend(provider_secrets())
+            except Exception:  # never let redaction itself fail a request
+                pass
+        return values
+
+    def _redact(self, text):
+        return redact(text, self.secrets())
+
+    def _log(self, line):
+        if self.debug is not None:
+            self.debug(self._redact(line))
+
+    # -- tokens -------------------------------------------------------------------------------------
+    def _token(self, scope, fresh=False):
+        provider = self.token_provider
+        if provider is None:
+            raise AuthError("no credential is configured for %s" % scope, option="auth_method",
+                            fix="set client_id with client_secret or certificate_path, or another auth option")
+        if not fresh:
+            return provider.get_token(scope)
+        invalidate = getattr(provider, "invalidate", None)
+        if callable(invalidate):
+            invalidate(scope)
+            return provider.get_token(scope)
+        credential = getattr(provider, "credential", None)
+        if credential is not None:  # bypass every cache: the cached token is the one just refused
+            token = credential.get_token(scope)
+            memory = getattr(provider, "_memory", None)
+            if isinstance(memory, dict):
+                memory[scope] = token
+            return getattr(token, "token", token)
+        return provider.get_token(scope)
+
+    # -- the request --------------------------------------------------------------------------------
+    def request(self, method, url, scope=None, json=None, params=None, headers=None, data=None,
+                idempotent=None, raise_errors=True):
+        """Send with retries; HttpResponse on 2xx/3xx (and on 4xx/5xx when raise_errors is False).
+
+        Raises ServiceError (code, message, status, request_id; the parsed error body in details["body"]) for
+        an error answer after retries, and ServiceError with code "connection_failed"/"timeout" when no answer
+        came.
+        """
+        method = method.upper()
+        if idempotent is None:
+            idempotent = method in IDEMPOTENT_METHODS
+        send_headers = {"Accept": "application/json", "User-Agent": self.user_agent,
+                        "client-request-id": str(uuid.uuid4())}
+        if headers:
+            send_headers.update(headers)
+        backoff = self.backoff().start()
+        refreshed = False
+        fresh = False
+        while True:
+            if scope:
+                send_headers["Authorization"] = "Bearer %s" % self._token(scope, fresh=fresh)
+            fresh = False
+            self.attempts += 1
+            started = time.monotonic()
+            try:
+                raw = self.session.request(method, url, json=json, params=params, data=data, headers=send_headers,
+                                           timeout=self.timeout, verify=self.ca_path or True,
+                                           allow_redirects=False)
+            except Exception as error:  # requests' own exceptions; anything else is a bug we report plainly
+                failure = self._connection_failure(method, url, error, send_headers["client-request-id"])
+                safe = idempotent or failure.details.get("nothing_sent")
+                self._log("%s %s -> %s" % (method, url, failure.code))
+                if safe and backoff.wait():
+                    self.retries += 1
+                    continue
+                raise failure
+            response = self._response(method, url, raw)
+            self._log("%s %s -> %s (%d ms) request-id=%s" % (method, url, response.status,
+                                                             (time.monotonic() - started) * 1000,
+                                                             response.request_id))
+            if response.status < 400:
+                return response
+            body = response.json()
+            if response.status == 401 and scope and not refreshed and _is_expired_token(response, body):
+                refreshed = fresh = True
+                continue
+            if response.status in RETRY_STATUSES and (idempotent or response.status in NOTHING_DONE_STATUSES):
+                if backoff.wait(parse_retry_after(response.headers.get("retry-after"))):
+                    self.retries += 1
+                    continue
+            if not raise_errors:
+                return response
+            raise self.service_error(response, body)
+
+    def _response(self, method, url, raw):
+        headers = dict((k.lower(), v) for k, v in raw.headers.items())
+        body = raw.content
+        return HttpResponse(raw.status_code, headers, body, request_id_of(headers, parse_json(body) if
+                                                                             raw.status_code >= 400 else None),
+                            url=url, method=method)
+
+    def service_error(self, response, body=None):
+        """ServiceError for an error answer: the service's code and message, a fix, the request id."""
+        if body is None:
+            body = response.json()
+        code, message = parse_error_body(body)
+        service = _service_name(response.url)
+        text = "%s answered HTTP %s to %s %s" % (service, response.status, response.method,
+                                                 _path_of(response.url))
+        if message:
+            text += ": %s" % message
+        details = {"body": body} if isinstance(body, dict) else {}
+        return ServiceError(self._redact(text), code=code, status=response.status, fix=_fix_for(response.status),
+                            request_id=response.request_id or (response.headers or {}).get("client-request-id"),
+                            details=details)
+
+    def _connection_failure(self, method, url, error, client_request_id):
+        nothing_sent = _rexc is not None and isinstance(error, (_rexc.ConnectTimeout,)) or _refused(error)
+        if _rexc is not None and isinstance(error, _rexc.SSLError):
+            code, what = "tls_failed", "the TLS certificate of %s could not be verified" % _host_of(url)
+            fix = "if a proxy or private CA signs it, give its CA bundle in ca_path; never disable verification"
+            nothing_sent = True
+        elif _rexc is not None and isinstance(error, _rexc.Timeout):
+            code, what = "timeout", "no answer from %s in time" % _host_of(url)
+            fix = "check network access to %s; run again (the request may have been done)" % _host_of(url)
+        else:
+            code, what = "connection_failed", "the connection to %s failed" % _host_of(url)
+            fix = "check DNS, proxy and firewall access to %s over HTTPS (port 443)" % _host_of(url)
+        message = "%s %s: %s (%s)" % (method, _path_of(url), what, _reason(error))
+        failure = ServiceError(self._redact(message), code=code, fix=fix, request_id=client_request_id,
+                               details={"nothing_sent": bool(nothing_sent)})
+        return failure
+
+
+def _refused(error):
+    """True when the TCP connection was never opened (refused / unreachable): nothing reached the service."""
+    stack, seen = [error], 0
+    while stack and seen < 16:
+        current = stack.pop()
+        seen += 1
+        if isinstance(current, ConnectionRefusedError) or type(current).__name__ in (
+                "NewConnectionError", "NameResolutionError"):
+            return True
+        for nested in (getattr(current, "reason", None), current.__cause__, current.__context__) + tuple(
+                a for a in getattr(current, "args", ()) if isinstance(a, BaseException)):
+            if isinstance(nested, BaseException):
+                stack.append(nested)
+    return False
+
+
+def _reason(error):
+    """A short cause without the URL noise urllib3 adds."""
+    text = str(error)
+    for marker in ("Caused by ", "Failed to establish a new connection: "):
+        if marker in text:
+            text = text.split(marker, 1)[1]
+    return text.strip(" ()'\"")[:200] or type(error).__name__
+
+
+def _host_of(url):
+    rest = url.split("://", 1)[-1]
+    return rest.split("/", 1)[0]
+
+
+def _path_of(url):
+    rest = url.split("://", 1)[-1]
+    path = "/" + rest.split("/", 1)[1] if "/" in rest else "/"
+    return path.split("?", 1)[0]
+
+
+def _service_name(url):
+    path = _path_of(url or "")
+    if "/adminapi/" in path:
+        return "the Exchange admin API"
+    if "/oauth2/" in path:
+        return "the identity platform"
+    return "Microsoft Graph"
+
+
+__all__ = ["HttpClient", "HttpResponse", "parse_json", "parse_error_body", "request_id_of", "RETRY_STATUSES",
+           "O365Error"]

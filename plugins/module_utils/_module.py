@@ -1,0 +1,182 @@
+# -*- coding: utf-8 -*-
+# Copyright: o365.smtp_oauth contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The module wrapper: shared auth options, lazy cloud / token provider / HTTP client, and one place that turns
+every error into a single redacted fail_json.
+
+The only module_utils file that imports Ansible (the others run without it in the relay's proxy).
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import inspect
+import traceback
+
+from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
+
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._errors import (
+    MissingLibraryError,
+    O365Error,
+    redact,
+)
+
+# Names and environment variables: docs/development.md, "Shared module options" (doc fragment auth.py).
+AUTH_ARGUMENT_SPEC = dict(
+    tenant_id=dict(type="str", fallback=(env_fallback, ["AZURE_TENANT_ID"])),
+    client_id=dict(type="str", fallback=(env_fallback, ["AZURE_CLIENT_ID"])),
+    client_secret=dict(type="str", no_log=True, fallback=(env_fallback, ["AZURE_CLIENT_SECRET"])),
+    certificate_path=dict(type="path", fallback=(env_fallback, ["AZURE_CLIENT_CERTIFICATE_PATH"])),
+    certificate_password=dict(type="str", no_log=True, fallback=(env_fallback, ["AZURE_CLIENT_CERTIFICATE_PASSWORD"])),
+    certificate_thumbprint_algorithm=dict(type="str", choices=["sha256", "sha1"], default="sha256"),
+    federated_token_file=dict(type="path", fallback=(env_fallback, ["AZURE_FEDERATED_TOKEN_FILE"])),
+    managed_identity=dict(type="bool", default=False),
+    managed_identity_client_id=dict(type="str"),
+    azure_cli=dict(type="bool", default=False),
+    access_token=dict(type="str", no_log=True),
+    auth_method=dict(type="str", default="auto",
+                     choices=["auto", "client_secret", "certificate", "workload_identity", "managed_identity",
+                              "azure_cli", "access_token"]),
+    cloud=dict(type="str", default="public", choices=["public", "usgov", "dod", "china"],
+               fallback=(env_fallback, ["O365_CLOUD"])),
+    authority_host=dict(type="str", fallback=(env_fallback, ["AZURE_AUTHORITY_HOST"])),
+    graph_endpoint=dict(type="str", fallback=(env_fallback, ["O365_GRAPH_ENDPOINT"])),
+    exchange_endpoint=dict(type="str", fallback=(env_fallback, ["O365_EXCHANGE_ENDPOINT"])),
+    ca_path=dict(type="path", fallback=(env_fallback, ["O365_CA_PATH"])),
+    token_cache_dir=dict(type="path", fallback=(env_fallback, ["O365_TOKEN_CACHE_DIR"])),
+)
+
+AUTH_OPTION_NAMES = tuple(AUTH_ARGUMENT_SPEC)
+
+
+def diff_of(before, after, keys):
+    """An Ansible diff {"before": ..., "after": ...} holding only the declared keys (never a secret field)."""
+    def pick(state):
+        if not state:
+            return {}
+        return dict((key, state.get(key)) for key in keys if key in state)
+    return {"before": pick(before), "after": pick(after)}
+
+
+class O365Module(object):
+    """AnsibleModule plus the shared options and clients.
+
+    Composes (does not subclass) AnsibleModule: unknown attributes (warn, debug, exit_json, fail_json, ...)
+    are delegated to it. `argument_spec` holds the module's own options; the auth options are added here.
+    """
+
+    def __init__(self, argument_spec, supports_check_mode=True, auth=True, **kwargs):
+        spec = dict(AUTH_ARGUMENT_SPEC) if auth else {}
+        spec.update(argument_spec or {})
+        self.module = AnsibleModule(argument_spec=spec, supports_check_mode=supports_check_mode, **kwargs)
+        self._cloud = None
+        self._token_provider = None
+        self._http = None
+
+    def __getattr__(self, name):
+        # Only reached for names this class does not define.
+        if name == "module":
+            raise AttributeError(name)
+        return getattr(self.module, name)
+
+    @property
+    def params(self):
+        return self.module.params
+
+    @property
+    def check_mode(self):
+        return self.module.check_mode
+
+    # -- lazy pieces --------------------------------------------------------------------------------
+    @property
+    def cloud(self):
+        if self._cloud is None:
+            from ansible_collections.o365.smtp_oauth.plugins.module_utils._clouds import resolve_cloud
+            p = self.params
+            self._cloud = resolve_cloud(p.get("cloud") or "public", authority_host=p.get("authority_host"),
+                                        graph_endpoint=p.get("graph_endpoint"),
+                                        exchange_endpoint=p.get("exchange_endpoint"), smtp_host=p.get("smtp_host"))
+        return self._cloud
+
+    @property
+    def token_provider(self):
+        if self._token_provider is None:
+            from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth import token_provider_from_options
+            provider = token_provider_from_options(self.params, cloud=self.cloud)
+            validate = getattr(provider.credential, "validate", None)
+            for warning in (validate() if callable(validate) else None) or []:
+                self.module.warn(self.redact(warning))
+            self._token_provider = provider
+        return self._token_provider
+
+    @property
+    def http(self):
+        if self._http is None:
+            from ansible_collections.o365.smtp_oauth.plugins.module_utils._http import HttpClient
+            p = self.params
+            self._http = HttpClient(self.token_provider, ca_path=p.get("ca_path"),
+                                    timeout=p.get("timeout") or 30, debug=self._debug_line,
+                                    secrets=self.secret_values())
+        return self._http
+
+    def _debug_line(self, line):
+        # Logged when ANSIBLE_DEBUG is set; the client already redacted it.
+        self.module.debug(line)
+
+    # -- secrets ------------------------------------------------------------------------------------
+    def secret_values(self):
+        values = set(str(v) for v in (getattr(self.module, "no_log_values", None) or ()) if v)
+        provider = self._token_provider
+        if provider is not None and callable(getattr(provider, "secrets", None)):
+            try:
+                values.update(str(v) for v in provider.secrets() if v)
+            except Exception:
+                pass
+        # Longest first, so a secret containing another is replaced whole.
+        return sorted(values, key=len, reverse=True)
+
+    def redact(self, text):
+        return redact(text, self.secret_values())
+
+    # -- running ------------------------------------------------------------------------------------
+    def run(self, fn):
+        """Call fn(module) or fn(); a returned dict goes to exit_json; every error becomes one fail_json."""
+        result = None
+        try:
+            result = fn(self) if _takes_argument(fn) else fn()
+        except MissingLibraryError as error:
+            self.module.fail_json(**self._missing_library_result(error))
+        except O365Error as error:
+            self.module.fail_json(**error.to_result(self.secret_values()))
+        except Exception as error:  # a bug or an unexpected answer: report it plainly, never a raw traceback
+            self.module.fail_json(msg=self.redact("unexpected error (%s): %s" % (type(error).__name__, error)),
+                                  exception=self.redact(traceback.format_exc()))
+        if isinstance(result, dict):
+            self.module.exit_json(**result)
+        return result
+
+    def _missing_library_result(self, error):
+        result = error.to_result(self.secret_values())
+        result["msg"] = missing_required_lib(error.library, reason=_purpose(error))
+        if error.import_error is not None:
+            result["exception"] = self.redact("".join(traceback.format_exception_only(
+                type(error.import_error), error.import_error)))
+        return result
+
+
+def _purpose(error):
+    text = error.message
+    marker = " is required for "
+    if marker in text:
+        return text.split(marker, 1)[1].split(" but ", 1)[0]
+    return None
+
+
+def _takes_argument(fn):
+    try:
+        params = [p for p in inspect.signature(fn).parameters.values()
+                  if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    except (TypeError, ValueError):
+        return True
+    return len(params) >= 1

@@ -1,0 +1,107 @@
+# -*- coding: utf-8 -*-
+# Copyright: o365.smtp_oauth contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""When to try again: Retry-After parsing and jittered exponential backoff with a bounded total wait.
+
+Provider-neutral plain Python (no Ansible import). Sleep, clock and randomness are injectable so tests
+run without waiting.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import random
+import time
+from email.utils import parsedate_to_datetime
+
+# A server may ask for any delay; we never wait longer than this for one answer (Graph asks for seconds,
+# a misbehaving proxy could ask for hours).
+MAX_RETRY_AFTER = 120.0
+
+
+def parse_retry_after(value, now=None):
+    """Seconds to wait from a Retry-After header (delta-seconds or HTTP date), or None if absent/invalid.
+
+    now: epoch seconds used for the HTTP-date form (injectable for tests). Negative values become 0.
+    """
+    if value is None:
+        return None
+    text = str(value).strip()
+    if not text:
+        return None
+    try:
+        seconds = float(text)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(text)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when is None:
+            return None
+        seconds = when.timestamp() - (time.time() if now is None else now)
+    if seconds != seconds:  # NaN
+        return None
+    return max(0.0, seconds)
+
+
+class Backoff(object):
+    """Delays between attempts.
+
+    base * 2**n with full jitter in [delay/2, delay], capped at max_delay; a server's Retry-After replaces the
+    computed delay (clamped to max_retry_after). The sum of waits never exceeds total: next_delay() returns
+    None when the next wait would pass it, and the caller gives up with the last error.
+    """
+
+    def __init__(self, base=0.5, max_delay=30.0, total=60.0, max_attempts=6, max_retry_after=MAX_RETRY_AFTER,
+                 sleep=time.sleep, clock=time.monotonic, rand=random.random):
+        self.base = float(base)
+        self.max_delay = float(max_delay)
+        self.total = float(total)
+        self.max_attempts = int(max_attempts)
+        self.max_retry_after = float(max_retry_after)
+        self.sleep = sleep
+        self.clock = clock
+        self.rand = rand
+        self.attempt = 0  # retries done so far
+        self.waited = 0.0  # seconds slept so far
+        self._start = None
+
+    def start(self):
+        self.attempt = 0
+        self.waited = 0.0
+        self._start = self.clock()
+        return self
+
+    def elapsed(self):
+        return 0.0 if self._start is None else self.clock() - self._start
+
+    def computed_delay(self):
+        delay = min(self.max_delay, self.base * (2 ** self.attempt))
+        return delay / 2.0 + self.rand() * delay / 2.0
+
+    def next_delay(self, retry_after=None):
+        """Seconds to wait before the next attempt, or None when retrying would break a bound."""
+        if self._start is None:
+            self.start()
+        if self.attempt + 1 >= self.max_attempts:
+            return None
+        if retry_after is not None:
+            delay = min(float(retry_after), self.max_retry_after)
+        else:
+            delay = self.computed_delay()
+        # Time spent in requests counts too: the bound is on the whole call, not only on sleeping.
+        if max(self.elapsed(), self.waited) + delay > self.total:
+            return None
+        return delay
+
+    def wait(self, retry_after=None):
+        """Sleep before the next attempt; False (without sleeping) when the bounds say give up."""
+        delay = self.next_delay(retry_after)
+        if delay is None:
+            return False
+        if delay > 0:
+            self.sleep(delay)
+        self.attempt += 1
+        self.waited += delay
+        return True

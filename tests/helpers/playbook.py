@@ -1,0 +1,148 @@
+"""Run the real ansible-playbook against the emulated tenant and return per-task results.
+
+    run = run_playbook(emulator, [{"name": "app", "o365.smtp_oauth.entra_app": {...}}], check=True)
+    run.rc, run.output, run.results (in order), run.tasks (name -> result), run.task("app")
+
+The playbook may be a list of tasks, a list of plays, or playbook YAML text. One localhost inventory (the venv's
+python as interpreter) and one callback are prepared once per process; each call is one ansible-playbook
+process and nothing else (no bootstrap, no collection build).
+"""
+
+import copy
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+import yaml
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+HELPERS = os.path.dirname(os.path.abspath(__file__))
+VENV_BIN = os.path.join(ROOT, ".venv", "bin")
+# The environment must not choose the CA: tests pass the emulator's CA explicitly (O365_CA_PATH / ca_path).
+DROPPED_ENV = ("REQUESTS_CA_BUNDLE", "SSL_CERT_FILE", "CURL_CA_BUNDLE", "ANSIBLE_CONFIG")
+
+_workdir = None
+
+
+def _prepare():
+    """The inventory file (once per process)."""
+    global _workdir
+    if _workdir is None:
+        _workdir = tempfile.mkdtemp(prefix="o365-playbook-")
+        python = sys.executable if sys.executable.startswith(os.path.join(ROOT, ".venv")) else \
+            os.path.join(VENV_BIN, "python")
+        with open(os.path.join(_workdir, "inventory.ini"), "w") as handle:
+            handle.write("localhost ansible_connection=local ansible_python_interpreter=%s\n" % python)
+    return _workdir
+
+
+def base_env():
+    """os.environ plus what scripts/env.sh sets, without the CA variables."""
+    env = dict((k, v) for k, v in os.environ.items() if k not in DROPPED_ENV)
+    collections = os.path.join(ROOT, ".build", "collections")
+    env["PATH"] = VENV_BIN + os.pathsep + env.get("PATH", "")
+    env["ANSIBLE_COLLECTIONS_PATH"] = os.pathsep.join(
+        [collections, os.path.join(ROOT, ".venv", "lib", "python3.11", "site-packages")])
+    env["PYTHONPATH"] = collections
+    env.update({
+        "ANSIBLE_COLLECTIONS_SCAN_SYS_PATH": "false",
+        "ANSIBLE_NOCOLOR": "1",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "ANSIBLE_CALLBACK_PLUGINS": os.path.join(HELPERS, "callback_plugins"),
+        "ANSIBLE_CALLBACKS_ENABLED": "o365_test_results",
+        "ANSIBLE_STDOUT_CALLBACK": "default",
+        "ANSIBLE_HOST_KEY_CHECKING": "false",
+        "ANSIBLE_RETRY_FILES_ENABLED": "false",
+        "ANSIBLE_GATHERING": "explicit",
+        "ANSIBLE_DEPRECATION_WARNINGS": "false",
+        "ANSIBLE_LOCALHOST_WARNING": "false",
+        "ANSIBLE_INVENTORY_UNPARSED_WARNING": "false",
+        "ANSIBLE_FORCE_COLOR": "0",
+    })
+    return env
+
+
+class PlaybookResult(object):
+    """rc, stdout, stderr, output (both), results (list in task order), tasks (name -> last result)."""
+
+    def __init__(self, rc, stdout, stderr, results):
+        self.rc = rc
+        self.stdout = stdout
+        self.stderr = stderr
+        self.results = results
+        self.tasks = dict((r.get("_task"), r) for r in results)
+
+    @property
+    def output(self):
+        return self.stdout + self.stderr
+
+    def task(self, name):
+        if name not in self.tasks:
+            raise KeyError("no result for task %r; ran: %s\n%s" % (name, list(self.tasks), self.output[-3000:]))
+        return self.tasks[name]
+
+    def __repr__(self):
+        return "PlaybookResult(rc=%s, tasks=%s)" % (self.rc, list(self.tasks))
+
+
+def _as_playbook(playbook):
+    if isinstance(playbook, str):
+        return playbook
+    playbook = copy.deepcopy([playbook] if isinstance(playbook, dict) else list(playbook))
+    if playbook and all(isinstance(p, dict) and "hosts" in p for p in playbook):
+        plays = playbook
+    else:
+        plays = [{"name": "test", "hosts": "localhost", "gather_facts": False, "tasks": list(playbook)}]
+    for play in plays:
+        for index, task in enumerate(play.get("tasks") or []):
+            # A registered result is what the callback reports for a result censored by no_log.
+            if isinstance(task, dict) and "register" not in task and "block" not in task:
+                task["register"] = "o365_test_result_%d" % index
+    return yaml.safe_dump(plays, sort_keys=False)
+
+
+def run_playbook(playbook, emulator=None, check=False, diff=False, extra_vars=None, env=None, verbosity=0,
+                 credential="secret", timeout=300):
+    """Run ansible-playbook on localhost with the emulator's environment; returns PlaybookResult.
+
+    Accepts (playbook, emulator) or (emulator, playbook). credential: what emulator.env() sets (secret,
+    certificate, none). env: extra variables, applied last (a value None removes the variable).
+    """
+    if hasattr(playbook, "env") and not hasattr(emulator, "env"):
+        playbook, emulator = emulator, playbook
+    workdir = _prepare()
+    run_env = base_env()
+    if emulator is not None:
+        run_env.update(emulator.env(credential) if credential != "secret" else emulator.env())
+    for key, value in (env or {}).items():
+        if value is None:
+            run_env.pop(key, None)
+        else:
+            run_env[key] = str(value)
+    fd, play_path = tempfile.mkstemp(prefix="play-", suffix=".yml", dir=workdir)
+    results_path = play_path[:-4] + ".json"
+    run_env["O365_TEST_RESULTS"] = results_path
+    with os.fdopen(fd, "w") as handle:
+        handle.write(_as_playbook(playbook))
+    cmd = [os.path.join(VENV_BIN, "ansible-playbook"), "-i", os.path.join(workdir, "inventory.ini"), play_path]
+    if check:
+        cmd.append("--check")
+    if diff:
+        cmd.append("--diff")
+    if extra_vars:
+        cmd += ["-e", json.dumps(extra_vars)]
+    if verbosity:
+        cmd.append("-" + "v" * verbosity)
+    try:
+        proc = subprocess.run(cmd, env=run_env, cwd=workdir, capture_output=True, text=True, timeout=timeout)
+        results = []
+        if os.path.exists(results_path):
+            with open(results_path) as handle:
+                results = json.load(handle)
+        return PlaybookResult(proc.returncode, proc.stdout, proc.stderr, results)
+    finally:
+        for path in (play_path, results_path):
+            if os.path.exists(path):
+                os.unlink(path)
