@@ -1,0 +1,156 @@
+"""send_mail through ansible-playbook against the emulated tenant (token endpoint + Exchange SMTP endpoint)."""
+
+import collections
+
+import pytest
+
+from emulator import smtp_server
+from helpers.playbook import run_playbook
+
+MAILBOX = "app@contoso.onmicrosoft.com"
+
+
+@pytest.fixture
+def smtp(emulator, tenant):
+    with smtp_server.clean_endpoint(emulator, allow=[(emulator.admin.client_id, MAILBOX)]) as server:
+        yield server
+
+
+def task(**args):
+    args.setdefault("sender", "Bot <%s>" % MAILBOX)
+    args.setdefault("to", ["bob@example.com"])
+    args.setdefault("subject", "hello")
+    return {"name": "send", "o365.smtp_oauth.send_mail": args}
+
+
+def play(emulator, smtp, tasks, check=False, verbosity=0, env=None):
+    """Run tasks with the module pointed at the emulator; returns (results, output)."""
+    extra_env = {"O365_SMTP_HOST": smtp.host, "O365_SMTP_PORT": str(smtp.port)}
+    extra_env.update(env or {})
+    run = run_playbook(emulator, tasks, check=check, verbosity=verbosity, env=extra_env)
+    return run.results, run.output
+
+
+def smtp_writes(tenant, mark):
+    return [e for e in tenant.log.since(mark) if e.get("part") == "smtp" and e.get("verb") == "DATA"]
+
+
+def test_plain_message(emulator, smtp):
+    [result], _ = play(emulator, smtp, [task(body="All hosts updated.")])
+    assert result["changed"] and result["sent"] == 1 and result["failed"] == 0
+    [stored] = smtp.messages
+    msg = stored.parsed()
+    assert msg["From"] == "Bot <%s>" % MAILBOX and msg.get_content().strip() == "All hosts updated."
+    assert stored.app_id == emulator.admin.client_id and stored.mailbox == MAILBOX
+    assert result["message_id"] == msg["Message-ID"]
+
+
+def test_html_with_text_alternative_attachments_cc_bcc(emulator, smtp, tmp_path):
+    report = tmp_path / "report.csv"
+    report.write_text("host,state\nweb1,ok\n")
+    [result], _ = play(emulator, smtp, [task(body="text version", body_html="<h1>html version</h1>",
+                                              cc=["Carol <carol@example.com>"], bcc=["audit@example.com"],
+                                              attach=[str(report)])])
+    assert result["sent"] == 1
+    [stored] = smtp.messages
+    msg = stored.parsed()
+    assert stored.rcpt_tos == ["bob@example.com", "carol@example.com", "audit@example.com"]
+    assert msg["Cc"] == "Carol <carol@example.com>" and "Bcc" not in msg and b"audit@example.com" not in stored.raw
+    body = msg.get_body(("html",))
+    assert "html version" in body.get_content()
+    assert msg.get_body(("plain",)).get_content().strip() == "text version"
+    assert [a.get_filename() for a in msg.iter_attachments()] == ["report.csv"]
+
+
+def test_bulk_over_one_connection(emulator, smtp, tenant):
+    mark = tenant.log.mark()
+    messages = [{"to": ["user%d@example.com" % i], "subject": "report %d" % i} for i in range(25)]
+    [result], _ = play(emulator, smtp, [task(messages=messages, rate_limit=0)])
+    assert result["sent"] == 25 and result["connections"] == 1
+    assert [m.rcpt_tos[0] for m in smtp.messages] == ["user%d@example.com" % i for i in range(25)]
+    assert sum(1 for e in tenant.log.since(mark) if e.get("part") == "smtp" and e.get("verb") == "AUTH") == 1
+
+
+def test_check_mode_sends_nothing(emulator, smtp, tenant):
+    mark = tenant.log.mark()
+    [result], _ = play(emulator, smtp, [task()], check=True)
+    assert result["changed"] and result["messages"][0]["status"] == "check_mode"
+    assert smtp.messages == [] and smtp_writes(tenant, mark) == []
+    verbs = [e["verb"] for e in tenant.log.since(mark) if e.get("part") == "smtp"]
+    assert "AUTH" in verbs and "QUIT" in verbs and "MAIL" not in verbs
+
+
+@pytest.mark.parametrize("case, code, words", [
+    ("no_permission", "5.7.3", "SMTP.SendAsApp"),
+    ("send_as", "5.7.60", "SendAs"),
+    ("quota", "5.2.0", "quota"),
+])
+def test_each_failure_is_diagnosed(emulator, smtp, case, code, words):
+    args = {}
+    if case == "no_permission":
+        args["sender"] = "nobody@contoso.onmicrosoft.com"
+    elif case == "send_as":
+        args["sender"] = "sales@contoso.onmicrosoft.com"
+        args["mailbox"] = MAILBOX
+    else:
+        smtp.settings.recipients_per_day = 1
+        args["to"] = ["a@example.com", "b@example.com"]
+    [result], _ = play(emulator, smtp, [task(**args)])
+    assert result["failed"], result
+    text = str(result.get("msg")) + str(result.get("error_fix")) + str(result.get("messages"))
+    assert code in text and words.lower() in text.lower()
+    assert "Traceback" not in text
+
+
+def test_header_injection_refused_before_connecting(emulator, smtp, tenant):
+    mark = tenant.log.mark()
+    [result], _ = play(emulator, smtp, [task(subject="hi\nBcc: victim@example.com")])
+    assert result["failed"] and result.get("option") == "subject" and "line break" in result["msg"]
+    assert [e for e in tenant.log.since(mark) if e.get("part") == "smtp"] == []
+
+
+def test_dropped_connection_mid_bulk_no_duplicate_no_loss(emulator, smtp):
+    smtp.faults.add("MAIL", "drop", times=1)
+    smtp.faults.add("DATA", "close", times=1)
+    messages = [{"to": ["user%d@example.com" % i]} for i in range(8)]
+    [result], _ = play(emulator, smtp, [task(messages=messages, rate_limit=0, retry_delay=0.05)])
+    assert result["sent"] == 8 and result["connections"] == 3
+    counts = collections.Counter(m.message_id for m in smtp.messages)
+    assert sorted(counts) == sorted(m["message_id"] for m in result["messages"]) and set(counts.values()) == {1}
+
+
+def test_concurrent_connection_limit_and_busy_are_retried(emulator, smtp):
+    smtp.faults.add("MAIL", "busy", times=2)
+    [result], _ = play(emulator, smtp, [task(retry_delay=0.05)])
+    assert result["sent"] == 1 and result["messages"][0]["attempts"] == 3 and result["retries"] == 2
+
+
+def test_secret_never_in_verbose_output(emulator, smtp):
+    sentinel_secret = emulator.admin.client_secret
+    [result], output = play(emulator, smtp, [task(debug=True)], verbosity=4)
+    assert result["sent"] == 1
+    assert sentinel_secret not in output
+    assert "eyJ" not in output  # no JWT (header of every token) at -vvvv, including the SMTP transcript
+    assert "AUTH XOAUTH2 ********" in output
+
+
+def test_concurrent_connections_4_3_2_backoff(emulator, smtp, tenant):
+    tenant.faults.add("smtp", match="MAIL", kind="status", status=432, times=1)
+    [result], _ = play(emulator, smtp, [task(retry_delay=0.05)])
+    assert result["sent"] == 1 and result["messages"][0]["attempts"] == 2 and result["connections"] == 2
+    assert len(smtp.messages) == 1
+
+
+def test_token_renewed_during_a_long_send(emulator, smtp, tenant):
+    # Short-lived tokens (4 s) and a slow server (1 s per message): the module must reconnect with a new token
+    # before the old one expires, without losing or repeating a message.
+    tenant.tokens.lifetime = 4
+    smtp.settings.expiry_margin = 0  # Exchange's margin is minutes; here the lifetime itself is seconds
+    tenant.faults.add("smtp", match="DATA_END", kind="delay", seconds=1.0, times=None)
+    mark = tenant.log.mark()
+    messages = [{"to": ["user%d@example.com" % i]} for i in range(7)]
+    [result], _ = play(emulator, smtp, [task(messages=messages, rate_limit=0)])
+    assert result["sent"] == 7 and result["token_renewals"] >= 1 and result["connections"] >= 2
+    auths = [e for e in tenant.log.since(mark) if e.get("part") == "smtp" and e.get("verb") == "AUTH"]
+    assert len(auths) >= 2 and all(e["status"] == 235 for e in auths)
+    assert sorted(m.message_id for m in smtp.messages) == sorted(m["message_id"] for m in result["messages"])
