@@ -90,8 +90,13 @@ def translate(cmdlet, status, body, request_id=None):
         fix = "another object already uses this name or id; rename it or remove the other one"
     elif exception_type and "ParameterBinding" in exception_type:
         fix = "this is a bug in the collection's call to %s; please report it with this message" % cmdlet
-    elif status == 429 or status >= 500:
-        fix = "Exchange is throttling or unavailable; run the task again later (it is idempotent)"
+    elif status == 429:
+        fix = ("Exchange Online kept throttling the admin API after the waits it asked for (Retry-After); run the "
+               "task again later (it is idempotent), or run fewer Exchange tasks in parallel")
+    elif status >= 500:
+        fix = "Exchange Online is unavailable; run the task again later (it is idempotent)"
+    if status == 429 or status >= 500:
+        text = "HTTP %s: %s" % (status, text)
     return ExchangeCmdletError("%s failed: %s" % (cmdlet, text), cmdlet=cmdlet, exception_type=exception_type,
                                code=code or str(status), fix=fix, status=status, request_id=request_id)
 

@@ -1,0 +1,197 @@
+"""exchange_smtp_access / exchange_smtp_access_info through ansible-playbook against the emulated tenant.
+
+Everything real: ansible-playbook, the collection's token layer (msal, client secret of the seeded admin app), the
+emulator's HTTPS server, Graph and Exchange admin API, and its SMTP endpoint (aiosmtpd) for the XOAUTH2 proof.
+The sending app is created by entra_app in the same playbook. Its SMTP token is issued by the tenant's own signer
+(smtp_server.app_token) with the roles the app holds in Entra, which is what the identity platform would put in it.
+"""
+
+import base64
+import smtplib
+import ssl
+
+import pytest
+
+from emulator import smtp_server
+
+try:
+    from helpers.playbook import run_playbook
+except ImportError:  # the shared helper has not landed yet: a local runner with the same shape
+    run_playbook = None
+
+DOMAIN = "contoso.onmicrosoft.com"
+EXCHANGE = "00000002-0000-0ff1-ce00-000000000000"
+
+
+def box(local):
+    return "%s@%s" % (local, DOMAIN)
+
+
+def play(emulator, tasks, check=False):
+    tasks = tasks if isinstance(tasks, list) else [tasks]
+    if run_playbook is not None:
+        return run_playbook(emulator, tasks, check=check, diff=True).results
+    return _local_playbook(emulator, tasks, check)
+
+
+def _local_playbook(emulator, tasks, check):
+    import json
+    import os
+    import subprocess
+    import sys
+    import tempfile
+    with tempfile.TemporaryDirectory() as directory:
+        path = os.path.join(directory, "play.yml")
+        with open(path, "w") as handle:
+            json.dump([{"hosts": "localhost", "gather_facts": False, "tasks": tasks}], handle)
+        env = dict(os.environ, ANSIBLE_STDOUT_CALLBACK="ansible.posix.json",
+                   ANSIBLE_LOCALHOST_WARNING="false", ANSIBLE_INVENTORY_UNPARSED_WARNING="false",
+                   **emulator.env())
+        args = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", "localhost,", "-c",
+                "local", "-e", "ansible_python_interpreter=%s" % sys.executable, "--diff", path]
+        proc = subprocess.run(args + (["--check"] if check else []), env=env, capture_output=True, text=True,
+                              timeout=280)
+        data = json.loads(proc.stdout)
+        return [task["hosts"]["localhost"] for task in data["plays"][0]["tasks"]]
+
+
+def exchange_writes(tenant, mark):
+    return [e for e in tenant.log.since(mark) if e.get("part") == "exchange" and e.get("write")]
+
+
+def access_task(app_id, **args):
+    return {"name": "access", "o365.smtp_oauth.exchange_smtp_access": dict(app_id=app_id, **args)}
+
+
+def sending_app(emulator, tenant, name, model):
+    task = {"name": "app", "o365.smtp_oauth.entra_app": {"unique_name": name, "authorization_model": model,
+                                                         "admin_consent": model == "classic"}}
+    [created] = play(emulator, task)
+    assert created["changed"], created
+    return created["app_id"], created["service_principal_id"]
+
+
+def entra_roles(tenant, sp_id):
+    """The app roles an app-only token of this SP carries: the consented ones, by value."""
+    names = {}
+    for sp in tenant.service_principals.values():
+        for role in sp.get("appRoles") or []:
+            names[(sp["id"], role["id"])] = role["value"]
+    return [names[(a["resourceId"], a["appRoleId"])] for a in tenant.app_role_assignments.values()
+            if a.get("principalId") == sp_id and (a["resourceId"], a["appRoleId"]) in names]
+
+
+def smtp_login(emulator, tenant, app_id, sp_id, mailbox):
+    """A raw smtplib XOAUTH2 login: (code, reply text)."""
+    endpoint = smtp_server.endpoint_for(emulator)
+    token = endpoint.app_token(app_id, roles=entra_roles(tenant, sp_id))
+    conn = smtplib.SMTP(endpoint.host, endpoint.port, timeout=10)
+    try:
+        conn.starttls(context=ssl.create_default_context(cafile=endpoint.ca_path))
+        conn.ehlo("test")
+        blob = base64.b64encode(("user=%s\x01auth=Bearer %s\x01\x01" % (mailbox, token)).encode()).decode()
+        code, reply = conn.docmd("AUTH", "XOAUTH2 " + blob)
+        return code, reply.decode()
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("model", ["rbac", "classic"])
+def test_create_check_create_again_again_and_smtp_works_only_after(emulator, tenant, model):
+    app_id, sp_id = sending_app(emulator, tenant, "relay-" + model, model)
+    task = access_task(app_id, authorization_model=model,
+                       mailboxes=[{"address": box("noreply")}, {"address": box("alerts"), "send_as": True}])
+
+    code, reply = smtp_login(emulator, tenant, app_id, sp_id, box("noreply"))
+    assert code == 535 and "5.7.3" in reply
+
+    results = []
+    for check in (True, False, True, False):
+        mark = tenant.log.mark()
+        [result] = play(emulator, task, check=check)
+        results.append(result)
+        assert not result.get("failed"), result
+        if check or len(results) == 4:
+            assert exchange_writes(tenant, mark) == [], "run %d sent write cmdlets" % len(results)
+    predicted, created, check_again, again = results
+    assert predicted["changed"] and predicted["actions"] == created["actions"]
+    assert created["changed"] and created["service_principal_id"] == sp_id
+    assert created["diff"]["before"]["service_principal"] is None
+    assert created["diff"]["after"]["mailboxes"][box("alerts")]["send_as"] is True
+    assert [m["verdict"]["status"] for m in created["mailboxes"]] == ["pending", "pending"]
+    assert not check_again["changed"] and not again["changed"] and again["actions"] == []
+    assert [m["verdict"]["status"] for m in again["mailboxes"]] == ["allowed", "allowed"]
+
+    code, reply = smtp_login(emulator, tenant, app_id, sp_id, box("noreply"))
+    assert code == 235, reply
+    code, reply = smtp_login(emulator, tenant, app_id, sp_id, box("reports"))
+    assert code == 535 and "5.7.3" in reply
+
+
+def test_wrong_object_id_is_refused_with_the_right_one(emulator, tenant):
+    app_id, sp_id = sending_app(emulator, tenant, "relay-trap", "rbac")
+    app_object_id = next(a["id"] for a in tenant.applications.values() if a["appId"] == app_id)
+    mark = tenant.log.mark()
+    [result] = play(emulator, access_task(app_id, object_id=app_object_id, mailboxes=[{"address": box("noreply")}]))
+    assert result["failed"] and "object_id" in result["msg"] and sp_id in result["msg"]
+    assert "application object id" in result["msg"] and "Traceback" not in result["msg"]
+    assert exchange_writes(tenant, mark) == []
+
+
+def test_tenant_smtp_auth_disabled_with_mailbox_on_inherit(emulator, tenant):
+    tenant.exchange.transport_config["SmtpClientAuthenticationDisabled"] = True
+    app_id, sp_id = sending_app(emulator, tenant, "relay-inherit", "rbac")
+    [result] = play(emulator, access_task(app_id, mailboxes=[{"address": box("printer"), "smtp_auth": "inherit"}]))
+    mailbox = result["mailboxes"][0]
+    assert mailbox["smtp_auth"] == {"mailbox": "inherit", "tenant": "disabled", "effective": "disabled"}
+    assert mailbox["verdict"]["status"] == "denied"
+    assert any("disabled for the tenant" in r for r in mailbox["verdict"]["reasons"])
+    code, reply = smtp_login(emulator, tenant, app_id, sp_id, box("printer"))
+    assert code == 535 and "5.7.139" in reply and "Tenant" in reply
+
+    [fixed] = play(emulator, access_task(app_id, mailboxes=[{"address": box("printer"), "smtp_auth": "enabled"}]))
+    assert fixed["changed"] and fixed["actions"] == [
+        "Set-CASMailbox -Identity '%s' -SmtpClientAuthenticationDisabled $false" % box("printer")]
+    assert smtp_login(emulator, tenant, app_id, sp_id, box("printer"))[0] == 235
+
+
+def test_exchange_throttling_is_retried(emulator, tenant):
+    app_id, _ = sending_app(emulator, tenant, "relay-429", "rbac")
+    mark = tenant.log.mark()
+    fault = tenant.faults.add("exchange", match="New-ManagementScope", kind="status", status=429, times=2,
+                              retry_after=1)
+    [result] = play(emulator, access_task(app_id, mailboxes=[{"address": box("reports")}]))
+    assert result["changed"] and not result.get("failed"), result
+    assert fault.hits == 2 and len(tenant.log.entries(since=mark, part="exchange", status=429)) == 2
+    assert [e["cmdlet"] for e in tenant.log.writes(part="exchange", since=mark) if e["status"] == 200] == [
+        "New-ServicePrincipal", "New-ManagementScope", "New-ManagementRoleAssignment"]
+
+
+def test_exchange_throttling_that_lasts_is_a_clear_failure(emulator, tenant):
+    app_id, _ = sending_app(emulator, tenant, "relay-429-long", "rbac")
+    tenant.faults.add("exchange", match="Get-TransportConfig", kind="status", status=429, times=None, retry_after=1)
+    [result] = play(emulator, access_task(app_id, mailboxes=[{"address": box("reports")}]))
+    tenant.faults.clear()
+    assert result["failed"] and "Get-TransportConfig" in result["msg"] and "429" in result["msg"]
+    assert "again later" in result["msg"] and "Traceback" not in result["msg"]
+
+
+def test_unknown_mailbox_fails_naming_it_before_any_write(emulator, tenant):
+    app_id, _ = sending_app(emulator, tenant, "relay-ghost", "rbac")
+    mark = tenant.log.mark()
+    [result] = play(emulator, access_task(app_id, mailboxes=[{"address": box("noreply")},
+                                                             {"address": box("ghost")}]))
+    assert result["failed"] and "mailboxes[1].address" in result["msg"] and box("ghost") in result["msg"]
+    assert exchange_writes(tenant, mark) == []
+
+
+def test_info_answers_who_may_send_as_whom(emulator, tenant):
+    app_id, sp_id = sending_app(emulator, tenant, "relay-info", "rbac")
+    play(emulator, access_task(app_id, mailboxes=[{"address": box("noreply")}]))
+    mark = tenant.log.mark()
+    [report] = play(emulator, {"o365.smtp_oauth.exchange_smtp_access_info": {"app_id": app_id}})
+    assert not report["changed"] and exchange_writes(tenant, mark) == []
+    pairs = {p["mailbox"]: p for p in report["pairs"]}
+    assert pairs[box("noreply")]["verdict"]["allowed"] and pairs[box("noreply")]["via"] == "rbac"
+    assert not pairs[box("alerts")]["verdict"]["allowed"]
+    assert report["service_principals"][0]["object_id"] == sp_id and report["service_principals"][0]["object_id_ok"]
