@@ -31,14 +31,31 @@ _FEDERATED_MISMATCH = (70021, 700211, 700212, 700213)
 def _azure_identity(purpose):
     try:
         import azure.identity as azure_identity
-        from azure.core.exceptions import ClientAuthenticationError
+        from azure.core import exceptions
     except ImportError as error:
         raise MissingLibraryError("azure-identity", purpose, error=error)
-    return azure_identity, ClientAuthenticationError
+    return azure_identity, exceptions
+
+
+def _transport_error(error, where, option):
+    """azure-core's connection / TLS failures (they are not authentication answers)."""
+    text = str(error)
+    if "CERTIFICATE_VERIFY_FAILED" in text or "SSLError" in text:
+        return AuthError("TLS verification of %s failed" % where, option="ca_path", code="tls_verify_failed",
+                         fix="give ca_path (a PEM bundle with the CA that issued the server certificate), "
+                             "or check authority_host")
+    return AuthError("cannot reach %s: %s" % (where, error.__class__.__name__), option=option,
+                     code="connection_failed", fix="check the network, proxy and %s" % option)
 
 
 class _IdentityCredential(Credential):
     purpose = None
+
+    where_option = "authority_host"
+
+    @property
+    def where(self):
+        return "the identity platform at %s" % self.cloud.authority_host
 
     def _library_kwargs(self):
         """Cloud and TLS settings every azure-identity credential takes."""
@@ -55,12 +72,14 @@ class _IdentityCredential(Credential):
         raise NotImplementedError
 
     def _acquire(self, scope):
-        azure_identity, auth_error = _azure_identity(self.purpose)
+        azure_identity, exceptions = _azure_identity(self.purpose)
         credential = self._build(azure_identity)
         try:
             token = credential.get_token(scope)
-        except auth_error as error:
+        except exceptions.ClientAuthenticationError as error:
             raise self._translate(error)
+        except exceptions.AzureError as error:
+            raise _transport_error(error, self.where, self.where_option)
         finally:
             close = getattr(credential, "close", None)
             if close:
@@ -83,6 +102,8 @@ class ManagedIdentityCredential(_IdentityCredential):
     kind = "managed_identity"
     option = "managed_identity"
     purpose = "managed identity credentials"
+    where = "the managed identity endpoint of this host"
+    where_option = "managed_identity"
 
     def _check(self):
         return []

@@ -16,7 +16,6 @@ __metaclass__ = type
 import datetime
 import hashlib
 import os
-import random
 import re
 import time
 
@@ -34,6 +33,7 @@ from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth import (
     AccessToken, Credential, identity_hash, is_guid)
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._errors import (
     AuthError, ConfigError, MissingLibraryError)
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._retry import Backoff, parse_retry_after
 
 _RETRY_STATUSES = (429, 500, 502, 503, 504)
 _PEM_BLOCK_RE = re.compile(br"-----BEGIN ([A-Z0-9 ]+)-----\r?\n.*?-----END \1-----", re.S)
@@ -43,14 +43,6 @@ _EXPIRY_WARNING_DAYS = 30
 def _require_msal(purpose):
     if not HAS_MSAL:
         raise MissingLibraryError("msal", purpose, error=MSAL_IMPORT_ERROR)
-
-
-def _retry_after(response):
-    value = (response.headers or {}).get("Retry-After")
-    try:
-        return max(0.0, float(value))
-    except (TypeError, ValueError):
-        return None  # an HTTP date or garbage: use our own backoff
 
 
 class IdentityHttpClient(object):
@@ -64,9 +56,7 @@ class IdentityHttpClient(object):
         # Per request, not on the Session: a Session's verify loses to REQUESTS_CA_BUNDLE.
         self._verify = ca_path or True
         self.timeout = timeout
-        self.attempts = attempts
-        self.max_wait = max_wait
-        self.sleep = sleep
+        self._backoff = dict(base=1.0, max_delay=8.0, total=max_wait, max_attempts=attempts, sleep=sleep)
         self.retries = 0
         self.last_status = None
         self.last_retry_after = None
@@ -84,9 +74,8 @@ class IdentityHttpClient(object):
         kwargs["verify"] = self._verify
         kwargs.setdefault("timeout", self.timeout)
         host = url.split("/")[2] if "//" in url else url
-        waited, delay = 0.0, 1.0
-        for attempt in range(1, self.attempts + 1):
-            response = None
+        backoff = Backoff(**self._backoff).start()
+        while True:
             try:
                 response = self._session.request(method, url, **kwargs)
             except self._requests.exceptions.SSLError as error:
@@ -95,24 +84,16 @@ class IdentityHttpClient(object):
                                 fix="give ca_path (a PEM bundle with the CA that issued the server certificate), "
                                     "or check authority_host")
             except (self._requests.exceptions.ConnectionError, self._requests.exceptions.Timeout) as error:
-                if attempt == self.attempts or waited + delay > self.max_wait:
+                if not backoff.wait():
                     raise AuthError("cannot reach the identity platform at %s after %d attempts (%s)"
-                                    % (host, attempt, error.__class__.__name__), option="authority_host",
+                                    % (host, backoff.attempt + 1, error.__class__.__name__), option="authority_host",
                                     code="connection_failed", fix="check the network, proxy and authority_host")
-                wait = delay * random.uniform(0.5, 1.0)  # jitter: parallel tasks do not retry in step
             else:
-                self.last_status, self.last_retry_after = response.status_code, _retry_after(response)
-                if response.status_code not in _RETRY_STATUSES or attempt == self.attempts:
-                    return response
-                wait = _retry_after(response)
-                wait = delay * random.uniform(0.5, 1.0) if wait is None else wait
-                if waited + wait > self.max_wait:
-                    return response  # msal reports it; waiting longer would stall the play
+                self.last_status = response.status_code
+                self.last_retry_after = parse_retry_after(response.headers.get("Retry-After"))
+                if response.status_code not in _RETRY_STATUSES or not backoff.wait(self.last_retry_after):
+                    return response  # a throttled answer past our bounds goes to msal, which reports it
             self.retries += 1
-            self.sleep(wait)
-            waited += wait
-            delay = min(delay * 2, 8.0)
-        return response
 
 
 class _NoTokenCache(msal.TokenCache if HAS_MSAL else object):
