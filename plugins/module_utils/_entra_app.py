@@ -78,6 +78,7 @@ class AppState(object):
         self.resolver = PermissionResolver(graph)
         self.warnings = []
         self.changes = []
+        self.sp_created = False
 
     # -- describe ----------------------------------------------------------------------------------
     def describe(self):
@@ -87,8 +88,10 @@ class AppState(object):
     # -- present -----------------------------------------------------------------------------------
     def ensure_present(self):
         p = self.params
-        if p.get("unique_name") is None and p.get("app_id") is None:
-            raise ConfigError("required to create or find the app idempotently", option="unique_name",
+        app = self.describe()
+        if not app and not p.get("unique_name"):
+            raise ConfigError("required to create the app (no app matches app_id or display_name)",
+                              option="unique_name",
                               fix="set unique_name (an immutable key such as 'smtp-relay-prod'); display names are "
                                   "not unique, so a re-run could otherwise create a duplicate")
         declared_perms = self.resolver.declared(p.get("smtp_send"), p.get("authorization_model"),
@@ -97,7 +100,7 @@ class AppState(object):
             if any(perm.name == "SMTP.SendAsApp" for perm in declared_perms):
                 self.warnings.append("api_permissions declares SMTP.SendAsApp with authorization_model=rbac: Microsoft "
                                      "advises against it (the claim triggers the classic mailbox-permission check)")
-        app = self.describe()
+        original = app
         fields = declared_fields(p)
         if not app and "displayName" not in fields:
             fields["displayName"] = p.get("unique_name")
@@ -129,7 +132,7 @@ class AppState(object):
         after_app = dict(app or {})
         after_app.update(patch)
         result = self._result(after_app, sp, declared_perms, consented, owners)
-        result["diff"] = {"before": self._diff_view(None if created else app, fields, owners[0] if owners else None,
+        result["diff"] = {"before": self._diff_view(original, fields, owners[0] if owners else None,
                                                     consented[0]),
                           "after": self._diff_view(after_app, fields, owners[1] if owners else None, consented[1])}
         return bool(self.changes), result
@@ -160,6 +163,7 @@ class AppState(object):
         if sp:
             return sp
         self.changes.append("create service principal")
+        self.sp_created = True
         if self.check_mode:
             return None
 
@@ -207,7 +211,7 @@ class AppState(object):
         declared_roles = dict(((perm.resource_sp_id, perm.id.lower()), perm) for perm in declared_perms
                               if perm.kind == "Role")
         current = {}
-        if sp:
+        if sp and not self.sp_created:  # a new SP has no assignments (and reads of it may lag)
             for assignment in self.graph.list("servicePrincipals/%s/appRoleAssignments" % sp["id"]):
                 current[(assignment["resourceId"], str(assignment["appRoleId"]).lower())] = assignment
         before = sorted(self._assignment_name(k) for k in current)
