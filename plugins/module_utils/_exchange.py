@@ -125,7 +125,7 @@ class ExchangeAdminClient(object):
         if self.is_write(cmdlet):
             self.writes += 1
         rows, url = [], self.url
-        for _ in range(MAX_PAGES):
+        for unused_page in range(MAX_PAGES):
             self.calls += 1
             page = self._post(cmdlet, url, body, headers)
             rows.extend(page.get("value") or [])

@@ -32,15 +32,17 @@ description:
     C(pending) unless O(wait_for_effect) confirmed it.
   - A second run with the same declaration sends only read cmdlets and reports C(changed=false).
 author:
-  - o365.smtp_oauth contributors
+  - o365.smtp_oauth contributors (@o365-smtp-oauth)
 extends_documentation_fragment:
   - o365.smtp_oauth.auth
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: Sends only read cmdlets (Get-*, Test-*); returns the cmdlets it would run in RV(actions) and the
       predicted verdicts.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
     details: Before and after of the declared state (registration, scope, role assignments, per-mailbox FullAccess,
       SendAs and SMTP AUTH).

@@ -22,14 +22,16 @@ description:
   - Without O(app_id) and O(mailbox), only pairs where something is granted are listed.
   - Runs one C(Test-ServicePrincipalAuthorization) per (app, mailbox) pair; narrow the report in large tenants.
 author:
-  - o365.smtp_oauth contributors
+  - o365.smtp_oauth contributors (@o365-smtp-oauth)
 extends_documentation_fragment:
   - o365.smtp_oauth.auth
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: Reads only, in any mode.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
 options:
   app_id:
