@@ -92,7 +92,7 @@ def parse_addresses(value, option):
             if not _ADDR_RE.match(addr or ""):
                 raise ConfigError("%r is not a valid mail address" % item, option=option,
                                   fix="use 'user@example.com' or 'Display Name <user@example.com>'")
-            local, _, domain = addr.rpartition("@")
+            local, domain = addr.rsplit("@", 1)
             try:
                 result.append(Address(display_name=name or "", username=local, domain=domain))
             except (ValueError, TypeError) as exc:

@@ -316,8 +316,8 @@ transcript:
 """
 
 from ansible.module_utils.basic import env_fallback
-from ansible_collections.o365.smtp_oauth.plugins.module_utils._module import AUTH_ARGUMENT_SPEC, O365Module  # noqa: F401
-from ansible_collections.o365.smtp_oauth.plugins.module_utils._smtp_task import MESSAGE_KEYS, send_mail_task
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._module import O365Module
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._smtp_task import send_mail_task
 
 
 def argument_spec():
@@ -335,7 +335,6 @@ def argument_spec():
         attach=dict(type="list", elements="path"),
         headers=dict(type="raw"),
     )
-    assert set(message_options) == set(MESSAGE_KEYS)
     return dict(
         host=dict(type="str", fallback=(env_fallback, ["O365_SMTP_HOST"])),
         port=dict(type="int", fallback=(env_fallback, ["O365_SMTP_PORT"])),

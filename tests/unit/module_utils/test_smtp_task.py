@@ -105,3 +105,11 @@ def test_no_host_for_the_cloud_names_host(smtp):
     with pytest.raises(ConfigError) as exc:
         send_mail_task(params(smtp, host=None), False, tokens(smtp), None)
     assert exc.value.option == "host"
+
+
+def test_module_message_suboptions_are_the_task_keys():
+    from ansible_collections.o365.smtp_oauth.plugins.module_utils._smtp_task import MESSAGE_KEYS
+    from ansible_collections.o365.smtp_oauth.plugins.modules import send_mail
+    spec = send_mail.argument_spec()
+    assert set(spec["messages"]["options"]) == set(MESSAGE_KEYS)
+    assert all(key in spec for key in MESSAGE_KEYS)  # every per-message key has a top-level default
