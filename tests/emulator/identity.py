@@ -50,7 +50,7 @@ TEXTS = {
             "corresponding service endpoint and "
             "https://docs.microsoft.com/en-us/graph/api/application-get?view=graph-rest-1.0&tabs=http to build a "
             "query request URL, such as "
-            "'https://graph.microsoft.com/beta/applications/{client_id}'].",
+            "'https://graph.microsoft.com/beta/applications/{object_id}'].",
     7000271: "Client assertion failed signature validation. [Reason - The key was found but the signature of the "
              "assertion does not verify., Thumbprint of key used by client: '{thumbprint}']",
     7000274: "Client assertion audience claim does not match Realm issuer. Review the documentation at "
@@ -61,15 +61,14 @@ TEXTS = {
     700211: "No matching federated identity record found for presented assertion issuer '{iss}'. Please check your "
             "federated identity credential Subject, Audience and Issuer against the presented assertion. "
             "https://learn.microsoft.com/entra/workload-id/workload-identity-federation",
-    700213: "No matching federated identity record found for presented assertion subject '{sub}'. Please note that "
-            "the matching is done using a case-sensitive comparison. Check your federated identity credential "
-            "Subject, Audience and Issuer against the presented assertion. "
+    700213: "No matching federated identity record found for presented assertion subject '{sub}'. Check your "
+            "federated identity credential Subject, Audience and Issuer against the presented assertion. "
             "https://learn.microsoft.com/entra/workload-id/workload-identity-federation",
     50166: "Request to External OIDC endpoint failed. The signing key of issuer '{iss}' is unknown.",
     7000112: "Application '{client_id}'({name}) is disabled.",
     7000215: "Invalid client secret provided. Ensure the secret being sent in the request is the client secret "
              "value, not the client secret ID, for a secret added to app '{client_id}'.",
-    7000216: "'client_assertion', 'client_secret' or 'request' is required for the 'client_credentials' grant type.",
+    7000218: "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
     7000222: "The provided client secret keys for app '{client_id}' are expired. Visit the Azure portal to create "
              "new keys for your app: https://aka.ms/NewClientSecret, or consider using certificate credentials for "
              "added security: https://aka.ms/certCreds.",
@@ -81,9 +80,9 @@ TEXTS = {
 ERRORS = {50027: "invalid_request", 50059: "invalid_request", 70003: "unsupported_grant_type",
           90002: "invalid_request", 90014: "invalid_request", 500011: "invalid_resource",
           700016: "unauthorized_client", 700024: "invalid_client", 700027: "invalid_client",
-          7000271: "invalid_client", 7000274: "invalid_client", 70021: "invalid_client", 700211: "invalid_client",
+          7000271: "invalid_client", 7000274: "invalid_client", 70021: "invalid_request", 700211: "invalid_client",
           700213: "invalid_client", 50166: "invalid_client", 7000112: "unauthorized_client",
-          7000215: "invalid_client", 7000216: "invalid_client", 7000222: "invalid_client",
+          7000215: "invalid_client", 7000218: "invalid_client", 7000222: "invalid_client",
           7000229: "invalid_client", 1002012: "invalid_scope"}
 
 
@@ -168,7 +167,7 @@ def token(tenant, request):
         resource, audience = requested_resource(tenant, form.get("scope"))
         app = tenant.find_application(app_id=client_id)
         if app is None:
-            raise AadstsError(700016, client_id=client_id, tenant_name=tenant.domain)
+            raise AadstsError(700016, client_id=client_id, tenant_name=tenant.display_name)
         check_credential(tenant, request, app, secret, form)
         sp = tenant.find_service_principal(app_id=client_id)
         if sp is None:
@@ -200,7 +199,7 @@ def client_authentication(request, form):
     if not client_id:
         raise AadstsError(90014, field="client_id")
     if not secret and not form.get("client_assertion"):
-        raise AadstsError(7000216)
+        raise AadstsError(7000218)
     return client_id, secret
 
 
@@ -227,7 +226,7 @@ def check_credential(tenant, request, app, secret, form):
     if secret is not None:
         return check_secret(tenant, app, secret)
     if form.get("client_assertion_type") != ASSERTION_TYPE:
-        raise AadstsError(7000216)
+        raise AadstsError(7000218)
     assertion = form.get("client_assertion") or ""
     try:
         header = jwt.get_unverified_header(assertion)
@@ -279,7 +278,7 @@ def check_certificate_assertion(tenant, request, app, assertion, header, claims)
             found = cert
             break
     if found is None:
-        raise AadstsError(700027, thumbprint=shown, client_id=app["appId"])
+        raise AadstsError(700027, thumbprint=shown, client_id=app["appId"], object_id=app["id"])
     try:
         jwt.decode(assertion, found.public_key(), algorithms=["RS256", "PS256"],
                    options={"verify_aud": False, "verify_exp": False, "verify_nbf": False, "verify_iat": False})

@@ -165,7 +165,7 @@ def test_700016_unknown_application(emulator, tenant, http):
     app_id = str(uuid.uuid4())
     answer = post_token(emulator, http, **token_form(app_id, client_secret="x"))
     assert_aadsts(answer, 700016, 400, "unauthorized_client", "Application with identifier '%s' was not found"
-                  % app_id, tenant.domain)
+                  % app_id, "directory '%s'" % tenant.display_name)
 
 
 def test_700027_certificate_not_registered(emulator, tenant, http, relay):
@@ -217,9 +217,9 @@ def test_federated_subject_issuer_and_audience_mismatches(emulator, tenant, http
 
     other_branch = "repo:contoso/relay:ref:refs/heads/dev"
     assert_aadsts(federated(emulator.issue_federated_token(GITHUB, other_branch)), 700213, 401,
-                  "invalid_client", "assertion subject '%s'" % other_branch, "case-sensitive")
-    assert_aadsts(federated(emulator.issue_federated_token(GITHUB, SUBJECT, audience="api://other")), 70021, 401,
-                  "invalid_client", "Assertion Audience: 'api://other'", "Assertion Subject: '%s'" % SUBJECT)
+                  "invalid_client", "assertion subject '%s'" % other_branch)
+    assert_aadsts(federated(emulator.issue_federated_token(GITHUB, SUBJECT, audience="api://other")), 70021, 400,
+                  "invalid_request", "Assertion Audience: 'api://other'", "Assertion Subject: '%s'" % SUBJECT)
     assert_aadsts(federated(emulator.issue_federated_token("https://gitlab.example", SUBJECT)), 700211, 401,
                   "invalid_client", "https://gitlab.example")
     assert_aadsts(federated(emulator.issue_federated_token(GITHUB, SUBJECT, now=time.time() - 7200)), 700024, 401,
@@ -267,7 +267,8 @@ def test_new_secret_and_certificate_fail_until_replicated(emulator, tenant, http
 
 
 def test_missing_credential_and_wrong_grant(emulator, tenant, http, relay):
-    assert_aadsts(post_token(emulator, http, **token_form(relay["client_id"])), 7000216, 401, "invalid_client")
+    assert_aadsts(post_token(emulator, http, **token_form(relay["client_id"])), 7000218, 401, "invalid_client",
+                  "'client_assertion' or 'client_secret'")
     answer = post_token(emulator, http, **token_form(relay["client_id"], client_secret="x", grant_type="password"))
     assert_aadsts(answer, 70003, 400, "unsupported_grant_type", "'password'")
 
