@@ -12,6 +12,8 @@ import ssl
 
 import pytest
 
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._jwt_claims import decode_claims
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._smtp_diagnosis import diagnose
 from emulator import smtp_server
 
 try:
@@ -104,6 +106,9 @@ def test_create_check_create_again_again_and_smtp_works_only_after(emulator, ten
 
     code, reply = smtp_login(emulator, tenant, app_id, sp_id, box("noreply"))
     assert code == 535 and "5.7.3" in reply
+    token = smtp_server.endpoint_for(emulator).app_token(app_id, roles=entra_roles(tenant, sp_id))
+    cause = diagnose(code, reply, claims=decode_claims(token), mailbox=box("noreply")).cause
+    assert ("RBAC for Applications" if model == "rbac" else "FullAccess") in cause
 
     results = []
     for check in (True, False, True, False):
