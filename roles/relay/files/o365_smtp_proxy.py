@@ -64,7 +64,7 @@ def load_config(path):
         raise ConfigProblem("cannot read the configuration %s: %s" % (path, exc))
     for key, value in DEFAULTS.items():
         config.setdefault(key, value)
-    for key in ("mailbox", "upstream_host"):
+    for key in ("mailbox",):
         if not config.get(key):
             raise ConfigProblem("%s: missing in %s" % (key, path))
     auth = dict((k, config[k]) for k in AUTH_OPTIONS if config.get(k) not in (None, ""))
@@ -92,7 +92,8 @@ class Upstream(object):
     def __init__(self, config):
         opts = config["auth"]
         self.cloud = resolve_cloud(opts.get("cloud") or "public", authority_host=opts.get("authority_host"),
-                                   smtp_host=config["upstream_host"])
+                                   smtp_host=config.get("upstream_host") or None)
+        config["upstream_host"] = self.cloud.smtp_host  # the cloud's host unless one was given
         self.credential = credential_from_options(opts, cloud=self.cloud)
         # Tokens must outlive the connection renewal margin, or Exchange answers 501 5.5.127.
         self.tokens = TokenProvider(self.credential, min_validity=max(600, config["renew_margin"] + 60))

@@ -1,0 +1,161 @@
+"""The emulated tenant the relay scenario delivers to, run on the host (the containers share its network).
+
+    PYTHONPATH=tests python roles/relay/molecule/default/tenant.py STATE_DIR
+
+Starts the emulator (identity platform + Exchange SMTP endpoint), creates the sending app with SMTP.SendAsApp
+and Exchange access to the relay mailbox, and puts the SMTP endpoint behind a fixed port it can take down and
+bring back. Writes STATE_DIR/tenant.json (the role's variables; the secret file is 0600) and serves a control
+API on 127.0.0.1 for the verify playbook:
+
+    GET  /messages        -> [{"subject", "mail_from", "mailbox", "app_id", "message_id"}, ...]
+    POST /smtp/down       -> the SMTP port refuses connections and open sessions are cut
+    POST /smtp/up         -> back
+Stops on SIGTERM.
+"""
+
+import json
+import os
+import signal
+import socket
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from emulator import Emulator
+
+MAILBOX = "relay@contoso.onmicrosoft.com"
+
+
+class Switchable(object):
+    """A fixed TCP port in front of the SMTP endpoint that can be switched off (the upstream is down)."""
+
+    def __init__(self, target_port):
+        self.target = ("127.0.0.1", target_port)
+        probe = socket.create_server(("127.0.0.1", 0))
+        self.port = probe.getsockname()[1]
+        probe.close()
+        self.listener, self.pairs, self.lock = None, [], threading.Lock()
+        self.up()
+
+    def up(self):
+        with self.lock:
+            if self.listener is None:
+                self.listener = socket.create_server(("127.0.0.1", self.port))
+                threading.Thread(target=self._accept, args=(self.listener,), daemon=True).start()
+
+    def down(self):
+        with self.lock:
+            listener, self.listener = self.listener, None
+            pairs, self.pairs = self.pairs, []
+        if listener is not None:
+            listener.close()
+        for sock in pairs:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+                sock.close()
+            except OSError:
+                pass
+
+    def _accept(self, listener):
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return
+            try:
+                server = socket.create_connection(self.target)
+            except OSError:
+                client.close()
+                continue
+            with self.lock:
+                self.pairs += [client, server]
+            for a, b in ((client, server), (server, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(source, sink):
+        try:
+            while True:
+                data = source.recv(65536)
+                if not data:
+                    break
+                sink.sendall(data)
+        except OSError:
+            pass
+        for sock in (source, sink):
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+
+def control_handler(emulator, switch):
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def _answer(self, payload, status=200):
+            body = json.dumps(payload).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_GET(self):
+            if self.path != "/messages":
+                return self._answer({"error": "not found"}, 404)
+            out = []
+            for m in list(emulator.smtp.messages):
+                parsed = m.parsed()
+                out.append({"subject": str(parsed.get("Subject", "")), "mail_from": m.mail_from,
+                            "from_header": str(parsed.get("From", "")), "mailbox": m.mailbox,
+                            "app_id": m.app_id, "message_id": m.message_id, "rcpt_tos": m.rcpt_tos})
+            self._answer(out)
+
+        def do_POST(self):
+            if self.path == "/smtp/down":
+                switch.down()
+            elif self.path == "/smtp/up":
+                switch.up()
+            else:
+                return self._answer({"error": "not found"}, 404)
+            self._answer({"ok": True})
+
+    return Handler
+
+
+def main(state_dir):
+    os.makedirs(state_dir, mode=0o700, exist_ok=True)
+    emulator = Emulator(state_dir=os.path.join(state_dir, "emulator")).start()
+    app = emulator.create_app("relay-sender", exchange_roles=["SMTP.SendAsApp"])
+    emulator.tenant.exchange.propagation_delay = 0
+    emulator.smtp.allow(app["client_id"], MAILBOX)
+    switch = Switchable(emulator.smtp.port)
+    control = ThreadingHTTPServer(("127.0.0.1", 0), control_handler(emulator, switch))
+    threading.Thread(target=control.serve_forever, daemon=True).start()
+    with open(emulator.ca_path) as handle:
+        ca = handle.read()
+    info = {"relay_tenant_id": emulator.tenant.tenant_id, "relay_client_id": app["client_id"],
+            "relay_client_secret": app["client_secret"], "relay_mailbox": MAILBOX,
+            "relay_authority_host": emulator.url, "relay_upstream_host": "127.0.0.1",
+            "relay_upstream_port": switch.port, "relay_upstream_ca_content": ca,
+            "control_url": "http://127.0.0.1:%d" % control.server_address[1]}
+    path = os.path.join(state_dir, "tenant.json")
+    fd = os.open(path + ".new", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        json.dump(info, handle)
+    os.replace(path + ".new", path)
+    print("tenant ready: %s" % path, flush=True)
+    stopping = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stopping.set())
+    while not stopping.wait(0.5):
+        pass
+    control.shutdown()
+    switch.down()
+    emulator.stop()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
