@@ -125,12 +125,21 @@ def parse_error_body(body):
         if isinstance(message, dict):  # OData v3 shape: {"message": {"lang": ..., "value": ...}}
             message = message.get("value")
         details = error.get("details")
-        if not message and isinstance(details, list) and details and isinstance(details[0], dict):
-            message = details[0].get("message")
+        if isinstance(details, list) and details and isinstance(details[0], dict) and details[0].get("message"):
+            # Exchange puts the real cause here ("Ex6F9304|Microsoft...ManagementObjectNotFoundException|text")
+            # under a generic "Error executing cmdlet".
+            message = _exchange_detail(details[0]["message"]) if message else details[0]["message"]
         return code, message
     if isinstance(error, str):  # identity platform: {"error": "invalid_client", "error_description": ...}
         return error, body.get("error_description")
     return body.get("code") or body.get("Code"), body.get("message") or body.get("Message")
+
+
+def _exchange_detail(text):
+    parts = str(text).split("|")
+    if len(parts) >= 3:
+        return "%s: %s" % (parts[1].rsplit(".", 1)[-1], "|".join(parts[2:]).strip())
+    return str(text)
 
 
 def _is_expired_token(response, body):

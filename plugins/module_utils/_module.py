@@ -146,22 +146,23 @@ class O365Module(object):
         try:
             result = fn(self) if _takes_argument(fn) else fn()
         except MissingLibraryError as error:
-            self.module.fail_json(**self._missing_library_result(error))
+            self.module.fail_json(exception=self._traceback(), **self._missing_library_result(error))
         except O365Error as error:
-            self.module.fail_json(**error.to_result(self.secret_values()))
+            self.module.fail_json(exception=self._traceback(), **error.to_result(self.secret_values()))
         except Exception as error:  # a bug or an unexpected answer: report it plainly, never a raw traceback
             self.module.fail_json(msg=self.redact("unexpected error (%s): %s" % (type(error).__name__, error)),
-                                  exception=self.redact(traceback.format_exc()))
+                                  exception=self._traceback())
         if isinstance(result, dict):
             self.module.exit_json(**result)
         return result
 
+    def _traceback(self):
+        # Shown only when tracebacks are enabled (-vvv); redacted like the message, since frames quote values.
+        return self.redact(traceback.format_exc())
+
     def _missing_library_result(self, error):
         result = error.to_result(self.secret_values())
         result["msg"] = missing_required_lib(error.library, reason=_purpose(error))
-        if error.import_error is not None:
-            result["exception"] = self.redact("".join(traceback.format_exception_only(
-                type(error.import_error), error.import_error)))
         return result
 
 

@@ -1,0 +1,291 @@
+"""HttpClient against the emulator's real HTTPS server: retries (429 + Retry-After, 503, 408, 500, dropped and
+refused connections, the total-wait bound), POST safety, per-request CA, error translation and redaction.
+
+Only time is faked (sleep and clock injected into Backoff) so retries do not wait; every request is real.
+"""
+
+import socket
+import time
+
+import pytest
+import requests
+
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth import token_provider_from_options
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._errors import ServiceError
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._http import HttpClient, parse_error_body
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._retry import Backoff
+
+GRAPH_SCOPE = "https://graph.microsoft.com/.default"
+EXCHANGE_SCOPE = "https://outlook.office365.com/.default"
+
+
+class FakeTime(object):
+    def __init__(self):
+        self.now = 0.0
+        self.sleeps = []
+
+    def clock(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+@pytest.fixture
+def fake_time():
+    return FakeTime()
+
+
+def options(emulator, **extra):
+    opts = {"tenant_id": emulator.tenant.tenant_id, "client_id": emulator.admin.client_id,
+            "client_secret": emulator.admin.client_secret, "authority_host": emulator.url,
+            "graph_endpoint": emulator.url, "exchange_endpoint": emulator.url, "ca_path": emulator.ca_path}
+    opts.update(extra)
+    return opts
+
+
+def make_client(emulator, fake_time, provider=None, total=60, max_attempts=6, **kw):
+    provider = provider or token_provider_from_options(options(emulator))
+    backoff = lambda: Backoff(base=0.5, total=total, max_attempts=max_attempts,  # noqa: E731
+                              sleep=fake_time.sleep, clock=fake_time.clock)
+    kw.setdefault("ca_path", emulator.ca_path)
+    return HttpClient(provider, backoff=backoff, **kw)
+
+
+@pytest.fixture
+def client(emulator, tenant, fake_time):
+    return make_client(emulator, fake_time)
+
+
+def graph_requests(tenant, mark, method=None):
+    return [e for e in tenant.log.since(mark) if e.get("part") == "graph" and (method is None or e["method"] == method)]
+
+
+def new_app(name):
+    return {"displayName": name}
+
+
+def apps_named(tenant, name):
+    return [a for a in tenant.applications.values() if a.get("displayName") == name]
+
+
+# -- retries ------------------------------------------------------------------------------------------------------
+def test_429_waits_for_retry_after_then_succeeds(emulator, tenant, client, fake_time):
+    client.request("GET", emulator.url + "/v1.0/applications", scope=GRAPH_SCOPE)  # token acquired beforehand
+    tenant.faults.add("graph", match="GET /v1.0/applications", kind="status", status=429, retry_after=7)
+    mark = tenant.log.mark()
+    response = client.request("GET", emulator.url + "/v1.0/applications", scope=GRAPH_SCOPE)
+    assert response.status == 200 and "value" in response.json()
+    assert fake_time.sleeps == [7.0]
+    assert [e["status"] for e in graph_requests(tenant, mark)] == [429, 200]
+
+
+@pytest.mark.parametrize("status", [408, 500, 502, 503, 504])
+def test_idempotent_request_is_retried_on_transient_status(emulator, tenant, client, fake_time, status):
+    tenant.faults.add("graph", match="GET /v1.0/applications", kind="status", status=status, times=2)
+    mark = tenant.log.mark()
+    assert client.request("GET", emulator.url + "/v1.0/applications", scope=GRAPH_SCOPE).status == 200
+    assert [e["status"] for e in graph_requests(tenant, mark)] == [status, status, 200]
+    assert len(fake_time.sleeps) == 2 and all(0.25 <= s <= 1.0 for s in fake_time.sleeps), "jittered backoff"
+
+
+def test_dropped_connection_on_get_is_retried(emulator, tenant, client):
+    tenant.faults.add("graph", match="GET /v1.0/applications", kind="drop")
+    assert client.request("GET", emulator.url + "/v1.0/applications", scope=GRAPH_SCOPE).status == 200
+    assert client.retries == 1
+
+
+def test_total_wait_bound_gives_up_with_the_service_error(emulator, tenant, fake_time):
+    client = make_client(emulator, fake_time, total=20)
+    tenant.faults.add("graph", match="GET /v1.0/applications", kind="status", status=429, retry_after=15, times=None)
+    with pytest.raises(ServiceError) as caught:
+        client.request("GET", emulator.url + "/v1.0/applications", scope=GRAPH_SCOPE)
+    error = caught.value
+    assert fake_time.sleeps == [15.0], "a second wait of 15 s would pass the 20 s budget"
+    assert error.status == 429 and error.code == "TooManyRequests"
+    assert error.request_id and error.request_id in str(error)
+    assert "later" in error.fix
+
+
+# -- POST safety ------------------------------------------------------------------------------------------------
+def test_post_is_retried_when_throttled_because_nothing_was_done(emulator, tenant, client):
+    tenant.faults.add("graph", match="POST /v1.0/applications", kind="status", status=429, retry_after=1)
+    client.request("POST", emulator.url + "/v1.0/applications", scope=GRAPH_SCOPE, json=new_app("throttled"))
+    assert len(apps_named(tenant, "throttled")) == 1
+
+
+@pytest.mark.parametrize("kind", ["drop", "drop_after_commit"])
+def test_post_is_not_retried_after_a_lost_answer(emulator, tenant, client, kind):
+    tenant.faults.add("graph", match="POST /v1.0/applications", kind=kind)
+    mark = tenant.log.mark()
+    with pytest.raises(ServiceError) as caught:
+        client.request("POST", emulator.url + "/v1.0/applications", scope=GRAPH_SCOPE, json=new_app("lost-" + kind))
+    assert caught.value.code == "connection_failed"
+    assert len(graph_requests(tenant, mark, "POST")) == 1, "a repeat could create a second object"
+    assert len(apps_named(tenant, "lost-" + kind)) == (1 if kind == "drop_after_commit" else 0)
+
+
+@pytest.mark.parametrize("status", [408, 500, 502, 504])
+def test_post_is_not_retried_on_answers_that_may_hide_work(emulator, tenant, client, status):
+    tenant.faults.add("graph", match="POST /v1.0/applications", kind="status", status=status)
+    mark = tenant.log.mark()
+    with pytest.raises(ServiceError) as caught:
+        client.request("POST", emulator.url + "/v1.0/applications", scope=GRAPH_SCOPE, json=new_app("x"))
+    assert caught.value.status == status
+    assert len(graph_requests(tenant, mark, "POST")) == 1
+
+
+def test_post_declared_idempotent_is_retried(emulator, tenant, client):
+    tenant.faults.add("exchange", match="Get-Mailbox", kind="drop")
+    url = "%s/adminapi/beta/%s/InvokeCommand" % (emulator.url, tenant.tenant_id)
+    body = {"CmdletInput": {"CmdletName": "Get-Mailbox", "Parameters": {}}}
+    response = client.request("POST", url, scope=EXCHANGE_SCOPE, json=body, idempotent=True)
+    assert response.status == 200 and isinstance(response.json()["value"], list)
+    assert client.retries == 1
+
+
+def test_refused_connection_is_retried_even_for_post(emulator, fake_time):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    client = make_client(emulator, fake_time, provider=None, max_attempts=3)
+    with pytest.raises(ServiceError) as caught:
+        client.request("POST", "https://127.0.0.1:%d/v1.0/applications" % port, json={})
+    assert caught.value.code == "connection_failed"
+    assert client.attempts == 3 and len(fake_time.sleeps) == 2
+    assert "127.0.0.1:%d" % port in caught.value.fix
+
+
+# -- tokens -------------------------------------------------------------------------------------------------------
+class TwoTokens(object):
+    """A token provider whose cached token has expired (double of TokenProvider: only its caching is faked)."""
+
+    def __init__(self, expired, valid):
+        self.tokens = [expired, valid]
+        self.invalidated = []
+
+    def get_token(self, scope):
+        return self.tokens[0]
+
+    def invalidate(self, scope):
+        self.invalidated.append(scope)
+        self.tokens.pop(0)
+
+    def secrets(self):
+        return list(self.tokens)
+
+
+def test_expired_token_is_refreshed_once(emulator, tenant, fake_time):
+    app_id = emulator.admin.client_id
+    expired = tenant.tokens.issue(app_id, now=time.time() - 7200, lifetime=3600)
+    provider = TwoTokens(expired, tenant.tokens.issue(app_id))
+    client = make_client(emulator, fake_time, provider=provider)
+    assert client.request("GET", emulator.url + "/v1.0/applications", scope=GRAPH_SCOPE).status == 200
+    assert provider.invalidated == [GRAPH_SCOPE]
+
+
+def test_refused_token_is_not_retried_and_not_shown(emulator, tenant, fake_time):
+    bad = tenant.tokens.issue(emulator.admin.client_id, audience="https://outlook.office365.com")
+    provider = TwoTokens(bad, bad)
+    client = make_client(emulator, fake_time, provider=provider)
+    mark = tenant.log.mark()
+    with pytest.raises(ServiceError) as caught:
+        client.request("GET", emulator.url + "/v1.0/applications", scope=GRAPH_SCOPE)
+    assert caught.value.status == 401 and caught.value.code == "InvalidAuthenticationToken"
+    assert provider.invalidated == [] and len(graph_requests(tenant, mark)) == 1
+    assert bad not in str(caught.value) and "tenant_id" in caught.value.fix
+
+
+# -- TLS ------------------------------------------------------------------------------------------------------------
+def test_ca_path_wins_over_requests_ca_bundle(emulator, tenant, client, monkeypatch):
+    import certifi
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", certifi.where())  # a bundle without the emulator's CA
+    monkeypatch.setenv("SSL_CERT_FILE", certifi.where())
+    assert client.request("GET", emulator.url + "/v1.0/applications", scope=GRAPH_SCOPE).status == 200
+
+
+def test_tls_verified_by_default(emulator, tenant, fake_time, monkeypatch):
+    import certifi
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", certifi.where())
+    client = make_client(emulator, fake_time, ca_path=None)
+    mark = tenant.log.mark()
+    with pytest.raises(ServiceError) as caught:
+        client.request("GET", emulator.url + "/v1.0/applications", scope=GRAPH_SCOPE)
+    assert caught.value.code == "tls_failed" and "ca_path" in caught.value.fix
+    assert graph_requests(tenant, mark) == [], "no request reaches a server that is not trusted"
+
+
+# -- errors ---------------------------------------------------------------------------------------------------------
+def test_graph_error_carries_code_status_request_id_and_body(emulator, tenant, client):
+    with pytest.raises(ServiceError) as caught:
+        client.request("GET", emulator.url + "/v1.0/applications/00000000-0000-0000-0000-000000000001",
+                       scope=GRAPH_SCOPE)
+    error = caught.value
+    assert error.status == 404 and error.code == "Request_ResourceNotFound"
+    assert error.request_id and "Microsoft Graph answered HTTP 404 to GET /v1.0/applications/" in error.message
+    assert error.details["body"]["error"]["code"] == "Request_ResourceNotFound"
+
+
+def test_raise_errors_false_returns_the_answer(emulator, tenant, client):
+    response = client.request("GET", emulator.url + "/v1.0/applications/00000000-0000-0000-0000-000000000001",
+                              scope=GRAPH_SCOPE, raise_errors=False)
+    assert response.status == 404 and response.request_id
+
+
+def test_exchange_error_is_parsed(emulator, tenant, client):
+    url = "%s/adminapi/beta/%s/InvokeCommand" % (emulator.url, tenant.tenant_id)
+    with pytest.raises(ServiceError) as caught:
+        client.request("POST", url, scope=EXCHANGE_SCOPE, json={"CmdletInput": {"Parameters": {}}})
+    error = caught.value
+    assert error.status == 400 and error.code == "BadRequest"
+    assert error.message.endswith("InvokeCommand: TaskArgumentException: CmdletInput.CmdletName is required.")
+    assert error.request_id
+
+
+@pytest.mark.parametrize("body, expected", [
+    ({"error": {"code": "Authorization_RequestDenied", "message": "Insufficient privileges"}},
+     ("Authorization_RequestDenied", "Insufficient privileges")),
+    ({"error": {"code": "X", "message": {"lang": "en-US", "value": "odata v3"}}}, ("X", "odata v3")),
+    ({"error": {"code": "Y", "details": [{"message": "from details"}]}}, ("Y", "from details")),
+    ({"error": {"code": "NotFound", "message": "Error executing cmdlet", "details": [
+        {"message": "Ex6F9304|Microsoft.Exchange.Configuration.Tasks.ManagementObjectNotFoundException|gone"}]}},
+     ("NotFound", "ManagementObjectNotFoundException: gone")),
+    ({"error": "invalid_client", "error_description": "AADSTS7000215: Invalid client secret"},
+     ("invalid_client", "AADSTS7000215: Invalid client secret")),
+    ({"Code": "Z", "Message": "flat"}, ("Z", "flat")),
+    ("not json", (None, None)),
+])
+def test_error_body_shapes(body, expected):
+    assert parse_error_body(body) == expected
+
+
+def test_no_secret_or_token_in_errors_or_debug_lines(emulator, tenant, fake_time):
+    lines = []
+    provider = token_provider_from_options(options(emulator))
+    client = make_client(emulator, fake_time, provider=provider, debug=lines.append, secrets=["hunter2-secret"])
+    token = provider.get_token(GRAPH_SCOPE)
+    tenant.faults.add("graph", match="GET /v1.0/applications", kind="status", status=503)
+    with pytest.raises(ServiceError) as caught:
+        client.request("GET", emulator.url + "/v1.0/applications/missing?x=hunter2-secret", scope=GRAPH_SCOPE)
+    client.request("GET", emulator.url + "/v1.0/applications", scope=GRAPH_SCOPE)
+    text = "\n".join(lines) + str(caught.value) + repr(caught.value.to_result())
+    assert lines and "-> 503" in text and "-> 200" in text
+    for secret in ("hunter2-secret", token, emulator.admin.client_secret, "Authorization"):
+        assert secret not in text
+
+
+def test_missing_requests_is_a_clear_error(monkeypatch):
+    from ansible_collections.o365.smtp_oauth.plugins.module_utils import _http
+    from ansible_collections.o365.smtp_oauth.plugins.module_utils._errors import MissingLibraryError
+    monkeypatch.setattr(_http, "HAS_REQUESTS", False)
+    with pytest.raises(MissingLibraryError) as caught:
+        HttpClient(None)
+    assert caught.value.library == "requests" and "pip install requests" in caught.value.fix
+
+
+def test_session_keeps_connections_alive(emulator, tenant, client):
+    for _ in range(3):
+        client.request("GET", emulator.url + "/v1.0/applications", scope=GRAPH_SCOPE)
+    pool = client.session.get_adapter(emulator.url).poolmanager
+    assert isinstance(client.session, requests.Session) and len(pool.pools) == 1
