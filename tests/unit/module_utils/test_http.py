@@ -15,21 +15,10 @@ from ansible_collections.o365.smtp_oauth.plugins.module_utils._errors import Ser
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._http import HttpClient, parse_error_body
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._retry import Backoff
 
+from helpers.clock import FakeTime
+
 GRAPH_SCOPE = "https://graph.microsoft.com/.default"
 EXCHANGE_SCOPE = "https://outlook.office365.com/.default"
-
-
-class FakeTime(object):
-    def __init__(self):
-        self.now = 0.0
-        self.sleeps = []
-
-    def clock(self):
-        return self.now
-
-    def sleep(self, seconds):
-        self.sleeps.append(seconds)
-        self.now += seconds
 
 
 @pytest.fixture

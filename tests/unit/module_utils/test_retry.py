@@ -7,20 +7,7 @@ from hypothesis import given, strategies as st
 
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._retry import MAX_RETRY_AFTER, Backoff, parse_retry_after
 
-
-class FakeTime(object):
-    """A clock that advances only when the code under test sleeps."""
-
-    def __init__(self):
-        self.now = 1000.0
-        self.sleeps = []
-
-    def clock(self):
-        return self.now
-
-    def sleep(self, seconds):
-        self.sleeps.append(seconds)
-        self.now += seconds
+from helpers.clock import FakeTime
 
 
 def backoff(fake, **kw):
