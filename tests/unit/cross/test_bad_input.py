@@ -1,0 +1,92 @@
+"""Property-based bad input for every module: never a traceback, always a message that names an option.
+
+Each module's main() runs in-process (as ansible-test units does) with one option replaced by a random value of a
+random type, the rest a valid minimal task. Authentication and endpoints point at the in-process emulated tenant,
+so a value that happens to be valid reaches a real server and nothing leaves the machine.
+"""
+
+import importlib
+import io
+import json
+import contextlib
+
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from ansible.module_utils import basic
+
+MODULES = {
+    "entra_app": {"unique_name": "prop-app"},
+    "entra_app_credential": {"unique_name": "prop-app", "type": "federated", "name": "gh",
+                             "issuer": "https://token.actions.githubusercontent.com", "subject": "repo:a/b:ref:refs/heads/main"},
+    "entra_app_info": {"unique_name": "prop-app"},
+    "exchange_smtp_access": {"app_id": "00000000-0000-0000-0000-00000000abcd",
+                             "mailboxes": [{"address": "noreply@contoso.onmicrosoft.com"}]},
+    "exchange_smtp_access_info": {},
+    "send_mail": {"sender": "noreply@contoso.onmicrosoft.com", "to": ["ops@contoso.onmicrosoft.com"],
+                  "subject": "s", "body": "b"},
+}
+PREFIX = "ansible_collections.o365.smtp_oauth.plugins.modules."
+# Options whose random values only change what is sent, not whether the input is valid.
+FREE_TEXT = {"subject", "body", "body_html", "notes", "description", "display_name"}
+
+ODD_VALUES = st.one_of(
+    st.none(), st.booleans(), st.integers(min_value=-10 ** 12, max_value=10 ** 12),
+    st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=40),
+    st.text(alphabet="\r\n\t\x00\x01'\"{}%$/\\@<>", max_size=12),
+    st.lists(st.text(max_size=8), max_size=3), st.dictionaries(st.text(max_size=6), st.text(max_size=6), max_size=2),
+    st.sampled_from(["common", "organizations", "-1", "http://insecure.example", "x" * 300, "", " ",
+                     "not-a-guid", "2000-01-01", "../../etc/passwd", "a@b", "<script>"]),
+)
+
+
+def _options(name):
+    module = importlib.import_module(PREFIX + name)
+    doc = yaml.safe_load(module.DOCUMENTATION)
+    return module, sorted(doc.get("options", {}))
+
+
+def _run(module, args):
+    """main() with args; returns the JSON the module printed."""
+    basic._ANSIBLE_ARGS = json.dumps({"ANSIBLE_MODULE_ARGS": args}).encode("utf-8")
+    basic._ANSIBLE_PROFILE = "legacy"
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), pytest.raises(SystemExit):
+        module.main()
+    text = out.getvalue()
+    assert text.strip(), "the module printed nothing"
+    return json.loads(text[text.index("{"):])
+
+
+@pytest.fixture
+def emulated(emulator, tenant, monkeypatch, tmp_path):
+    for key, value in emulator.env().items():
+        monkeypatch.setenv(key, value)
+    for key in ("REQUESTS_CA_BUNDLE", "SSL_CERT_FILE"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.chdir(tmp_path)
+    return emulator
+
+
+@pytest.mark.parametrize("name", sorted(MODULES))
+def test_random_option_values_fail_cleanly(name, emulated):
+    module, options = _options(name)
+    names = set(options) | {"tenant_id", "client_id", "client_secret"}
+
+    @settings(max_examples=25, deadline=None, derandomize=True,
+              suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+    @given(option=st.sampled_from([o for o in options if o not in FREE_TEXT]), value=ODD_VALUES)
+    def check(option, value):
+        args = dict(MODULES[name])
+        args[option] = value
+        result = _run(module, args)
+        text = json.dumps(result)
+        assert "Traceback (most recent call last)" not in text, text
+        assert "exception" not in result or "Traceback" not in result["exception"], result
+        if result.get("failed"):
+            msg = result.get("msg", "")
+            assert any(o in msg for o in names) or result.get("option"), \
+                "failure names no option: %r (option %s = %r)" % (msg, option, value)
+
+    check()
