@@ -19,14 +19,6 @@ import os
 import re
 import time
 
-try:
-    import msal
-    HAS_MSAL = True
-    MSAL_IMPORT_ERROR = None
-except ImportError as _error:  # reported when a credential that needs it is used
-    msal = None
-    HAS_MSAL = False
-    MSAL_IMPORT_ERROR = _error
 
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._aadsts import aadsts_code, translate_aadsts
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth import (
@@ -40,9 +32,14 @@ _PEM_BLOCK_RE = re.compile(br"-----BEGIN ([A-Z0-9 ]+)-----\r?\n.*?-----END \1---
 _EXPIRY_WARNING_DAYS = 30
 
 
-def _require_msal(purpose):
-    if not HAS_MSAL:
-        raise MissingLibraryError("msal", purpose, error=MSAL_IMPORT_ERROR)
+def _import_msal(purpose):
+    """msal and requests cost ~0.3 s to import: only a task that really asks for a token pays it (a token from
+    the file cache never does)."""
+    try:
+        import msal
+    except ImportError as error:
+        raise MissingLibraryError("msal", purpose, error=error)
+    return msal
 
 
 class IdentityHttpClient(object):
@@ -96,13 +93,6 @@ class IdentityHttpClient(object):
             self.retries += 1
 
 
-class _NoTokenCache(msal.TokenCache if HAS_MSAL else object):
-    """msal's cache interface, storing nothing: every acquire_token_for_client goes to the token endpoint."""
-
-    def add(self, event, **kwargs):
-        return None
-
-
 def _discovery_error(error, authority):
     """Tenant discovery failed. msal re-raises with its own text; the identity platform's answer (AADSTS90002,
     unknown tenant) is in the exception it was handling, so look down the chain for an AADSTS code."""
@@ -131,7 +121,14 @@ class _MsalCredential(Credential):
 
     def _application(self):
         if self._app is None:
-            _require_msal("client secret and certificate credentials")
+            msal = _import_msal("client secret and certificate credentials")
+
+            class _NoTokenCache(msal.TokenCache):
+                """Stores nothing: every acquire_token_for_client goes to the token endpoint."""
+
+                def add(self, event, **kwargs):
+                    return None
+
             try:
                 self._app = msal.ConfidentialClientApplication(
                     self.client_id, client_credential=self._client_credential(), authority=self.authority,
@@ -214,6 +211,17 @@ def _not_after(certificate):
     return value if value is not None else certificate.not_valid_after.replace(tzinfo=datetime.timezone.utc)
 
 
+def _load_pem_key(serialization, data, password):
+    # The RSA consistency check costs ~0.1 s per task; the key is checked against its certificate below and
+    # the identity platform verifies every signature, so a broken key cannot pass unnoticed.
+    try:
+        return serialization.load_pem_private_key(data, password=password, unsafe_skip_rsa_key_validation=True)
+    except TypeError as error:
+        if "unsafe_skip_rsa_key_validation" not in str(error):
+            raise
+        return serialization.load_pem_private_key(data, password=password)  # cryptography < 39
+
+
 def load_certificate(path, password=None):
     """Read and check a certificate file offline; ConfigError names certificate_path or certificate_password."""
     try:
@@ -241,7 +249,7 @@ def load_certificate(path, password=None):
             raise ConfigError("%s holds no private key" % path, option="certificate_path",
                               fix="append the private key (-----BEGIN PRIVATE KEY-----) to the certificate file")
         try:
-            key = serialization.load_pem_private_key(keys[0], password=secret)
+            key = _load_pem_key(serialization, keys[0], secret)
         except TypeError:
             # Encrypted key without password, or a password for a plain key.
             raise wrong_password

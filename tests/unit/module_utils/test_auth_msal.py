@@ -277,3 +277,60 @@ def test_a_refused_token_is_never_cached(emulator, tenant, base, tmp_path):
     with pytest.raises(AuthError):
         bad.get_token(EXCHANGE)
     assert not [f for f in cache.iterdir() if f.suffix == ".json"]
+
+
+def test_a_task_served_from_the_file_cache_never_imports_msal(emulator, tenant, base, tmp_path):
+    import json
+    import subprocess
+    import sys
+    options = secret_options(emulator, base, token_cache_dir=str(tmp_path / "tokens"))
+    first = _auth.token_provider_from_options(options).get_token(EXCHANGE)
+    code = ("import json, sys\nfrom ansible_collections.o365.smtp_oauth.plugins.module_utils import _auth\n"
+            "provider = _auth.token_provider_from_options(json.loads(sys.argv[1]))\n"
+            "provider.credential.validate()\n"
+            "print(provider.get_token(%r) == sys.argv[2], 'msal' in sys.modules, 'requests' in sys.modules)\n" % EXCHANGE)
+    mark = tenant.log.mark()
+    out = subprocess.run([sys.executable, "-c", code, json.dumps(options), first], capture_output=True, text=True,
+                         timeout=120)
+    assert out.stdout.split() == ["True", "False", "False"], out.stderr
+    assert tenant.log.since(mark) == []
+
+
+# ---- answers our own option checks prevent, driven straight at the emulator to check the translation --------
+
+def raw_token_request(emulator, tenant_part, form):
+    import requests
+    return requests.post("%s/%s/oauth2/v2.0/token" % (emulator.url, tenant_part), data=form,
+                         verify=emulator.ca_path, timeout=10).json()
+
+
+def test_multi_tenant_authority_answer_50059(emulator, base):
+    from ansible_collections.o365.smtp_oauth.plugins.module_utils._aadsts import translate_aadsts
+    answer = raw_token_request(emulator, "organizations", {
+        "grant_type": "client_credentials", "client_id": emulator.admin.client_id,
+        "client_secret": emulator.admin.client_secret, "scope": EXCHANGE})
+    error = translate_aadsts(answer)
+    assert error.code == "AADSTS50059" and error.option == "tenant_id" and error.request_id
+
+
+def test_no_credential_answer_7000216_or_7000218(emulator, base):
+    from ansible_collections.o365.smtp_oauth.plugins.module_utils._aadsts import translate_aadsts
+    answer = raw_token_request(emulator, emulator.tenant.tenant_id, {
+        "grant_type": "client_credentials", "client_id": emulator.admin.client_id, "scope": EXCHANGE})
+    error = translate_aadsts(answer, option_hint="client_secret")
+    assert error.code in ("AADSTS7000216", "AADSTS7000218") and error.option == "client_secret"
+
+
+def test_key_of_another_certificate_7000271(emulator, tenant, base):
+    # Our validate() refuses a key that does not match its certificate, so drive msal directly: the registered
+    # certificate's thumbprint with a foreign key, as a hand-built configuration would send it.
+    import msal
+    from ansible_collections.o365.smtp_oauth.plugins.module_utils._aadsts import translate_aadsts
+    from emulator.clients import PinnedSession
+    foreign = certs.ClientCertificate("foreign")
+    app = msal.ConfidentialClientApplication(
+        emulator.admin.client_id, authority="%s/%s" % (emulator.url, tenant.tenant_id), instance_discovery=False,
+        http_client=PinnedSession(emulator.ca_path),
+        client_credential={"private_key": foreign.key_pem.decode(), "thumbprint": emulator.admin.certificate.sha1})
+    error = translate_aadsts(app.acquire_token_for_client([EXCHANGE]), option_hint="certificate_path")
+    assert error.code == "AADSTS7000271" and error.option == "certificate_path" and "private key" in error.fix
