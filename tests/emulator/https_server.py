@@ -117,10 +117,12 @@ def error_response(part, status, code, message, retry_after=None):
     if retry_after is not None:
         headers["Retry-After"] = str(retry_after)
     if part == "identity":
+        aadsts, text = IDENTITY_FAULTS.get(status, (90033, message))
+        stamp = time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime())
         body = {"error": "temporarily_unavailable" if status >= 429 else "invalid_request",
-                "error_description": "AADSTS90033: %s Trace ID: %s" % (message, request_id),
-                "error_codes": [90033], "trace_id": request_id, "correlation_id": request_id,
-                "timestamp": time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime())}
+                "error_description": "AADSTS%d: %s Trace ID: %s Correlation ID: %s Timestamp: %s" % (
+                    aadsts, text, request_id, request_id, stamp),
+                "error_codes": [aadsts], "trace_id": request_id, "correlation_id": request_id, "timestamp": stamp}
     elif part == "exchange":
         body = {"error": {"code": code, "message": message,
                           "innererror": {"message": message, "type": "Microsoft.Exchange.Admin.OData.Core"
@@ -132,6 +134,10 @@ def error_response(part, status, code, message, retry_after=None):
     return Response(status, json=body, headers=headers)
 
 
+IDENTITY_FAULTS = {429: (90055, "TenantThrottlingError - There are too many incoming requests. Retry after the time "
+                                "in Retry-After."),
+                   503: (90033, "A transient error has occurred. Please try again."),
+                   500: (90033, "A transient error has occurred. Please try again.")}
 FAULT_CODES = {429: ("TooManyRequests", "Too many requests. Retry after the time in Retry-After."),
                503: ("ServiceUnavailable", "The service is temporarily unavailable. Retry later."),
                500: ("InternalServerError", "An internal server error occurred."),
@@ -169,8 +175,12 @@ class _Handler(BaseHTTPRequestHandler):
     def _serve(self):
         front = self.server.front
         tenant = front.tenant
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
+        try:
+            body = self._read_body()
+        except ValueError:
+            self.close_connection = True
+            return self._send(Response(400, json={"error": "bad_request", "error_description": "unreadable body"}),
+                              Request(self.command, self.path, self.headers, b"", tenant), tenant)
         request = Request(self.command, self.path, self.headers, body, tenant)
         if request.part == "exchange":
             payload = request.json if isinstance(request.json, dict) else {}
@@ -206,6 +216,22 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             return
         return self._send(response, request, tenant, fault=fault.kind if fault else None)
+
+    def _read_body(self):
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            chunks = []
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass  # trailers
+                    return b"".join(chunks)
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline()
+        length = int(self.headers.get("Content-Length") or 0)
+        if length < 0:
+            raise ValueError("negative Content-Length")
+        return self.rfile.read(length) if length else b""
 
     def _log(self, request, tenant, response, fault=None):
         write = request.write

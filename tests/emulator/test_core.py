@@ -138,7 +138,7 @@ def test_status_fault_answers_429_with_retry_after_once(emulator, tenant, http):
     form = token_form(emulator.admin.client_id, client_secret=emulator.admin.client_secret)
     first = http.post(url, data=form)
     assert first.status_code == 429 and first.headers["Retry-After"] == "3"
-    assert first.json()["error"] == "temporarily_unavailable"
+    assert first.json()["error"] == "temporarily_unavailable" and first.json()["error_codes"] == [90055]
     assert http.post(url, data=form).status_code == 200 and fault.hits == 1
     assert [e["status"] for e in tenant.log.entries(part="identity")] == [429, 200]
     assert tenant.log.entries(part="identity")[0]["fault"] == "status"
@@ -311,3 +311,21 @@ def test_emulator_starts_fast_and_stops_cleanly():
     print("emulator start: %.3f s" % elapsed)  # figure, not an assertion: speed is a benchmark's job
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", port), timeout=2).close()
+
+
+def test_chunked_and_unreadable_request_bodies(emulator, tenant, http):
+    form = "grant_type=client_credentials&client_id=%s&client_secret=%s&scope=%s" % (
+        emulator.admin.client_id, requests.utils.quote(emulator.admin.client_secret, safe=""),
+        requests.utils.quote("https://graph.microsoft.com/.default", safe=""))
+    url = emulator.url + TOKEN_PATH % tenant.tenant_id
+    chunked = http.post(url, data=(part.encode() for part in (form[:20], form[20:])),
+                        headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert chunked.status_code == 200, chunked.text
+    conn = httplib.HTTPSConnection("127.0.0.1", emulator.port,
+                                   context=ssl.create_default_context(cafile=emulator.ca_path))
+    conn.putrequest("POST", TOKEN_PATH % tenant.tenant_id)
+    conn.putheader("Content-Length", "nope")
+    conn.endheaders()
+    bad = conn.getresponse()
+    assert bad.status == 400 and b"bad_request" in bad.read()
+    conn.close()
