@@ -46,7 +46,8 @@ def _local_playbook(emulator, tasks, check):
         path = os.path.join(directory, "play.yml")
         with open(path, "w") as handle:
             json.dump([{"hosts": "localhost", "gather_facts": False, "tasks": tasks}], handle)
-        env = dict(os.environ, ANSIBLE_STDOUT_CALLBACK="ansible.posix.json",
+        env = dict(((k, v) for k, v in os.environ.items() if k not in ("REQUESTS_CA_BUNDLE", "SSL_CERT_FILE")),
+                   ANSIBLE_STDOUT_CALLBACK="ansible.posix.json",
                    ANSIBLE_LOCALHOST_WARNING="false", ANSIBLE_INVENTORY_UNPARSED_WARNING="false",
                    **emulator.env())
         args = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", "localhost,", "-c",
