@@ -295,6 +295,7 @@ class TokenProvider(object):
             from ansible_collections.o365.smtp_oauth.plugins.module_utils._token_cache import FileTokenCache
             self.cache = FileTokenCache(cache_dir)
         self.acquisitions = 0  # token requests this provider made (for tests and benchmarks)
+        self.cache_errors = []  # cache writes that failed (the token was still returned)
 
     def _fresh(self, token):
         # A ready access token cannot be renewed: use it while it is valid at all.
@@ -335,9 +336,14 @@ class TokenProvider(object):
                 if self._fresh(token):
                     return token
             token = self._acquire(scope)
-            self.cache.store(key, token.token, token.expires_on,
-                             info={"kind": self.credential.kind, "tenant": self.credential.tenant_id,
-                                   "client": self.credential.client_id, "scope": scope})
+            try:
+                self.cache.store(key, token.token, token.expires_on,
+                                 info={"kind": self.credential.kind, "tenant": self.credential.tenant_id,
+                                       "client": self.credential.client_id, "scope": scope})
+            except (IOError, OSError) as error:
+                # A full disk must not fail a task that has its token; the next task asks again.
+                self.cache_errors.append("token_cache_dir: cannot write %s (%s)" % (self.cache.directory,
+                                                                                    error.strerror or error))
             return token
 
     def secrets(self):

@@ -12,6 +12,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import logging
 import os
 import shutil
 import time
@@ -34,6 +35,9 @@ def _azure_identity(purpose):
         from azure.core import exceptions
     except ImportError as error:
         raise MissingLibraryError("azure-identity", purpose, error=error)
+    # azure-identity logs each failure as a WARNING; without a handler Python prints it on stderr, next to the
+    # translated error the user already gets.
+    logging.getLogger("azure").addHandler(logging.NullHandler())
     return azure_identity, exceptions
 
 

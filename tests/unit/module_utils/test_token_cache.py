@@ -135,3 +135,22 @@ def test_two_writers_never_leave_a_torn_or_missing_file(tmp_path):
     outputs = [p.communicate(timeout=120) for p in procs]
     assert [out.strip() for out, _err in outputs] == ["ok", "ok"], [err for _out, err in outputs]
     assert sorted(os.listdir(folder)) == ["same.json"]
+
+
+def test_a_cache_that_cannot_be_written_does_not_fail_the_task(tmp_path):
+    import time
+
+    from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth import AccessToken, Credential, TokenProvider
+
+    class OneToken(Credential):
+        kind = "client_secret"
+
+        def _acquire(self, scope):
+            return AccessToken("fresh-token", int(time.time()) + 3600)
+
+    provider = TokenProvider(OneToken(tenant_id="t.example", client_id="c"), cache_dir=str(tmp_path / "c"))
+    blocker = tmp_path / "c" / (provider.cache_key("s") + ".json")
+    blocker.mkdir(parents=True)  # a folder where the cache file should go: the rename fails
+    assert provider.get_token("s") == "fresh-token"
+    assert len(provider.cache_errors) == 1 and "token_cache_dir" in provider.cache_errors[0]
+    assert not [f for f in os.listdir(str(tmp_path / "c")) if f.startswith(".tmp-")]
