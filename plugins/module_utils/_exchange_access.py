@@ -71,6 +71,7 @@ class ExchangeAccess(object):
         self.mailboxes = [dict(m, address=_lower(m["address"])) for m in params.get("mailboxes") or []]
         self.actions = []
         self.warnings = []
+        self.primary = {}  # declared address -> the mailbox's primary SMTP address (what a scope filter matches)
 
     # -- describe --------------------------------------------------------------------------------------------------
     def describe(self):
@@ -91,6 +92,7 @@ class ExchangeAccess(object):
                                   option="mailboxes[%d].address" % index, code="ManagementObjectNotFoundException",
                                   fix="check the address; the mailbox (a shared mailbox is enough) must exist and may "
                                       "take minutes to appear after it is created")
+            self.primary[entry["address"]] = _lower(cas.get("PrimarySmtpAddress")) or entry["address"]
             state["mailboxes"][entry["address"]] = {
                 "smtp_auth": smtp_auth_state(nullable_bool(cas.get("SmtpClientAuthenticationDisabled")),
                                              self.tenant_disabled)["mailbox"],
@@ -127,7 +129,7 @@ class ExchangeAccess(object):
         return after
 
     def _plan_rbac(self, before, after):
-        wanted = scope_filter([m["address"] for m in self.mailboxes], self.group_dn())
+        wanted = scope_filter([self.primary[m["address"]] for m in self.mailboxes], self.group_dn())
         if before["scope"] is None:
             self._act("New-ManagementScope", {"Name": self.scope_name, "RecipientRestrictionFilter": wanted},
                       "create the management scope over the declared mailboxes")

@@ -284,6 +284,13 @@ def test_scope_follows_the_declared_mailboxes_and_purge_removes_extras(tenant):
     assert access(tenant, purge=True, mailboxes=[{"address": box("noreply")}]).writes == []
 
 
+def test_an_alias_address_is_scoped_by_its_primary_address(tenant):
+    module = access(tenant, mailboxes=[{"address": "No-Reply@" + DOMAIN}])
+    assert module.result["diff"]["after"]["scope"]["filter"] == "PrimarySmtpAddress -eq '%s'" % box("noreply")
+    assert tenant.exchange.authorize_smtp(claims(tenant), box("noreply")) is None
+    assert access(tenant, mailboxes=[{"address": "no-reply@" + DOMAIN}]).writes == []
+
+
 def test_group_scope(tenant):
     module = access(tenant, group="smtp-senders", mailboxes=[{"address": box("alerts")}])
     assert "MemberOfGroup -eq 'CN=smtp-senders" in module.result["diff"]["after"]["scope"]["filter"]
