@@ -3,6 +3,12 @@
 import pytest
 
 from emulator import Emulator
+from emulator.clients import PinnedSession
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "real_tenant: runs only against a real Microsoft 365 tenant "
+                                       "(O365_REAL_TENANT=1 and credentials in the environment)")
 
 
 @pytest.fixture(scope="session")
@@ -16,3 +22,11 @@ def emulator():
 def tenant(emulator):
     """The emulator's tenant, reset to the seeded state before the test (isolation between tests)."""
     return emulator.reset()
+
+
+@pytest.fixture
+def http(emulator):
+    """A requests session that trusts the emulator's CA on every request (REQUESTS_CA_BUNDLE cannot override it)."""
+    session = PinnedSession(emulator.ca_path)
+    yield session
+    session.close()

@@ -18,13 +18,6 @@ from emulator.tokens import EXCHANGE_AUDIENCE, GRAPH_AUDIENCE, TokenInvalid
 TOKEN_PATH = "/%s/oauth2/v2.0/token"
 
 
-@pytest.fixture
-def http(emulator):
-    session = PinnedSession(emulator.ca_path)
-    yield session
-    session.close()
-
-
 def admin_token(emulator, http, scope="https://graph.microsoft.com/.default"):
     form = token_form(emulator.admin.client_id, scope, client_secret=emulator.admin.client_secret)
     answer = http.post(emulator.url + TOKEN_PATH % emulator.tenant.tenant_id, data=form)

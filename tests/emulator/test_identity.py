@@ -10,7 +10,7 @@ import jwt
 import pytest
 
 from emulator import certs
-from emulator.clients import PinnedSession, msal_app, token_form
+from emulator.clients import msal_app, token_form
 from emulator.state import EXCHANGE_APP_ID, GRAPH_APP_ID
 from emulator.tokens import EXCHANGE_AUDIENCE, GRAPH_AUDIENCE
 
@@ -19,13 +19,6 @@ EXCHANGE_SCOPE = "https://outlook.office365.com/.default"
 GITHUB = "https://token.actions.githubusercontent.com"
 SUBJECT = "repo:contoso/relay:ref:refs/heads/main"
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
-
-
-@pytest.fixture
-def http(emulator):
-    session = PinnedSession(emulator.ca_path)
-    yield session
-    session.close()
 
 
 @pytest.fixture
