@@ -24,6 +24,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from emulator import Emulator
 
 MAILBOX = "relay@contoso.onmicrosoft.com"
+SEND_AS = "alerts@contoso.onmicrosoft.com"  # relay2's allowed sender
 
 
 class Switchable(object):
@@ -131,6 +132,7 @@ def main(state_dir):
     app = emulator.create_app("relay-sender", exchange_roles=["SMTP.SendAsApp"])
     emulator.tenant.exchange.propagation_delay = 0
     emulator.smtp.allow(app["client_id"], MAILBOX)
+    emulator.smtp.allow_send_as(app["client_id"], SEND_AS)
     switch = Switchable(emulator.smtp.port)
     control = ThreadingHTTPServer(("127.0.0.1", 0), control_handler(emulator, switch))
     threading.Thread(target=control.serve_forever, daemon=True).start()

@@ -1,0 +1,105 @@
+"""The relay's OAuth submission proxy, printed figures (no timed assertions).
+Run: `. scripts/env.sh && python tests/benchmarks/bench_relay.py`.
+
+1. Straight to the emulated Exchange SMTP endpoint: messages / s over one reused XOAUTH2 session (the
+   collection's SmtpSession, token from the emulated identity platform).
+2. Through the proxy (a real `o365_smtp_proxy.py` process, client secret credential): messages / s from an SMTP
+   client that, like Postfix, waits for each message's final reply before the next; the ratio to 1 (goal >= 0.5).
+3. The proxy process's resident memory after the run (goal <= 60 MB), from /proc.
+The full Postfix -> proxy -> tenant path is exercised (not timed) by the molecule scenario; its 200-message
+drain is printed there by scripts/test-stages/40-relay.sh.
+"""
+
+import json
+import os
+import smtplib
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.dirname(HERE))  # tests/, for `import emulator`
+
+from emulator import Emulator  # noqa: E402
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._smtp import SmtpSession  # noqa: E402
+
+MAILBOX = "relay@contoso.onmicrosoft.com"
+COUNT = int(os.environ.get("BENCH_RELAY_COUNT", "500"))
+PROXY = os.path.join(ROOT, "roles", "relay", "files", "o365_smtp_proxy.py")
+BODY = "From: %s\r\nTo: bob@example.com\r\nSubject: bench %%d\r\n\r\n%s" % (MAILBOX, ("x" * 70 + "\r\n") * 28)
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def straight(emulator, app):
+    token = emulator.smtp.app_token(app["client_id"], roles=["SMTP.SendAsApp"])
+    session = SmtpSession(emulator.smtp.host, emulator.smtp.port, ca_path=emulator.ca_path, mailbox=MAILBOX,
+                          token_source=lambda fresh=False: token)
+    session.open()
+    start = time.perf_counter()
+    for n in range(COUNT):
+        session.send(MAILBOX, ["bob@example.com"], (BODY % n).encode())
+    elapsed = time.perf_counter() - start
+    session.quit()
+    return COUNT / elapsed
+
+
+def through_proxy(emulator, app, workdir):
+    secret = os.path.join(workdir, "secret")
+    with open(secret, "w") as handle:
+        handle.write(app["client_secret"])
+    port = free_port()
+    config = {"mailbox": MAILBOX, "tenant_id": emulator.tenant.tenant_id, "client_id": app["client_id"],
+              "client_secret_file": secret, "authority_host": emulator.url, "ca_path": emulator.ca_path,
+              "upstream_host": emulator.smtp.host, "upstream_port": emulator.smtp.port, "listen_port": port}
+    path = os.path.join(workdir, "proxy.json")
+    with open(path, "w") as handle:
+        json.dump(config, handle)
+    env = dict(os.environ, PYTHONPATH=os.environ.get("PYTHONPATH", ""))
+    proc = subprocess.Popen([sys.executable, PROXY, "--config", path], stdout=subprocess.DEVNULL, env=env)
+    try:
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        client = smtplib.SMTP("127.0.0.1", port, timeout=60)
+        client.sendmail(MAILBOX, ["bob@example.com"], BODY % -1)  # first message: token + upstream session
+        start = time.perf_counter()
+        for n in range(COUNT):
+            client.sendmail(MAILBOX, ["bob@example.com"], BODY % n)  # Postfix has rewritten the sender
+        elapsed = time.perf_counter() - start
+        client.quit()
+        with open("/proc/%d/status" % proc.pid) as handle:
+            rss = [line for line in handle if line.startswith("VmRSS")][0].split()[1]
+        return COUNT / elapsed, int(rss) / 1024.0
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def main():
+    with Emulator() as emulator, tempfile.TemporaryDirectory() as workdir:
+        app = emulator.create_app("relay-bench", exchange_roles=["SMTP.SendAsApp"])
+        emulator.tenant.exchange.propagation_delay = 0
+        emulator.smtp.allow(app["client_id"], MAILBOX)
+        direct = straight(emulator, app)
+        proxied, rss = through_proxy(emulator, app, workdir)
+        delivered = len(emulator.smtp.messages)
+    print("relay benchmark, %d messages of ~2 KB each" % COUNT)
+    print("  straight to the emulated endpoint : %7.1f msgs/s" % direct)
+    print("  through the proxy                 : %7.1f msgs/s  (%.2fx, goal >= 0.5x)" % (proxied, proxied / direct))
+    print("  proxy resident memory after run   : %7.1f MB     (goal <= 60 MB)" % rss)
+    print("  messages the endpoint stored      : %d (expected %d)" % (delivered, 2 * COUNT + 1))
+
+
+if __name__ == "__main__":
+    main()
