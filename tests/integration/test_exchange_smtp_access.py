@@ -194,10 +194,16 @@ def test_unknown_mailbox_fails_naming_it_before_any_write(emulator, tenant):
 def test_info_answers_who_may_send_as_whom(emulator, tenant):
     app_id, sp_id = sending_app(emulator, tenant, "relay-info", "rbac")
     play(emulator, access_task(app_id, mailboxes=[{"address": box("noreply")}]))
+    tenant.exchange.transport_config["SmtpClientAuthenticationDisabled"] = True
     mark = tenant.log.mark()
-    [report] = play(emulator, {"o365.smtp_oauth.exchange_smtp_access_info": {"app_id": app_id}})
-    assert not report["changed"] and exchange_writes(tenant, mark) == []
+    report, whole = play(emulator, [{"o365.smtp_oauth.exchange_smtp_access_info": {"app_id": app_id}},
+                                    {"o365.smtp_oauth.exchange_smtp_access_info": {}}])
+    assert not report["changed"] and not whole["changed"] and exchange_writes(tenant, mark) == []
     pairs = {p["mailbox"]: p for p in report["pairs"]}
-    assert pairs[box("noreply")]["verdict"]["allowed"] and pairs[box("noreply")]["via"] == "rbac"
-    assert not pairs[box("alerts")]["verdict"]["allowed"]
+    assert set(pairs) == {b["PrimarySmtpAddress"] for b in tenant.exchange.mailboxes.values()}
+    assert pairs[box("noreply")]["via"] == "rbac" and not pairs[box("noreply")]["verdict"]["allowed"]
+    assert any("disabled for the tenant" in r for r in pairs[box("noreply")]["verdict"]["reasons"])
+    assert any("role assignment" in r for r in pairs[box("alerts")]["verdict"]["reasons"])
     assert report["service_principals"][0]["object_id"] == sp_id and report["service_principals"][0]["object_id_ok"]
+    assert report["tenant"] == {"smtp_auth": "disabled", "smtp_client_authentication_disabled": True}
+    assert [(p["app_id"], p["mailbox"]) for p in whole["pairs"]] == [(app_id, box("noreply"))]
