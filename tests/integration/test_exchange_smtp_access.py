@@ -207,3 +207,20 @@ def test_info_answers_who_may_send_as_whom(emulator, tenant):
     assert report["service_principals"][0]["object_id"] == sp_id and report["service_principals"][0]["object_id_ok"]
     assert report["tenant"] == {"smtp_auth": "disabled", "smtp_client_authentication_disabled": True}
     assert [(p["app_id"], p["mailbox"]) for p in whole["pairs"]] == [(app_id, box("noreply"))]
+
+
+def test_propagation_wait_for_effect_then_absent_revokes(emulator, tenant):
+    app_id, sp_id = sending_app(emulator, tenant, "relay-slow", "rbac")
+    tenant.exchange.propagation_delay = 2.0
+    declared = dict(mailboxes=[{"address": box("alerts")}], wait_for_effect=True, wait_timeout=30)
+    [waited] = play(emulator, access_task(app_id, **declared))
+    assert waited["changed"] and waited["mailboxes"][0]["verdict"]["status"] == "allowed", waited
+    assert smtp_login(emulator, tenant, app_id, sp_id, box("alerts"))[0] == 235
+
+    tenant.exchange.propagation_delay = 0
+    mark = tenant.log.mark()
+    [gone] = play(emulator, access_task(app_id, state="absent", **declared))
+    assert gone["changed"] and [e["cmdlet"] for e in exchange_writes(tenant, mark)] == [
+        "Remove-ManagementRoleAssignment", "Remove-ManagementScope", "Remove-ServicePrincipal"]
+    code, reply = smtp_login(emulator, tenant, app_id, sp_id, box("alerts"))
+    assert code == 535 and "5.7.3" in reply
