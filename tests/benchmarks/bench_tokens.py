@@ -28,7 +28,7 @@ ROUNDS = int(os.environ.get("BENCH_ROUNDS", "20"))
 
 def median_ms(fn, rounds=ROUNDS):
     times = []
-    for _ in range(rounds):
+    for _round in range(rounds):
         start = time.perf_counter()
         fn()
         times.append((time.perf_counter() - start) * 1000)
@@ -76,18 +76,18 @@ COLD_START = textwrap.dedent("""
 def cold_start(name, options, env, rounds=5):
     import json
     rows = []
-    for _ in range(rounds):
+    for _round in range(rounds):
         proc = subprocess.run([sys.executable, "-c", COLD_START, json.dumps(options)], env=env, capture_output=True,
-                              text=True, timeout=120)
+                              text=True, timeout=120, check=False)
         if proc.returncode != 0:
             raise SystemExit("%s cold start failed:\n%s" % (name, proc.stderr[-2000:]))
         rows.append(json.loads(proc.stdout))
     prepare = statistics.median(r[0] for r in rows)
     first = statistics.median(r[1] for r in rows)
-    _, _, (identity_before, msal_before), identity_after, msal_after = rows[-1]
+    (identity_before, msal_before), identity_after, msal_after = rows[-1][2:]
     print("%-22s import _auth + prepare %6.1f ms   first token %6.1f ms   loaded before / after the token: "
-          "azure.identity %s / %s, msal %s / %s" % (name, prepare, first, identity_before, identity_after,
-                                                     msal_before, msal_after))
+          "azure.identity %s / %s, msal %s / %s"
+          % (name, prepare, first, identity_before, identity_after, msal_before, msal_after))
 
 
 def main():

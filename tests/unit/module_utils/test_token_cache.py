@@ -107,7 +107,7 @@ def test_processes_started_together_make_one_request_and_share_the_token(tmp_pat
     counter = tmp_path / "acquisitions"
     start = time.time() + 1.0
     procs = [subprocess.Popen([sys.executable, "-c", WORKER, str(counter), str(tmp_path / "cache"), str(start)],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(4)]
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _worker in range(4)]
     outputs = [p.communicate(timeout=60) for p in procs]
     assert all(p.returncode == 0 for p in procs), [err for _out, err in outputs]
     tokens = {out.strip() for out, _err in outputs}
