@@ -33,11 +33,12 @@ import contextlib
 import base64
 import binascii
 import email
+import email.parser
 import email.policy
 import email.utils
+import logging
 import threading
 import time
-import warnings
 from collections import defaultdict, deque
 
 from aiosmtpd.smtp import SMTP, AuthResult
@@ -98,8 +99,11 @@ except ImportError:  # the emulator core is not there yet
 tenant_api = _TenantApi
 tenant_api.TokenInvalid = TokenInvalid
 
-# aiosmtpd sets Session.login_data itself after every successful AUTH; its deprecation notice is noise here.
-warnings.filterwarnings("ignore", message="Session.login_data is deprecated")
+# aiosmtpd logs a deprecation notice on every successful AUTH (it sets Session.login_data itself) and every
+# garbage line (community.general.mail tries TLS on the STARTTLS port first): noise on the tests' stderr.
+logging.getLogger("mail.log").setLevel(logging.ERROR)
+
+_HEADER_PARSER = email.parser.BytesParser(policy=email.policy.compat32)
 
 EXCHANGE_AUDIENCE = "https://outlook.office365.com"
 HOSTNAME = "EM1PR01MB0001.emulated.prod.outlook.com"
@@ -575,7 +579,7 @@ class EmulatedSmtp(object):
     def accept(self, smtp, envelope, fault=None):
         """End of data: SendAs, quotas, faults, then store."""
         raw = envelope.original_content or b""
-        parsed = email.message_from_bytes(raw, policy=email.policy.compat32)
+        parsed = _HEADER_PARSER.parsebytes(raw, headersonly=True)  # only From and Message-ID are needed
         mailbox = smtp.auth_mailbox or ""
         claims = smtp.auth_claims
         senders = {envelope.mail_from.lower()}
