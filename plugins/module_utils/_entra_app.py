@@ -120,7 +120,8 @@ class AppState(object):
 
         created = app is None
         if patch:
-            self.changes.append("create application" if created else "update application: %s" % ", ".join(sorted(patch)))
+            self.changes.append("create application" if created
+                                else "update application: %s" % ", ".join(sorted(patch)))
             if not self.check_mode:
                 app = self._write_app(app, unique_name, patch)
         if self.check_mode and created:

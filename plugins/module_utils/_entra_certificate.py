@@ -91,10 +91,11 @@ def load_certificate(path=None, content=None):
             with open(path, "rb") as handle:
                 data = handle.read()
         except (IOError, OSError) as error:
-            raise ConfigError("cannot read %s: %s" % (path, error.strerror or error), option="certificate_path",
+            raise ConfigError("cannot read %s: %s" % (path, error.strerror or error),
+                              option="public_certificate_path",
                               fix="give a readable certificate file on the host running the module")
-        return parse_certificate(data, "certificate_path")
-    return parse_certificate(content, "certificate_content")
+        return parse_certificate(data, "public_certificate_path")
+    return parse_certificate(content, "public_certificate_content")
 
 
 def thumbprint_of(key_credential):

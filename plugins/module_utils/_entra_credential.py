@@ -169,16 +169,17 @@ class CredentialState(object):
     def ensure_certificate(self):
         p = self.params
         current = list(self.app.get("keyCredentials") or [])
-        if p.get("state") == "absent" and p.get("thumbprint") and not (p.get("certificate_path") or
-                                                                      p.get("certificate_content")):
+        given = p.get("public_certificate_path") or p.get("public_certificate_content")
+        if p.get("state") == "absent" and p.get("thumbprint") and not given:
             thumbprint = p["thumbprint"].replace(":", "").upper()
             cert = None
-        elif p.get("certificate_path") or p.get("certificate_content"):
-            cert = load_certificate(p.get("certificate_path"), p.get("certificate_content"))
+        elif given:
+            cert = load_certificate(p.get("public_certificate_path"), p.get("public_certificate_content"))
+            thumbprint = cert.thumbprint
         else:
             raise ConfigError("a certificate is required to add one (thumbprint only removes)",
-                              option="certificate_path", fix="give certificate_path or certificate_content")
-            thumbprint = cert.thumbprint
+                              option="public_certificate_path",
+                              fix="give public_certificate_path or public_certificate_content")
         matching = [c for c in current if thumbprint_of(c) == thumbprint]
         if p.get("state") == "absent":
             after = [c for c in current if c not in matching]
@@ -189,7 +190,8 @@ class CredentialState(object):
             return self._certificate_result(thumbprint, current, after, None)
         if cert.not_after <= self.now:
             raise ConfigError("the certificate %s expired on %s" % (thumbprint, format_time(cert.not_after)),
-                              option="certificate_path" if p.get("certificate_path") else "certificate_content",
+                              option="public_certificate_path" if p.get("public_certificate_path")
+                              else "public_certificate_content",
                               fix="issue a new certificate")
         if matching:
             return self._certificate_result(thumbprint, current, current, None)

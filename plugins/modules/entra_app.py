@@ -16,8 +16,9 @@ description:
   - Creates, updates or deletes a Microsoft Entra ID application registration and its service principal
     (enterprise application), through Microsoft Graph.
   - The app is keyed by O(unique_name) (Graph C(uniqueName)) and written with
-    C(PATCH /applications(uniqueName='...')) with the header C(Prefer) set to C(create-if-missing), so neither a retried request nor
-    a re-run task can create a duplicate. An existing app can be adopted by O(app_id).
+    C(PATCH /applications(uniqueName='...')) with the header C(Prefer) set to C(create-if-missing), so
+    neither a retried request nor a re-run task can create a duplicate. An existing app can be adopted by
+    O(app_id).
   - API permissions are given by name and resolved against the resource's service principal at run time
     (C(appRoles), C(oauth2PermissionScopes)); ids are never hard-coded.
   - After a write, dependent steps (service principal, owners, consent) wait for Entra's replication for at most
@@ -220,7 +221,8 @@ permissions:
       description: The role or scope id in this tenant.
       type: str
 consented:
-  description: "Application permissions consented for the app's service principal, each as C(<api>: <role>), after the run."
+  description: "Application permissions consented for the app's service principal after the run, each as
+    C(<api>: <role>)."
   returned: when O(state=present)
   type: list
   elements: str

@@ -76,10 +76,12 @@ options:
   key_id:
     description: With O(state=absent) and O(type=secret), remove only this secret.
     type: str
-  certificate_path:
-    description: Path of the public certificate (PEM, DER or base64 DER) on the host running the module.
+  public_certificate_path:
+    description:
+      - Path of the public certificate to register (PEM, DER or base64 DER) on the host running the module.
+      - Not O(certificate_path), which is the certificate the module itself authenticates with.
     type: path
-  certificate_content:
+  public_certificate_content:
     description: The public certificate itself (PEM or base64 DER).
     type: str
   thumbprint:
@@ -114,7 +116,7 @@ options:
     default: 120
 notes:
   - The new secret value is in the registered result only. The collection's action plugin of the same name marks
-    a result that carries a secret C(_ansible_no_log) (a module cannot: ansible-core strips that key from module
+    a result that carries a secret C(_ansible_no_log) (a module cannot, ansible-core strips that key from module
     returns), so Ansible censors the whole result in every callback and log at any verbosity, and hides the diff,
     while the registered variable keeps it. Store it at once (for example in a vault); it cannot be read again.
 """
@@ -140,7 +142,7 @@ EXAMPLES = r"""
   o365.smtp_oauth.entra_app_credential:
     unique_name: smtp-relay-prod
     type: certificate
-    certificate_path: files/relay.crt
+    public_certificate_path: files/relay.crt
 
 - name: GitHub Actions, main branch of org/repo
   o365.smtp_oauth.entra_app_credential:
@@ -245,8 +247,8 @@ def argument_spec():
         rotate_before_days=dict(type="int", default=30),
         retire_old_after=dict(type="int", default=7),
         key_id=dict(type="str", no_log=False),
-        certificate_path=dict(type="path"),
-        certificate_content=dict(type="str"),
+        public_certificate_path=dict(type="path"),
+        public_certificate_content=dict(type="str"),
         thumbprint=dict(type="str"),
         name=dict(type="str"),
         issuer=dict(type="str"),
@@ -262,8 +264,9 @@ def main():
     module = O365Module(
         argument_spec(), supports_check_mode=True,
         required_one_of=[("unique_name", "app_id")],
-        mutually_exclusive=[("certificate_path", "certificate_content")],
-        required_if=[("type", "certificate", ("certificate_path", "certificate_content", "thumbprint"), True)],
+        mutually_exclusive=[("public_certificate_path", "public_certificate_content")],
+        required_if=[("type", "certificate", ("public_certificate_path", "public_certificate_content", "thumbprint"),
+                      True)],
     )
     module.run(lambda: run_entra_app_credential(module))
 

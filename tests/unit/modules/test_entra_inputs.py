@@ -69,7 +69,7 @@ def test_certificate_from_pem_with_private_key_der_and_base64(tmp_path):
     loaded = load_certificate(path=str(path))
     assert loaded.der == der and loaded.thumbprint == cert.fingerprint(hashes.SHA1()).hex().upper()
     assert loaded.not_after == cert.not_valid_after_utc
-    assert parse_certificate(der, "certificate_content").thumbprint == loaded.thumbprint
+    assert parse_certificate(der, "public_certificate_content").thumbprint == loaded.thumbprint
     assert load_certificate(content=loaded.key_b64).thumbprint == loaded.thumbprint
     # Graph's customKeyIdentifier (base64 SHA-1), a hex form, or only the key: the same thumbprint
     assert thumbprint_of({"customKeyIdentifier": loaded.custom_key_identifier}) == loaded.thumbprint
@@ -80,12 +80,12 @@ def test_certificate_from_pem_with_private_key_der_and_base64(tmp_path):
 def test_unreadable_and_non_certificate_files_name_the_option(tmp_path):
     with pytest.raises(ConfigError) as caught:
         load_certificate(path=str(tmp_path / "missing.crt"))
-    assert caught.value.option == "certificate_path" and "cannot read" in caught.value.message
+    assert caught.value.option == "public_certificate_path" and "cannot read" in caught.value.message
     junk = tmp_path / "notes.txt"
     junk.write_text("hello, not a certificate")
     with pytest.raises(ConfigError) as caught:
         load_certificate(path=str(junk))
-    assert caught.value.option == "certificate_path" and "not an X.509 certificate" in caught.value.message
+    assert caught.value.option == "public_certificate_path" and "not an X.509 certificate" in caught.value.message
     key_only = tmp_path / "key.pem"
     key_only.write_bytes(trustme.CA().private_key_pem.bytes())
     with pytest.raises(ConfigError) as caught:
@@ -93,7 +93,7 @@ def test_unreadable_and_non_certificate_files_name_the_option(tmp_path):
     assert "private key but no certificate" in caught.value.message
     with pytest.raises(ConfigError) as caught:
         load_certificate(content="-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n")
-    assert caught.value.option == "certificate_content"
+    assert caught.value.option == "public_certificate_content"
 
 
 def test_smtp_permission_only_in_entra_for_classic():

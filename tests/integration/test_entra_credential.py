@@ -1,0 +1,163 @@
+"""entra_app_credential through ansible-playbook against the emulated tenant: secrets with rotation,
+certificates by thumbprint, federated credentials by name; the secret value only in the registered result."""
+
+import datetime
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
+
+from helpers.playbook import run_playbook
+
+GITHUB = "https://token.actions.githubusercontent.com"
+
+
+def cred_task(**args):
+    args.setdefault("unique_name", "relay-cred")
+    return {"name": "cred", "o365.smtp_oauth.entra_app_credential": args, "register": "cred"}
+
+
+def app_task(unique_name="relay-cred"):
+    return {"name": "app", "o365.smtp_oauth.entra_app": {"unique_name": unique_name}}
+
+
+def play(emulator, tasks, check=False, diff=True, verbosity=0):
+    run = run_playbook(emulator, tasks if isinstance(tasks, list) else [tasks], check=check, diff=diff,
+                       verbosity=verbosity)
+    return run.results, run.output
+
+
+@pytest.fixture
+def app(emulator, tenant):
+    play(emulator, app_task())
+    [found] = [a for a in tenant.applications.values() if a.get("uniqueName") == "relay-cred"]
+    return found
+
+
+def graph_writes(tenant, mark):
+    return [e for e in tenant.log.since(mark) if e.get("part") == "graph" and e.get("write")]
+
+
+def current(tenant, app, key):
+    return tenant.applications[app["id"]].get(key) or []
+
+
+def four_runs(emulator, tenant, task):
+    results = []
+    for check in (True, False, True, False):
+        mark = tenant.log.mark()
+        [result], output = play(emulator, task, check=check)
+        results.append((result, output))
+        if check or len(results) == 4:
+            assert graph_writes(tenant, mark) == [], "run %d sent writes" % len(results)
+    return results
+
+
+def test_secret_create_check_create_again_and_value_only_in_registered_result(emulator, tenant, app):
+    task = cred_task(type="secret", display_name="relay", lifetime_days=90)
+    (predicted, _), (created, created_out), (check_again, _), (again, _) = four_runs(emulator, tenant, task)
+    assert predicted["changed"] and "secret" not in predicted
+    assert created["changed"] and created["secret"] and created["key_id"]
+    [stored] = current(tenant, app, "passwordCredentials")
+    assert stored["keyId"] == created["key_id"] and stored["displayName"] == "relay"
+    assert created["secret"].startswith(stored["hint"])
+    assert created["secret"] not in created_out, "the value leaked into the play output"
+    assert created["secret"] not in str(created["diff"])
+    assert not check_again["changed"] and not again["changed"] and "secret" not in again
+
+
+def test_secret_value_never_in_vvvv_output(emulator, tenant, app):
+    tasks = [cred_task(type="secret", display_name="sentinel"),
+             {"name": "use", "ansible.builtin.debug": {"msg": "got {{ cred.secret | length }} characters"}}]
+    results, output = play(emulator, tasks, verbosity=4)
+    secret = results[0]["secret"]
+    assert len(secret) > 20 and secret not in output
+    assert "got %d characters" % len(secret) in output  # the registered variable holds the value
+
+
+def test_rotation_keeps_two_secrets_during_overlap_and_one_after(emulator, tenant, app):
+    play(emulator, cred_task(type="secret", display_name="rot", lifetime_days=10, rotate_before_days=5))
+    [old] = current(tenant, app, "passwordCredentials")
+    [rotated], _ = play(emulator, cred_task(type="secret", display_name="rot", lifetime_days=180,
+                                            rotate_before_days=30, retire_old_after=2))
+    assert rotated["changed"] and rotated["secret"]
+    secrets = current(tenant, app, "passwordCredentials")
+    assert len(secrets) == 2 and old["keyId"] in [s["keyId"] for s in secrets]
+    mark = tenant.log.mark()
+    [overlap], _ = play(emulator, cred_task(type="secret", display_name="rot", lifetime_days=180, retire_old_after=2))
+    assert not overlap["changed"] and graph_writes(tenant, mark) == []
+    # three days later (moved in the emulated tenant: the overlap is over)
+    for cred in current(tenant, app, "passwordCredentials"):
+        if cred["keyId"] == rotated["key_id"]:
+            start = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(days=3)
+            cred["startDateTime"] = start.strftime("%Y-%m-%dT%H:%M:%SZ")
+    [retired], _ = play(emulator, cred_task(type="secret", display_name="rot", lifetime_days=180, retire_old_after=2))
+    assert retired["changed"] and "secret" not in retired
+    assert [s["keyId"] for s in current(tenant, app, "passwordCredentials")] == [rotated["key_id"]]
+
+
+def test_secret_end_date_in_the_past_fails_naming_the_option(emulator, tenant, app):
+    mark = tenant.log.mark()
+    [result], _ = play(emulator, cred_task(type="secret", end_date="2020-01-01"))
+    assert result["failed"] and "end_date" in result["msg"] and "past" in result["msg"]
+    assert graph_writes(tenant, mark) == []
+
+
+def test_verify_waits_until_the_new_secret_gets_a_token(emulator, tenant, app):
+    [result], _ = play(emulator, cred_task(type="secret", display_name="verified", verify=True, wait_timeout=60))
+    assert result["changed"] and result["verified"] is True
+
+
+def make_certificate(tmp_path, days=365):
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "relay.contoso.com")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=days)).sign(key, hashes.SHA256()))
+    path = tmp_path / "relay.crt"
+    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    return path, cert
+
+
+def test_certificate_idempotent_by_thumbprint_then_removed(emulator, tenant, app, tmp_path):
+    path, cert = make_certificate(tmp_path)
+    thumbprint = cert.fingerprint(hashes.SHA1()).hex().upper()
+    runs = four_runs(emulator, tenant, cred_task(type="certificate", public_certificate_path=str(path)))
+    created = runs[1][0]
+    assert runs[0][0]["changed"] and created["changed"] and not runs[2][0]["changed"] and not runs[3][0]["changed"]
+    assert created["thumbprint"] == thumbprint and created["diff"]["after"]["certificates"] == [thumbprint]
+    [stored] = current(tenant, app, "keyCredentials")
+    assert stored["endDateTime"].startswith(cert.not_valid_after_utc.strftime("%Y-%m-%dT%H:%M"))
+    [removed], _ = play(emulator, cred_task(type="certificate", thumbprint=thumbprint, state="absent"))
+    assert removed["changed"] and current(tenant, app, "keyCredentials") == []
+
+
+def test_unreadable_or_non_certificate_file_fails_naming_the_option(emulator, tenant, app, tmp_path):
+    junk = tmp_path / "junk.crt"
+    junk.write_text("not a certificate")
+    for path in (str(tmp_path / "missing.crt"), str(junk)):
+        [result], _ = play(emulator, cred_task(type="certificate", public_certificate_path=path))
+        assert result["failed"] and "public_certificate_path" in result["msg"] and "Traceback" not in result["msg"]
+
+
+def test_federated_github_create_check_create_again_update(emulator, tenant, app):
+    task = cred_task(type="federated", name="github-main", issuer=GITHUB, subject="repo:org/repo:ref:refs/heads/main")
+    runs = four_runs(emulator, tenant, task)
+    assert [r[0]["changed"] for r in runs] == [True, True, False, False]
+    created = runs[1][0]
+    assert created["credential"]["audiences"] == ["api://AzureADTokenExchange"]
+    assert created["diff"]["before"] == {} and created["diff"]["after"]["subject"].endswith("refs/heads/main")
+    mark = tenant.log.mark()
+    [updated], _ = play(emulator, cred_task(type="federated", name="github-main", issuer=GITHUB,
+                                            subject="repo:org/repo:environment:prod"))
+    assert updated["changed"] and [w["method"] for w in graph_writes(tenant, mark)] == ["PATCH"]
+    [removed], _ = play(emulator, cred_task(type="federated", name="github-main", state="absent"))
+    assert removed["changed"]
+
+
+def test_federated_subject_missing_fails_naming_the_option(emulator, tenant, app):
+    [result], _ = play(emulator, cred_task(type="federated", name="gitlab", issuer="https://gitlab.com"))
+    assert result["failed"] and "subject" in result["msg"] and "Traceback" not in result["msg"]
