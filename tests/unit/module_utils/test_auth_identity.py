@@ -212,3 +212,25 @@ def test_identity_kinds_load_azure_identity_only_when_asked(emulator, base):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120,
                          check=False)
     assert out.stdout.split() == ["False", "True", "True"], out.stderr
+
+
+def test_workload_identity_unknown_issuer_keys_50166(emulator, tenant, base, tmp_path):
+    from emulator.tokens import ExternalIssuer
+    made = emulator.create_app("unknown-issuer", secret=False)
+    issuer = ExternalIssuer("https://oidc.unknown.example")  # never published to the tenant
+    tenant.add_federated_credential(made["app"], "unknown", issuer.issuer, SUBJECT)
+    path = tmp_path / "federated.jwt"
+    path.write_text(issuer.issue(SUBJECT, "api://AzureADTokenExchange"))
+    with pytest.raises(AuthError) as info:
+        _auth.credential_from_options(dict(base, client_id=made["client_id"], federated_token_file=str(path))
+                                      ).get_token(EXCHANGE)
+    assert info.value.code == "AADSTS50166" and info.value.option == "federated_token_file"
+
+
+def test_workload_identity_429_is_retried_by_azure_identity(emulator, tenant, base, federated_app, tmp_path):
+    tenant.faults.add("identity", match="/oauth2/v2.0/token", kind="status", status=429, retry_after=1, times=1)
+    options = dict(base, client_id=federated_app["client_id"], federated_token_file=token_file(tmp_path, emulator))
+    mark = tenant.log.mark()
+    assert _auth.credential_from_options(options).get_token(EXCHANGE).token
+    statuses = [e["status"] for e in requests_of(tenant, mark, "identity") if e["path"].endswith("/token")]
+    assert statuses == [429, 200]

@@ -323,3 +323,40 @@ def test_choosing_a_secret_does_not_import_azure_identity():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=dict(os.environ),
                          check=False)
     assert out.stdout.split() == ["False", "False"], out.stderr
+
+
+# ---- instance discovery: off only for an overridden authority ----------------------------------------------
+# Microsoft's clouds cannot be reached from the tests, so msal's constructor is replaced by a recorder here:
+# this checks what we ask of msal / azure-identity, the emulator tests check that the override really works.
+
+class _Recorded(Exception):
+    pass
+
+
+@pytest.mark.parametrize("authority_host, discovery", [(None, None), ("https://login.example.test", False)])
+def test_msal_instance_discovery_stays_on_for_microsoft_clouds(monkeypatch, authority_host, discovery):
+    import msal
+    seen = {}
+
+    def recorder(client_id, **kwargs):
+        seen.update(kwargs, client_id=client_id)
+        raise _Recorded()
+    monkeypatch.setattr(msal, "ConfidentialClientApplication", recorder)
+    cred = _auth.credential_from_options(opts(client_secret="s3cr3t-value", authority_host=authority_host))
+    with pytest.raises(_Recorded):
+        cred.get_token("https://outlook.office365.com/.default")
+    assert seen["instance_discovery"] is discovery
+    assert seen["authority"] == (authority_host or "https://login.microsoftonline.com") + "/" + TENANT
+
+
+@pytest.mark.parametrize("cloud, authority_host", [("public", None), ("usgov", None), ("china", None),
+                                                   ("public", "https://login.example.test")])
+def test_azure_identity_discovery_and_authority(tmp_path, cloud, authority_host):
+    token = tmp_path / "t"
+    token.write_text("a.b.c")
+    cred = _auth.credential_from_options(opts(federated_token_file=str(token), cloud=cloud,
+                                              authority_host=authority_host, ca_path=None))
+    kwargs = cred._library_kwargs()
+    assert kwargs["authority"] == cred.cloud.authority_host
+    assert kwargs.get("disable_instance_discovery", False) is bool(authority_host)
+    assert "connection_verify" not in kwargs
