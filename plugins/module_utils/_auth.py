@@ -320,6 +320,15 @@ class TokenProvider(object):
     def get_token(self, scope):
         return self.get_access_token(scope).token
 
+    def forget(self, scope):
+        """Drop the token for scope (memory and file cache), e.g. after a service refused it: the next call asks."""
+        with self._lock:
+            self._memory.pop(scope, None)
+            if self.cache is not None and self.credential.kind != "access_token":
+                key = self.cache_key(scope)
+                with self.cache.lock(key):
+                    self.cache.remove(key)
+
     def _acquire(self, scope):
         self.acquisitions += 1
         return self.credential.get_token(scope)
