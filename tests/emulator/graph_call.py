@@ -103,8 +103,9 @@ class Call(object):
             return None
         return parse_select(query_value(self.request.query, "$select"), type_name, fields)
 
-    def collection(self, set_name, items, type_name=None):
-        """A page of items (views) with $filter, $select, $top, $count and @odata.nextLink."""
+    def collection(self, set_name, items, type_name=None, view=None):
+        """A page of items with $filter, $select, $top, $count and @odata.nextLink. Filters run on the stored
+        objects (filterable properties print as stored); only the page is rendered through view()."""
         query = self.request.query
         advanced = (self.request.headers.get("ConsistencyLevel") or "").lower() == "eventual"
         count = (query_value(query, "$count") or "").lower() == "true"
@@ -127,7 +128,7 @@ class Call(object):
         body = {"@odata.context": "%s/$metadata#%s" % (self.base, context)}
         if count:
             body["@odata.count"] = len(items)
-        body["value"] = [select(item, names) for item in page]
+        body["value"] = [select(view(self, item) if view else item, names) for item in page]
         if start + size < len(items):
             keep = [(k, v) for k, v in sorted(query.items()) if k != "$skiptoken"]
             keep.append(("$skiptoken", encode_skiptoken(start + size)))
@@ -168,7 +169,7 @@ class Count(int):
 def listing(call, store, view, set_name, type_name):
     """GET on a directory collection: replicated objects only, as Graph prints them."""
     call.allow(READ)
-    return call.collection(set_name, [view(call, o) for o in store.values() if call.visible(o)], type_name)
+    return call.collection(set_name, [o for o in store.values() if call.visible(o)], type_name, view)
 
 
 def counting(call, store):

@@ -12,7 +12,8 @@ from emulator.state import iso
 # -- users ------------------------------------------------------------------------------------------------------
 def list_users(call):
     call.allow(USER_READ)
-    return call.collection("users", [objs.view(u, objs.USER_FIELDS) for u in call.tenant.users.values()], "user")
+    return call.collection("users", list(call.tenant.users.values()), "user",
+                           lambda _, user: objs.view(user, objs.USER_FIELDS))
 
 
 def get_user(call, key):
