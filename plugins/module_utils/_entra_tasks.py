@@ -139,5 +139,6 @@ def run_entra_app_info(module):
     found, report, warnings = app_report(graph_client(module), params)
     for message in warnings:
         _warn(module, message)
-    report["findings"] = warnings
+    if found:
+        report["findings"] = warnings
     module.exit_json(changed=False, app=report, exists=found)
