@@ -272,9 +272,9 @@ class HttpClient(object):
     def _response(self, method, url, raw):
         headers = dict((k.lower(), v) for k, v in raw.headers.items())
         body = raw.content
-        return HttpResponse(raw.status_code, headers, body, request_id_of(headers, parse_json(body) if
-                                                                             raw.status_code >= 400 else None),
-                            url=url, method=method)
+        error_body = parse_json(body) if raw.status_code >= 400 else None
+        return HttpResponse(raw.status_code, headers, body, request_id_of(headers, error_body), url=url,
+                            method=method)
 
     def service_error(self, response, body=None):
         """ServiceError for an error answer: the service's code and message, a fix, the request id."""

@@ -136,7 +136,8 @@ def run_playbook(playbook, emulator=None, check=False, diff=False, extra_vars=No
     if verbosity:
         cmd.append("-" + "v" * verbosity)
     try:
-        proc = subprocess.run(cmd, env=run_env, cwd=workdir, capture_output=True, text=True, timeout=timeout)
+        proc = subprocess.run(cmd, env=run_env, cwd=workdir, capture_output=True, text=True, timeout=timeout,
+                              check=False)
         results = []
         if os.path.exists(results_path):
             with open(results_path) as handle:

@@ -36,8 +36,9 @@ def options(emulator, **extra):
 
 def make_client(emulator, fake_time, provider=None, total=60, max_attempts=6, **kw):
     provider = provider or token_provider_from_options(options(emulator))
-    backoff = lambda: Backoff(base=0.5, total=total, max_attempts=max_attempts,  # noqa: E731
-                              sleep=fake_time.sleep, clock=fake_time.clock)
+    def backoff():
+        return Backoff(base=0.5, total=total, max_attempts=max_attempts, sleep=fake_time.sleep, clock=fake_time.clock)
+
     kw.setdefault("ca_path", emulator.ca_path)
     return HttpClient(provider, backoff=backoff, **kw)
 

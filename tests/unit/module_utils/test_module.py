@@ -169,4 +169,3 @@ def test_diff_holds_only_declared_fields():
     assert diff_of(before, after, ["displayName", "tags"]) == {
         "before": {"displayName": "a", "tags": ["x"]}, "after": {"displayName": "b"}}
     assert diff_of(None, after, ["displayName"]) == {"before": {}, "after": {"displayName": "b"}}
-

@@ -17,7 +17,7 @@ def backoff(fake, **kw):
 
 @pytest.mark.parametrize("value, expected", [
     ("0", 0.0), ("7", 7.0), (" 12 ", 12.0), ("1.5", 1.5), ("-3", 0.0), (None, None), ("", None), ("soon", None),
-    ("nan", None),
+    ("nan", None), ("inf", None),
 ])
 def test_parse_retry_after_seconds(value, expected):
     assert parse_retry_after(value) == expected
