@@ -2,6 +2,7 @@
 OData answers (entities and paged collections). Shared by the graph_* handler modules."""
 
 import time
+import re
 from urllib.parse import quote
 
 from emulator import graph_objects as objs
@@ -9,6 +10,7 @@ from emulator.graph_objects import GraphError, bad_request, not_found
 from emulator.graph_odata import (Filter, decode_skiptoken, encode_skiptoken, parse_select, parse_top, query_value,
                                   select)
 
+GUID = re.compile(r"^[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 GRAPH_AUDIENCE = "https://graph.microsoft.com"
 READ = frozenset(("Application.Read.All", "Application.ReadWrite.All", "Directory.Read.All",
                   "Directory.ReadWrite.All"))
@@ -49,16 +51,19 @@ class Call(object):
 
     # -- lookups (reads see replicated objects only) -------------------------------------------------------------
     def application(self, ref, replicated=True):
-        app = self._find(self.tenant.applications, ref)
-        if app is None or (replicated and not self.visible(app)):
-            raise not_found(ref[1] if isinstance(ref, tuple) else ref)
-        return app
+        return self._object(self.tenant.applications, ref, replicated)
 
     def service_principal(self, ref, replicated=True):
-        sp = self._find(self.tenant.service_principals, ref)
-        if sp is None or (replicated and not self.visible(sp)):
-            raise not_found(ref[1] if isinstance(ref, tuple) else ref)
-        return sp
+        return self._object(self.tenant.service_principals, ref, replicated)
+
+    def _object(self, store, ref, replicated):
+        name, value = ref if isinstance(ref, tuple) else ("id", ref)
+        if name in ("id", "appId") and not GUID.match(str(value)):
+            raise bad_request("Invalid object identifier '%s'." % value)
+        found = self._find(store, ref)
+        if found is None or (replicated and not self.visible(found)):
+            raise not_found(value)
+        return found
 
     def _find(self, store, ref):
         if not isinstance(ref, tuple):
@@ -92,8 +97,9 @@ class Call(object):
 
     # -- answers -------------------------------------------------------------------------------------------------
     def entity(self, set_name, obj, status=200):
-        body = {"@odata.context": "%s/$metadata#%s/$entity" % (self.base, set_name)}
         names = self.selected(set_name)
+        context = set_name if names is None else "%s(%s)" % (set_name, ",".join(names))
+        body = {"@odata.context": "%s/$metadata#%s/$entity" % (self.base, context)}
         body.update(select(obj, names))
         return status, body
 

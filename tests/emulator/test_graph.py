@@ -8,6 +8,7 @@ import base64
 import time
 
 import pytest
+import requests
 
 from emulator.clients import PinnedSession, msal_app
 
@@ -102,6 +103,11 @@ def test_get_by_id_app_id_and_unique_name(graph, tenant):
         assert got.status_code == 200 and got.json()["id"] == app["id"] and got.json()["tags"] == ["smtp"]
     assert got.json()["publisherDomain"] == tenant.domain and got.json()["createdDateTime"].endswith("Z")
     error(graph.get("applications(appId='%s')" % app["id"]), 404, "Request_ResourceNotFound")
+    assert error(graph.get("applications/not-a-guid"), 400, "Request_BadRequest") == (
+        "Invalid object identifier 'not-a-guid'.")
+    assert graph.get("applications/%s" % app["id"], params={"$select": "appId,tags"}).json() == {
+        "@odata.context": graph.base + "$metadata#applications(appId,tags)/$entity", "appId": app["appId"],
+        "tags": ["smtp"]}
 
 
 def test_bad_writes_name_the_property(graph, tenant):
@@ -413,6 +419,14 @@ def test_replication_lag_hides_new_objects_and_fails_references(graph, tenant):
     assert graph.post("servicePrincipals/%s/appRoleAssignedTo" % exchange["id"], json=body).status_code == 201
     [cred] = graph.get("applications/%s" % app["id"]).json()["passwordCredentials"]
     assert cred["keyId"] == created["keyId"]
+
+
+def test_a_lost_upsert_answer_repeated_updates_instead_of_duplicating(graph, tenant):
+    tenant.faults.add("graph", match="PATCH /v1.0/applications(uniqueName='lost')", kind="drop_after_commit")
+    with pytest.raises(requests.ConnectionError):
+        upsert(graph, "lost", {"displayName": "Lost"})
+    assert upsert(graph, "lost", {"displayName": "Lost"}).status_code == 204
+    assert len([a for a in tenant.applications.values() if a.get("uniqueName") == "lost"]) == 1
 
 
 def test_throttling_fault_answers_429_with_retry_after(graph, tenant):
