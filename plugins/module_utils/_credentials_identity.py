@@ -152,7 +152,10 @@ class WorkloadIdentityCredential(_IdentityCredential):
 
     def _check(self):
         path = self.federated_token_file
-        if not path or not os.path.isfile(path) or not os.access(path, os.R_OK):
+        if not path:
+            raise ConfigError("is required for workload identity", option="federated_token_file",
+                              fix="give the path of the OIDC token your platform writes (AZURE_FEDERATED_TOKEN_FILE)")
+        if not os.path.isfile(path) or not os.access(path, os.R_OK):
             raise ConfigError("%r is not a readable file" % path, option="federated_token_file",
                               fix="give the path of the OIDC token your platform writes (AZURE_FEDERATED_TOKEN_FILE)")
         if os.path.getsize(path) == 0:

@@ -168,7 +168,8 @@ class ClientSecretCredential(_MsalCredential):
 
     def _check(self):
         if not self.client_secret or not self.client_secret.strip():
-            raise ConfigError("is empty", option="client_secret", fix="give the secret's value")
+            raise ConfigError("is required for a client secret credential and is empty", option="client_secret",
+                              fix="give the secret's value (or set AZURE_CLIENT_SECRET)")
         if self.client_secret != self.client_secret.strip():
             raise ConfigError("has leading or trailing whitespace (a copy-paste slip?)", option="client_secret",
                               fix="give the secret's value exactly")
@@ -296,7 +297,10 @@ class CertificateCredential(_MsalCredential):
         if self.thumbprint_algorithm not in ("sha256", "sha1"):
             raise ConfigError("unknown value %r" % self.thumbprint_algorithm, option="certificate_thumbprint_algorithm",
                               fix="use sha256 (x5t#S256, the default) or sha1 (x5t, for older setups)")
-        if not self.certificate_path or not os.path.isfile(self.certificate_path):
+        if not self.certificate_path:
+            raise ConfigError("is required for a certificate credential", option="certificate_path",
+                              fix="give the path of a PEM (certificate + private key) or PFX file")
+        if not os.path.isfile(self.certificate_path):
             raise ConfigError("%r is not a file" % self.certificate_path, option="certificate_path",
                               fix="give the path of a PEM (certificate + private key) or PFX file")
         self._loaded = load_certificate(self.certificate_path, self.password)

@@ -360,3 +360,11 @@ def test_azure_identity_discovery_and_authority(tmp_path, cloud, authority_host)
     assert kwargs["authority"] == cred.cloud.authority_host
     assert kwargs.get("disable_instance_discovery", False) is bool(authority_host)
     assert "connection_verify" not in kwargs
+
+
+@pytest.mark.parametrize("method, option", [("certificate", "certificate_path"), ("client_secret", "client_secret"),
+                                            ("workload_identity", "federated_token_file"),
+                                            ("federated_token_file", "federated_token_file")])
+def test_explicit_method_without_its_option(method, option):
+    error = config_error(opts(auth_method=method))
+    assert error.option == option and "required" in error.message
