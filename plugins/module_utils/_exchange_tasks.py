@@ -27,7 +27,11 @@ def exchange_client(module):
     if not tenant:
         raise ConfigError("the Exchange admin API needs the tenant (its id or its initial domain)", option="tenant_id",
                           fix="set tenant_id or AZURE_TENANT_ID")
-    return ExchangeAdminClient(module.http, module.cloud, tenant)
+    organization = module.params.get("organization")
+    if organization is not None and ("." not in organization or "/" in organization or " " in organization):
+        raise ConfigError("must be the tenant's initial domain, like contoso.onmicrosoft.com, got %r" % organization,
+                          option="organization")
+    return ExchangeAdminClient(module.http, module.cloud, tenant, anchor_domain=organization)
 
 
 def _warn(module, message):

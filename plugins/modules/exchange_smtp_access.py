@@ -51,6 +51,12 @@ options:
     description: The sending app's Application (client) id.
     type: str
     required: true
+  organization:
+    description:
+      - The tenant's initial domain (for example C(contoso.onmicrosoft.com)), as given to
+        C(Connect-ExchangeOnline -Organization). Routes the admin calls (C(X-AnchorMailbox) header).
+      - Defaults to O(tenant_id).
+    type: str
   object_id:
     description:
       - The object id of the app's service principal (Enterprise applications), if you want it checked.
@@ -239,6 +245,7 @@ def argument_spec():
     return dict(
         app_id=dict(type="str", required=True),
         object_id=dict(type="str"),
+        organization=dict(type="str"),
         authorization_model=dict(type="str", choices=["rbac", "classic"], default="rbac"),
         mailboxes=dict(type="list", elements="dict", default=[], options=dict(
             address=dict(type="str", required=True),

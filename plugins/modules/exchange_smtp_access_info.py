@@ -34,6 +34,12 @@ attributes:
     description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
 options:
+  organization:
+    description:
+      - The tenant's initial domain (for example C(contoso.onmicrosoft.com)), as given to
+        C(Connect-ExchangeOnline -Organization). Routes the admin calls (C(X-AnchorMailbox) header).
+      - Defaults to O(tenant_id).
+    type: str
   app_id:
     description: Report only this app (its Application (client) id).
     type: str
@@ -153,6 +159,7 @@ def argument_spec():
     return dict(
         app_id=dict(type="str"),
         mailbox=dict(type="str"),
+        organization=dict(type="str"),
     )
 
 

@@ -149,7 +149,7 @@ def tenant():
 
 def access(tenant, check_mode=False, **params):
     params.setdefault("app_id", tenant.app_id)
-    for key in ("object_id", "scope_name", "group"):
+    for key in ("object_id", "scope_name", "group", "organization"):
         params.setdefault(key, None)
     params.setdefault("authorization_model", "rbac")
     params.setdefault("state", "present")
@@ -270,7 +270,8 @@ def test_bad_input_names_the_option(tenant):
                            (dict(mailboxes=[{"address": box("a")}, {"address": box("A")}]), "mailboxes[1].address"),
                            (dict(mailboxes=[]), "mailboxes"),
                            (dict(app_id="nope", mailboxes=[{"address": box("a")}]), "app_id"),
-                           (dict(authorization_model="classic", group="g", mailboxes=[]), "group")):
+                           (dict(authorization_model="classic", group="g", mailboxes=[]), "group"),
+                           (dict(organization="contoso", mailboxes=[{"address": box("a")}]), "organization")):
         with pytest.raises(ConfigError) as exc:
             access(tenant, **params)
         assert exc.value.option == option
@@ -344,7 +345,10 @@ def test_client_pages_and_translates_errors(tenant):
     rows = client.invoke("Get-Mailbox")
     assert len(rows) == len(tenant.exchange.mailboxes) > 2 and client.calls == (len(rows) + 1) // 2
     headers = module.http.requests[0][3]
-    assert headers["X-ResponseFormat"] == "json" and headers["X-AnchorMailbox"].startswith("UPN:SystemMailbox{")
+    assert headers["X-ResponseFormat"] == "json" and headers["X-AnchorMailbox"] == (
+        "UPN:SystemMailbox{bb558c35-97f1-4cb9-8ff7-d53741dc928c}@" + tenant.tenant_id)
+    ExchangeAdminClient(module.http, module.cloud, tenant.tenant_id, anchor_domain=DOMAIN).invoke("Get-TransportConfig")
+    assert module.http.requests[-1][3]["X-AnchorMailbox"].endswith("}@" + DOMAIN)
     with pytest.raises(ExchangeCmdletError) as exc:
         client.invoke("Get-Mailbox", {"Identity": "ghost@" + DOMAIN})
     assert exc.value.not_found and "ghost@" in str(exc.value) and exc.value.fix
