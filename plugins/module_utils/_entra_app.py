@@ -101,6 +101,7 @@ class AppState(object):
                 self.warnings.append("api_permissions declares SMTP.SendAsApp with authorization_model=rbac: Microsoft "
                                      "advises against it (the claim triggers the classic mailbox-permission check)")
         original = app
+        owner_plan = self._plan_owners(app)
         fields = declared_fields(p)
         if not app and "displayName" not in fields:
             fields["displayName"] = p.get("unique_name")
@@ -127,7 +128,7 @@ class AppState(object):
         if self.check_mode and created:
             app = {"id": None, "appId": None, "uniqueName": unique_name}
         sp = self._ensure_sp(app)
-        owners = self._ensure_owners(app)
+        owners = self._ensure_owners(app, owner_plan)
         consented = self._ensure_consent(sp, declared_perms)
 
         after_app = dict(app or {})
@@ -174,16 +175,46 @@ class AppState(object):
         return created or self.graph.wait_for(lambda: self.graph.find_service_principal(app["appId"]),
                                               "the service principal of %s" % app["appId"], self.timeout)
 
-    def _ensure_owners(self, app):
-        """(before, after) owner ids when owners are declared; None when not managed."""
+    def _plan_owners(self, app):
+        """(current, wanted) as {object id: label} when owners are declared, else None; resolved before any write
+        so that an unknown owner fails the task without a half-done change."""
         declared = self.params.get("owners")
         if declared is None:
             return None
-        wanted = dict((self._owner_id(o), o) for o in declared)
         current = {}
-        if app.get("id"):
+        if app:
             for owner in self.graph.list("applications/%s/owners" % app["id"]):
-                current[owner["id"]] = owner.get("userPrincipalName") or owner.get("appId") or owner["id"]
+                current[owner["id"].lower()] = owner.get("userPrincipalName") or owner.get("appId") or owner["id"]
+        wanted = {}
+        for owner in declared:
+            if is_guid(owner) and owner.lower() in current:
+                wanted[owner.lower()] = current[owner.lower()]
+            else:
+                found = self._lookup_owner(owner)
+                wanted[found["id"].lower()] = found.get("userPrincipalName") or found.get("appId") or found["id"]
+        return current, wanted
+
+    def _lookup_owner(self, owner):
+        path = "directoryObjects/%s" % owner if is_guid(owner) else "users/%s" % owner
+        try:
+            found = self.graph.get_or_none(path)
+        except ServiceError as error:
+            if error.status != 403:
+                raise
+            raise ConfigError("cannot look up the user %r: reading users needs User.Read.All (or "
+                              "Directory.Read.All), which the identity running the module lacks" % owner,
+                              option="owners", code=error.code, request_id=error.request_id,
+                              fix="give the owner's object id instead, or grant User.Read.All")
+        if not found:
+            raise ConfigError("no user or service principal %r in this tenant" % owner, option="owners",
+                              fix="give owners as user principal names or object ids")
+        return found
+
+    def _ensure_owners(self, app, plan):
+        """(before, after) owner labels when owners are declared; None when not managed."""
+        if plan is None:
+            return None
+        current, wanted = plan
         add = sorted(set(wanted) - set(current))
         remove = sorted(set(current) - set(wanted))
         if add or remove:
@@ -196,15 +227,6 @@ class AppState(object):
             for oid in remove:
                 self.graph.delete("applications/%s/owners/%s/$ref" % (app["id"], oid))
         return sorted(current.values()), sorted(wanted.values())
-
-    def _owner_id(self, owner):
-        if is_guid(owner):
-            return owner.lower()
-        user = self.graph.get_or_none("users/%s" % owner)
-        if not user:
-            raise ConfigError("no user %r in this tenant" % owner, option="owners",
-                              fix="give owners as user principal names or object ids")
-        return user["id"]
 
     def _ensure_consent(self, sp, declared_perms):
         """Admin consent = the app's SP holds an appRoleAssignment for each declared application permission."""

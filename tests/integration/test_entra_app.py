@@ -175,8 +175,10 @@ def test_absent_removes_app_and_service_principal(emulator, tenant):
 
 
 def test_lost_create_answer_then_repeat_leaves_exactly_one_app(emulator, tenant):
-    tenant.faults.add("graph", match="PATCH /v1.0/applications(uniqueName=", kind="drop_after_commit", times=1)
+    fault = tenant.faults.add("graph", match="PATCH /v1.0/applications(uniqueName=", kind="drop_after_commit",
+                              times=1)
     first, _ = play(emulator, app_task(unique_name="relay-lost"))
+    assert fault.hits == 1, "the create's answer was lost"
     [second], _ = play(emulator, app_task(unique_name="relay-lost"))
     assert not second.get("failed"), second.get("msg")
     assert len(apps_named(tenant, "relay-lost")) == 1
@@ -195,3 +197,21 @@ def test_throttling_unavailability_and_replication_lag_are_survived(emulator, te
     assert len(assignments_of(tenant, sp["id"])) == 1
     statuses = [e["status"] for e in tenant.log.since(0) if e.get("part") == "graph"]
     assert 429 in statuses and 503 in statuses
+
+
+def test_owners_by_object_id_exact_list(emulator, tenant):
+    adele, megan = sorted(tenant.users.values(), key=lambda u: u["userPrincipalName"])
+    task = app_task(unique_name="relay-owned", owners=[adele["id"], megan["id"]])
+    results = four_runs(emulator, tenant, task)
+    assert [r["changed"] for r in results] == [True, True, False, False]
+    assert sorted(results[1]["owners"]) == sorted([adele["userPrincipalName"], megan["userPrincipalName"]])
+    [app] = apps_named(tenant, "relay-owned")
+    [dropped], _ = play(emulator, app_task(unique_name="relay-owned", owners=[adele["id"]]))
+    assert dropped["changed"] and dropped["owners"] == [adele["userPrincipalName"]]
+    assert dropped["diff"]["before"]["owners"] == sorted([adele["userPrincipalName"], megan["userPrincipalName"]])
+
+
+def test_owner_by_name_without_user_read_permission_says_what_to_do(emulator, tenant):
+    [result], _ = play(emulator, app_task(unique_name="relay-upn", owners=["adele@contoso.onmicrosoft.com"]))
+    assert result["failed"] and "owners" in result["msg"] and "User.Read.All" in result["msg"]
+    assert not apps_named(tenant, "relay-upn")
