@@ -1,0 +1,167 @@
+"""send_mail speed, printed (no timed assertions). Run: `. scripts/env.sh && python tests/benchmarks/bench_send_mail.py`.
+
+1. The emulated SMTP endpoint alone: messages / s over one XOAUTH2 connection (smtplib client).
+2. One message per task, a whole `ansible-playbook` run: send_mail (XOAUTH2, token from the shared file cache)
+   beside community.general.mail (AUTH LOGIN; the endpoint in its plain-auth benchmark mode), same server.
+3. 500 messages in one send_mail task (quota lifted): messages / s, and the ratio to a loop of
+   community.general.mail tasks (the loop is measured on BENCH_MAIL_LOOP tasks, 50 by default, and scaled).
+4. Module cold start: importing the module's code and preparing each credential kind in a fresh interpreter;
+   azure-identity must only be imported by the kinds that need it.
+"""
+
+import base64
+import os
+import smtplib
+import ssl
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))  # tests/, for `import emulator` and `import helpers`
+
+from emulator import Emulator  # noqa: E402
+from helpers.playbook import base_env, run_playbook  # noqa: E402
+
+MAILBOX = "app@contoso.onmicrosoft.com"
+PLAIN_PASSWORD = "bench-only-password"
+REPEAT = int(os.environ.get("BENCH_REPEAT", "3"))
+LOOP = int(os.environ.get("BENCH_MAIL_LOOP", "50"))
+
+
+def endpoint_rate(smtp, app_id, count=2000):
+    token = smtp.app_token(app_id)
+    conn = smtplib.SMTP(smtp.host, smtp.port, timeout=30)
+    conn.starttls(context=ssl.create_default_context(cafile=smtp.ca_path))
+    conn.ehlo("bench")
+    code, _ = conn.docmd("AUTH", "XOAUTH2 " + base64.b64encode(
+        ("user=%s\x01auth=Bearer %s\x01\x01" % (MAILBOX, token)).encode()).decode())
+    if code != 235:
+        raise SystemExit("AUTH failed: %s" % code)
+    data = b"From: %s\r\nTo: bob@example.com\r\nSubject: bench\r\n\r\nbody\r\n" % MAILBOX.encode()
+    start = time.perf_counter()
+    for _ in range(count):
+        conn.sendmail(MAILBOX, ["bob@example.com"], data)
+    elapsed = time.perf_counter() - start
+    conn.quit()
+    return count / elapsed
+
+
+def timed_play(emulator, tasks, env, repeat=REPEAT):
+    """Median wall time of whole ansible-playbook runs (process start to exit)."""
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        run = run_playbook(emulator, tasks, env=env)
+        times.append(time.perf_counter() - start)
+        if run.rc != 0:
+            raise SystemExit("playbook failed:\n%s" % run.output[-4000:])
+    return statistics.median(times), run
+
+
+def ours(**args):
+    args.setdefault("sender", MAILBOX)
+    args.setdefault("to", ["bob@example.com"])
+    args.setdefault("subject", "bench")
+    args.setdefault("body", "body")
+    return {"name": "ours", "o365.smtp_oauth.send_mail": args}
+
+
+def theirs(smtp, loop=None):
+    task = {"name": "theirs", "community.general.mail": {
+        "host": smtp.host, "port": smtp.port, "secure": "starttls", "username": MAILBOX, "password": PLAIN_PASSWORD,
+        "sender": MAILBOX, "to": ["bob@example.com"], "subject": "bench", "body": "body"}}
+    if loop:
+        task["loop"] = "{{ range(%d) | list }}" % loop
+    return task
+
+
+COLD_START = r"""
+import sys, time
+t = time.perf_counter()
+from ansible_collections.o365.smtp_oauth.plugins.module_utils import _auth, _smtp_task  # noqa
+provider = _auth.token_provider_from_options(%r)
+provider.get_token("https://outlook.office365.com/.default")
+print("%%.1f %%s" %% ((time.perf_counter() - t) * 1000, "azure.identity" in sys.modules))
+"""
+
+
+def cold_start(kinds, env):
+    """Fresh interpreter: import the module's code, build the credential, get the first SMTP token."""
+    out = {}
+    for name, opts in kinds.items():
+        times, loaded = [], None
+        for _ in range(REPEAT):
+            proc = subprocess.run([sys.executable, "-c", COLD_START % (opts,)], capture_output=True, text=True,
+                                  env=env)
+            if proc.returncode != 0:
+                times = None
+                loaded = (proc.stderr.strip().splitlines() or ["?"])[-1]
+                break
+            ms, loaded = proc.stdout.split()
+            times.append(float(ms))
+        out[name] = ("%.0f ms" % statistics.median(times) if times else "error", loaded)
+    return out
+
+
+def main():
+    with Emulator() as emulator:
+        run(emulator)
+
+
+def run(emulator):
+    smtp = emulator.smtp
+    tenant = emulator.tenant
+    app_id = emulator.admin.client_id
+    smtp.allow(app_id, MAILBOX)
+    print("# send_mail benchmark (%d cores, median of %d runs)" % (os.cpu_count(), REPEAT))
+
+    rates = sorted(endpoint_rate(smtp, app_id) for _ in range(REPEAT))
+    print("emulated SMTP endpoint, one XOAUTH2 connection (2000 messages, request log on): median %.0f, best %.0f "
+          "messages/s (goal >= 500); load average %.1f" % (statistics.median(rates), rates[-1], os.getloadavg()[0]))
+    smtp.messages = []
+
+    work = tempfile.mkdtemp(prefix="bench-send-mail-")
+    env = {"O365_TOKEN_CACHE_DIR": os.path.join(work, "tokens")}
+    smtp.settings.basic_auth = "accept"  # community.general.mail can only AUTH LOGIN / PLAIN
+    smtp.settings.plain_password = PLAIN_PASSWORD
+
+    run_playbook(emulator, [ours()], env=env)  # fills the shared token cache, as the first task of a play would
+    t_ours, _ = timed_play(emulator, [ours()], env)
+    t_theirs, _ = timed_play(emulator, [theirs(smtp)], env)
+    print("one message per task, whole ansible-playbook run: send_mail %.2f s, community.general.mail %.2f s, "
+          "ratio %.2f (goal <= 1.0)" % (t_ours, t_theirs, t_ours / t_theirs))
+
+    bulk = [ours(rate_limit=0, messages=[{"to": ["user%d@example.com" % i], "subject": "report %d" % i}
+                                         for i in range(500)])]
+    t_bulk, _ = timed_play(emulator, bulk, env)
+    t_send = max(t_bulk - t_ours, 1e-6)  # minus a one-message run: the sending alone
+    t_loop, _ = timed_play(emulator, [theirs(smtp, loop=LOOP)], env, repeat=1)
+    t_loop_500 = t_loop * 500.0 / LOOP
+    print("500 messages in one send_mail task: whole run %.2f s = %.0f messages/s; minus a one-message run "
+          "%.0f messages/s (goal >= 300)" % (t_bulk, 500 / t_bulk, 500 / t_send))
+    print("loop of community.general.mail tasks: %d tasks in %.2f s, scaled to 500: %.1f s (measured %d, scaled); "
+          "ratio send_mail / loop = %.3f" % (LOOP, t_loop, t_loop_500, LOOP, t_bulk / t_loop_500))
+
+    federated = os.path.join(work, "federated.jwt")
+    issuer, subject = "https://token.actions.githubusercontent.com", "repo:contoso/bench:ref:refs/heads/main"
+    admin_app = tenant.find_application(app_id=app_id)
+    tenant.add_federated_credential(admin_app, "bench", issuer, subject)
+    with open(federated, "w") as handle:
+        handle.write(emulator.issue_federated_token(issuer, subject, lifetime=3600))
+    base = {"tenant_id": tenant.tenant_id, "client_id": app_id, "authority_host": emulator.url,
+            "ca_path": emulator.ca_path}
+    kinds = {
+        "client_secret (msal)": dict(base, client_secret=emulator.admin.client_secret),
+        "certificate (msal)": dict(base, certificate_path=emulator.admin.certificate_path),
+        "workload identity (azure-identity)": dict(base, federated_token_file=federated),
+    }
+    cold_env = base_env()
+    for name, (ms, loaded) in cold_start(kinds, cold_env).items():
+        print("cold start to first SMTP token, %s: %s, azure.identity imported: %s" % (name, ms, loaded))
+
+
+if __name__ == "__main__":
+    main()
