@@ -161,3 +161,24 @@ def test_federated_github_create_check_create_again_update(emulator, tenant, app
 def test_federated_subject_missing_fails_naming_the_option(emulator, tenant, app):
     [result], _ = play(emulator, cred_task(type="federated", name="gitlab", issuer="https://gitlab.com"))
     assert result["failed"] and "subject" in result["msg"] and "Traceback" not in result["msg"]
+
+
+def test_replication_lag_on_every_dependent_step(emulator, tenant, tmp_path):
+    """A new app, then at once its secret, certificate and federated credential, with a replication lag: each step
+    waits for the app it depends on instead of failing."""
+    tenant.graph_replication_lag = 3.0
+    path, _ = make_certificate(tmp_path)
+    tasks = [app_task("relay-lagged"),
+             cred_task(unique_name="relay-lagged", type="secret", display_name="lagged"),
+             cred_task(unique_name="relay-lagged", type="certificate", public_certificate_path=str(path)),
+             cred_task(unique_name="relay-lagged", type="federated", name="gh", issuer=GITHUB, subject="repo:o/r:x")]
+    results, _ = play(emulator, tasks)
+    assert [r.get("failed") for r in results] == [False] * 4, [r.get("msg") for r in results]
+    assert all(r["changed"] for r in results)
+    statuses = [e["status"] for e in tenant.log.since(0) if e.get("part") == "graph"]
+    assert 404 in statuses, "the lag was felt (and waited out)"
+
+
+def test_rotate_before_not_shorter_than_lifetime_fails_naming_the_option(emulator, tenant, app):
+    [result], _ = play(emulator, cred_task(type="secret", lifetime_days=20, rotate_before_days=30))
+    assert result["failed"] and "rotate_before_days" in result["msg"]
