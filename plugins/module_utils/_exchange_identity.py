@@ -14,10 +14,10 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.o365.smtp_oauth.plugins.module_utils._errors import ConfigError
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._errors import ConfigError, NotPropagatedError
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._entra_permissions import (
     EXCHANGE_APP_ID, SMTP_ROLE)
-from ansible_collections.o365.smtp_oauth.plugins.module_utils._graph import is_guid
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._graph import is_guid, odata_quote
 
 
 class AppIdentity(object):
@@ -30,13 +30,25 @@ class AppIdentity(object):
         self.display_name = sp.get("displayName") or app_id
 
 
-def resolve_app(graph, app_id, object_id=None):
+def service_principal_of(graph, app_id, wait=0):
+    """GET /servicePrincipals(appId='...'); waits up to `wait` seconds for a just-created one to replicate."""
+    def read():
+        return graph.get_or_none("servicePrincipals(appId=%s)" % odata_quote(app_id))
+    if not wait:
+        return read()
+    try:
+        return graph.wait_for(read, "the service principal of app %s" % app_id, wait)
+    except NotPropagatedError:
+        return None
+
+
+def resolve_app(graph, app_id, object_id=None, wait=0):
     """The app's service principal; ConfigError when it has none or when object_id is not its SP id."""
     if not is_guid(app_id):
         raise ConfigError("must be the app's client id (a GUID), got %r" % app_id, option="app_id")
     if object_id is not None and not is_guid(object_id):
         raise ConfigError("must be a GUID, got %r" % object_id, option="object_id")
-    sp = graph.find_service_principal(app_id)
+    sp = service_principal_of(graph, app_id, wait)
     if sp is None:
         raise ConfigError("the app %s has no service principal (enterprise application) in this tenant, so Exchange "
                           "cannot register it" % app_id, option="app_id",

@@ -20,6 +20,7 @@ from ansible_collections.o365.smtp_oauth.plugins.module_utils._exchange_info imp
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._graph import GraphClient
 
 SMTP_AUTH_CHOICES = ("enabled", "inherit", "disabled")
+SP_REPLICATION_WAIT = 60  # seconds, at most wait_timeout
 
 
 def exchange_client(module):
@@ -71,7 +72,9 @@ def run_exchange_smtp_access(module):
     params = module.params
     validate_access_params(params)
     graph = GraphClient(module.http, module.cloud)
-    identity = resolve_app(graph, params["app_id"], params.get("object_id"))
+    # A service principal entra_app created just before may take seconds to replicate: wait a little for it.
+    identity = resolve_app(graph, params["app_id"], params.get("object_id"), wait=min(params.get("wait_timeout") or 0,
+                                                                                      SP_REPLICATION_WAIT))
     access = ExchangeAccess(exchange_client(module), identity, params, module.check_mode,
                             smtp_consent=lambda: has_smtp_consent(graph, identity.sp_id))
     before = access.describe()

@@ -128,7 +128,10 @@ options:
     type: bool
     default: false
   wait_timeout:
-    description: Seconds O(wait_for_effect) waits at most.
+    description:
+      - Seconds O(wait_for_effect) waits at most.
+      - Also bounds (to at most 60 seconds) the wait for a service principal created just before (for example by
+        M(o365.smtp_oauth.entra_app)) to replicate in Entra ID.
     type: int
     default: 300
 notes:

@@ -110,6 +110,11 @@ class FakeHttp(object):
             status, body, cmdlet, app_id = exchange_api.answer(self.tenant, Request(url, json, headers, self.token))
             self.tenant.log.add(cmdlet=cmdlet, status=status, write=ExchangeAdminClient.is_write(cmdlet))
             return Response(status, body)
+        if "(appId=" in url:  # GET servicePrincipals(appId='...')
+            app_id = url.split("'")[1]
+            found = [o for o in self.tenant.service_principals.values() if o["appId"] == app_id]
+            return Response(200, found[0]) if found else Response(404, {"error": {"code": "Request_ResourceNotFound",
+                                                                                  "message": "not found"}})
         return Response(200, {"value": self.graph(url, params or {})})
 
     def graph(self, url, params):
@@ -227,6 +232,13 @@ def test_application_object_id_is_refused_with_the_right_id(tenant):
     with pytest.raises(ConfigError) as exc:
         access(tenant, object_id=app_object_id, mailboxes=[{"address": box("noreply")}])
     assert exc.value.option == "object_id" and tenant.sp["id"] in str(exc.value)
+    assert tenant.log.writes() == []
+
+
+def test_app_without_service_principal_is_refused_after_a_bounded_wait(tenant):
+    with pytest.raises(ConfigError) as exc:
+        access(tenant, app_id=str(uuid.uuid4()), wait_timeout=1, mailboxes=[{"address": box("noreply")}])
+    assert exc.value.option == "app_id" and "no service principal" in str(exc.value)
     assert tenant.log.writes() == []
 
 
