@@ -31,7 +31,7 @@ def session(emulator):
 
 def rate(emulator, label, call, count=COUNT, clients=1):
     """Run call(session, i) count times over `clients` threads; print requests / s."""
-    sessions = [session(emulator) for _ in range(clients)]
+    sessions = [session(emulator) for unused in range(clients)]
     for s in sessions:
         call(s, 0)  # warm the connection (TLS handshake outside the measurement)
     errors = []
@@ -83,6 +83,7 @@ def main():
             paged(lister, i)
         elapsed = time.perf_counter() - start
         print("%-48s %6d lists     %8.1f lists/s (4 pages each)" % ("GET applications, all pages", 20, 20 / elapsed))
+
 
 if __name__ == "__main__":
     main()

@@ -11,6 +11,7 @@ from emulator.graph_call import READ, WRITE, body_of, counting, listing, upsert_
 from emulator.graph_objects import GraphError, bad_request, not_found
 from emulator.state import iso
 
+
 def app_view(call, app):
     return objs.view(app, objs.APP_FIELDS, call.visible)
 
@@ -26,8 +27,7 @@ def create_application(call, fields=None):
     if not body.get("displayName"):
         raise bad_request("Invalid value specified for property 'displayName' of resource 'Application'.")
     if body.get("uniqueName") and call._find(call.tenant.applications, ("uniqueName", body["uniqueName"])):
-        raise GraphError(409, "Request_MultipleObjectsWithSameKeyValue", "Another object with the same value for "
-                                                                          "property uniqueName already exists.")
+        raise objs.conflict("uniqueName")
     fields = dict(body)
     keys = fields.pop("keyCredentials", None)
     app = call.tenant.add_application(fields.pop("displayName"), uniqueName=fields.pop("uniqueName", None),
@@ -224,7 +224,6 @@ def remove_owner(call, ref, oid):
         raise not_found(oid)
     owners.remove(oid)
     return 204, None
-
 
 
 def list_applications(call):

@@ -26,6 +26,11 @@ def not_found(key):
                                                        "reference-property objects are not present." % key)
 
 
+def conflict(prop):
+    return GraphError(409, "Request_MultipleObjectsWithSameKeyValue", "Another object with the same value for "
+                                                                      "property %s already exists." % prop)
+
+
 def bad_request(message, code="Request_BadRequest"):
     return GraphError(400, code, message)
 

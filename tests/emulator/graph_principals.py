@@ -6,14 +6,15 @@ import time
 from emulator import graph_objects as objs
 from emulator.graph_applications import owner_view
 from emulator.graph_call import ASSIGN, READ, USER_READ, WRITE, body_of, counting, listing, upsert_wanted
-from emulator.graph_objects import GraphError, bad_request, not_found
+from emulator.graph_objects import bad_request, not_found
 from emulator.state import iso
+
 
 # -- users ------------------------------------------------------------------------------------------------------
 def list_users(call):
     call.allow(USER_READ)
     return call.collection("users", list(call.tenant.users.values()), "user",
-                           lambda _, user: objs.view(user, objs.USER_FIELDS))
+                           lambda unused, user: objs.view(user, objs.USER_FIELDS))
 
 
 def get_user(call, key):
@@ -47,9 +48,7 @@ def create_service_principal(call, app_id, body):
         raise bad_request("The appId '%s' of the service principal does not reference a valid application object."
                           % app_id)
     if call.tenant.find_service_principal(app_id=app_id) is not None:
-        raise GraphError(409, "Request_MultipleObjectsWithSameKeyValue", "Another object with the same value for "
-                                                                          "property servicePrincipalNames already "
-                                                                          "exists.")
+        raise objs.conflict("servicePrincipalNames")
     fields = dict((k, v) for k, v in body.items() if k != "appId" and not k.startswith("@"))
     fields.setdefault("appDisplayName", app["displayName"])
     fields.setdefault("appRoles", [dict(r) for r in app.get("appRoles") or []])
@@ -147,14 +146,13 @@ def get_assignment(call, ref, side, key):
 
 def delete_assignment(call, ref, side, key):
     call.allow(ASSIGN)
-    _, assignment = assignment_of(call, ref, side, key)
+    assignment = assignment_of(call, ref, side, key)[1]
     del call.tenant.app_role_assignments[assignment["id"]]
     return 204, None
 
 
 def for_side(handler, side):
     return lambda call, *args: handler(call, *(args[:1] + (side,) + args[1:]))
-
 
 
 def list_service_principals(call):

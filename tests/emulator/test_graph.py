@@ -347,8 +347,8 @@ def test_paging_follows_next_links_with_filter_and_select(graph, tenant):
     tenant.graph_page_size = 2
     for i in range(5):
         upsert(graph, "paged-%d" % i, {"displayName": "paged %d" % i})
-    seen, url, params, pages = [], "applications", {"$filter": "startswith(uniqueName,'paged-')",
-                                                     "$select": "uniqueName,id"}, 0
+    params = {"$filter": "startswith(uniqueName,'paged-')", "$select": "uniqueName,id"}
+    seen, url, pages = [], "applications", 0
     while url:
         body = graph.get(url, params=params).json()
         assert body["@odata.context"].endswith("$metadata#applications(uniqueName,id)")
