@@ -26,7 +26,6 @@ import uuid
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._errors import (
     AuthError,
     MissingLibraryError,
-    O365Error,
     ServiceError,
     redact,
 )
@@ -243,7 +242,7 @@ class HttpClient(object):
                 raw = self.session.request(method, url, json=json, params=params, data=data, headers=send_headers,
                                            timeout=self.timeout, verify=self.ca_path or True,
                                            allow_redirects=False)
-            except Exception as error:  # requests' own exceptions; anything else is a bug we report plainly
+            except _rexc.RequestException as error:  # anything else is a bug: the module wrapper reports it
                 failure = self._connection_failure(method, url, error, send_headers["client-request-id"])
                 safe = idempotent or failure.details.get("nothing_sent")
                 self._log("%s %s -> %s" % (method, url, failure.code))
@@ -354,5 +353,4 @@ def _service_name(url):
     return "Microsoft Graph"
 
 
-__all__ = ["HttpClient", "HttpResponse", "parse_json", "parse_error_body", "request_id_of", "RETRY_STATUSES",
-           "O365Error"]
+__all__ = ["HttpClient", "HttpResponse", "parse_json", "parse_error_body", "request_id_of", "RETRY_STATUSES"]

@@ -166,13 +166,22 @@ class TwoTokens(object):
         return list(self.tokens)
 
 
-def test_expired_token_is_refreshed_once(emulator, tenant, fake_time):
+@pytest.mark.parametrize("service", ["graph", "exchange"])
+def test_expired_token_is_refreshed_once(emulator, tenant, fake_time, service):
     app_id = emulator.admin.client_id
-    expired = tenant.tokens.issue(app_id, now=time.time() - 7200, lifetime=3600)
-    provider = TwoTokens(expired, tenant.tokens.issue(app_id))
+    if service == "graph":
+        audience, scope, method, url, body = ("https://graph.microsoft.com", GRAPH_SCOPE, "GET",
+                                              emulator.url + "/v1.0/applications", None)
+    else:
+        audience, scope, method, url, body = (
+            "https://outlook.office365.com", EXCHANGE_SCOPE, "POST",
+            "%s/adminapi/beta/%s/InvokeCommand" % (emulator.url, tenant.tenant_id),
+            {"CmdletInput": {"CmdletName": "Get-Mailbox", "Parameters": {}}})
+    expired = tenant.tokens.issue(app_id, audience=audience, now=time.time() - 7200, lifetime=3600)
+    provider = TwoTokens(expired, tenant.tokens.issue(app_id, audience=audience))
     client = make_client(emulator, fake_time, provider=provider)
-    assert client.request("GET", emulator.url + "/v1.0/applications", scope=GRAPH_SCOPE).status == 200
-    assert provider.invalidated == [GRAPH_SCOPE]
+    assert client.request(method, url, scope=scope, json=body).status == 200
+    assert provider.invalidated == [scope] and client.attempts == 2
 
 
 def test_refused_token_is_not_retried_and_not_shown(emulator, tenant, fake_time):
