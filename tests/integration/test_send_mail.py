@@ -119,7 +119,7 @@ def test_dropped_connection_mid_bulk_no_duplicate_no_loss(emulator, smtp):
     assert sorted(counts) == sorted(m["message_id"] for m in result["messages"]) and set(counts.values()) == {1}
 
 
-def test_concurrent_connection_limit_and_busy_are_retried(emulator, smtp):
+def test_busy_server_is_retried(emulator, smtp):
     smtp.faults.add("MAIL", "busy", times=2)
     [result], _ = play(emulator, smtp, [task(retry_delay=0.05)])
     assert result["sent"] == 1 and result["messages"][0]["attempts"] == 3 and result["retries"] == 2
