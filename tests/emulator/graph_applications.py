@@ -26,7 +26,7 @@ def create_application(call, fields=None):
     objs.check_application_body(body)
     if not body.get("displayName"):
         raise bad_request("Invalid value specified for property 'displayName' of resource 'Application'.")
-    if body.get("uniqueName") and call._find(call.tenant.applications, ("uniqueName", body["uniqueName"])):
+    if body.get("uniqueName") and call.find(call.tenant.applications, ("uniqueName", body["uniqueName"])):
         raise objs.conflict("uniqueName")
     fields = dict(body)
     keys = fields.pop("keyCredentials", None)
@@ -47,7 +47,7 @@ def patch_application(call, ref):
     call.allow(WRITE)
     body = body_of(call)
     if isinstance(ref, tuple) and ref[0] == "uniqueName":
-        app = call._find(call.tenant.applications, ref)
+        app = call.find(call.tenant.applications, ref)
         if app is None:
             if not upsert_wanted(call):
                 raise not_found(ref[1])
@@ -63,13 +63,13 @@ def patch_application(call, ref):
 
 
 def update_application(app, body):
+    """All or nothing, as in Graph: every value is checked before the first is applied."""
     objs.check_application_body(body, existing=app)
-    for name, value in body.items():
-        if name.startswith("@odata."):
-            continue
-        if name == "keyCredentials":
-            value = objs.merge_key_credentials(app.get("keyCredentials") or [], value)
-        app[name] = value
+    changes = dict((k, v) for k, v in body.items() if not k.startswith("@odata."))
+    if "keyCredentials" in changes:
+        changes["keyCredentials"] = objs.merge_key_credentials(app.get("keyCredentials") or [],
+                                                               changes["keyCredentials"])
+    app.update(changes)
 
 
 def delete_application(call, ref):

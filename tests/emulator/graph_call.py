@@ -60,12 +60,12 @@ class Call(object):
         name, value = ref if isinstance(ref, tuple) else ("id", ref)
         if name in ("id", "appId") and not GUID.match(str(value)):
             raise bad_request("Invalid object identifier '%s'." % value)
-        found = self._find(store, ref)
+        found = self.find(store, ref)
         if found is None or (replicated and not self.visible(found)):
             raise not_found(value)
         return found
 
-    def _find(self, store, ref):
+    def find(self, store, ref):
         if not isinstance(ref, tuple):
             return store.get(ref)
         name, value = ref
@@ -150,11 +150,13 @@ TYPES = {"applications": ("application", objs.APP_FIELDS), "servicePrincipals": 
 
 
 def body_of(call):
+    """The JSON object a write carries ({} when there is no body); anything else is Graph's 400."""
     request = call.request
-    if request.body and request.json is None:
+    body = request.json if request.body else {}
+    if not isinstance(body, dict):
         raise GraphError(400, "BadRequest", "Unable to read JSON request payload. Please ensure Content-Type "
                                             "header is set and payload is of valid JSON format.")
-    return request.json if request.json is not None else {}
+    return body
 
 
 def upsert_wanted(call):

@@ -43,7 +43,7 @@ def get_service_principal(call, ref):
 
 def create_service_principal(call, app_id, body):
     objs.check_properties(body, objs.SP_WRITABLE | {"appId"}, "servicePrincipal", read_only=("id",))
-    app = call._find(call.tenant.applications, ("appId", str(app_id)))
+    app = call.find(call.tenant.applications, ("appId", str(app_id)))
     if app is None or not call.visible(app):  # the new app has not replicated to this replica yet
         raise bad_request("The appId '%s' of the service principal does not reference a valid application object."
                           % app_id)
@@ -67,7 +67,7 @@ def post_service_principal(call):
 def patch_service_principal(call, ref):
     call.allow(WRITE)
     body = body_of(call)
-    sp = call._find(call.tenant.service_principals, ref)
+    sp = call.find(call.tenant.service_principals, ref)
     if sp is None:
         if not (isinstance(ref, tuple) and ref[0] == "appId" and upsert_wanted(call)):
             raise not_found(ref[1] if isinstance(ref, tuple) else ref)

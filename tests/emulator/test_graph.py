@@ -123,6 +123,8 @@ def test_bad_writes_name_the_property(graph, tenant):
     error(graph.post("applications", json={"description": "no name"}), 400, "Request_BadRequest")
     bad = graph.post("applications", data="{not json", headers={"Content-Type": "application/json"})
     assert "valid JSON" in error(bad, 400, "BadRequest")
+    assert "valid JSON" in error(graph.post("applications/%s/removePassword" % app["id"], json=["x"]), 400,
+                                 "BadRequest")
 
 
 def test_add_password_shows_the_secret_once(graph, tenant):
@@ -175,7 +177,9 @@ def test_key_credentials_are_replaced_by_the_full_list(graph, tenant):
                                                        "usage": "Verify"}]}).status_code == 204
     assert [k["keyId"] for k in graph.get(path).json()["keyCredentials"]] == [keys[1]["keyId"]]
     assert first.key_b64 not in graph.get(path).text
-    error(graph.patch(path, json={"keyCredentials": [dict(new, key="bm90IGEgY2VydA==")]}), 400, "Request_BadRequest")
+    error(graph.patch(path, json={"displayName": "half-applied?", "keyCredentials": [dict(new, key="bm90IGEgY2VydA==")]}),
+          400, "Request_BadRequest")
+    assert graph.get(path).json()["displayName"] == "Certs"  # a refused PATCH changes nothing
     error(graph.patch(path, json={"keyCredentials": [{"keyId": "00000000-0000-0000-0000-000000000000"}]}), 400,
           "Request_BadRequest")
 
