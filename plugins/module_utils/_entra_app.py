@@ -15,7 +15,7 @@ __metaclass__ = type
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._errors import ConfigError, ServiceError
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._entra_permissions import (
     PermissionResolver, merge_rra, normalize_rra, required_resource_access, smtp_permission_declared)
-from ansible_collections.o365.smtp_oauth.plugins.module_utils._graph import is_guid, is_replication_lag
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._graph import is_guid
 
 SIGN_IN_AUDIENCES = ("AzureADMyOrg", "AzureADMultipleOrgs", "AzureADandPersonalMicrosoftAccount",
                      "PersonalMicrosoftAccount")

@@ -52,8 +52,8 @@ def app_report(graph, params, now=None):
     credentials = [secret_view(c, now) for c in app.get("passwordCredentials") or []]
     credentials += [certificate_view(c, now) for c in app.get("keyCredentials") or []]
     credentials.sort(key=_credential_sort_key)
-    federated = sorted((federated_view(c) for c in graph.list("applications/%s/federatedIdentityCredentials"
-                                                                % app["id"])), key=lambda v: v["name"] or "")
+    fics = graph.list("applications/%s/federatedIdentityCredentials" % app["id"])
+    federated = sorted((federated_view(c) for c in fics), key=lambda v: v["name"] or "")
     owners = sorted(o.get("userPrincipalName") or o.get("appId") or o["id"]
                     for o in graph.list("applications/%s/owners" % app["id"]))
 

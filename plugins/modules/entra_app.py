@@ -25,14 +25,16 @@ description:
     O(wait_timeout) seconds; a timeout says the object was created but is not visible yet, apart from a failure.
   - A second run with the same declaration reads only and reports C(changed=false).
 author:
-  - o365.smtp_oauth contributors
+  - o365.smtp_oauth contributors (@o365-smtp-oauth)
 extends_documentation_fragment:
   - o365.smtp_oauth.auth
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: Sends no write request and returns the predicted result (ids of an app still to create are null).
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
     details: Before and after of the declared fields only (plus permissions, owners and consent by name).
 options:
