@@ -13,11 +13,14 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import base64
 import datetime
 import hashlib
+import json
 import os
 import re
 import time
+import uuid
 
 
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._aadsts import aadsts_code, translate_aadsts
@@ -192,19 +195,42 @@ class ClientSecretCredential(_MsalCredential):
 class LoadedCertificate(object):
     """The certificate and its private key from a PEM (certificate + key) or PFX / PKCS#12 file."""
 
-    def __init__(self, certificate, key, chain_pem):
+    def __init__(self, certificate, key):
         self.certificate = certificate
         self.key = key
-        self.certificate_pem = chain_pem
 
     def fingerprint(self, algorithm):
         from cryptography.hazmat.primitives import hashes
         return self.certificate.fingerprint(hashes.SHA1() if algorithm == "sha1" else hashes.SHA256()).hex()
 
-    def key_pem(self):
-        from cryptography.hazmat.primitives import serialization
-        return self.key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                      serialization.NoEncryption()).decode("ascii")
+    def assertion(self, client_id, audience, algorithm="sha256", lifetime=600):
+        """A signed client assertion (RFC 7523): PS256 with x5t#S256, or RS256 with x5t for sha1.
+
+        Built here rather than by msal: msal computes the SHA-256 thumbprint only from 1.35 on, while the relay
+        runs on distribution packages that are older; the identity platform checks this exact shape.
+        """
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import padding
+        now = int(time.time())
+        if algorithm == "sha1":
+            header = {"alg": "RS256", "typ": "JWT", "x5t": _b64url(bytes.fromhex(self.fingerprint("sha1")))}
+            pad = padding.PKCS1v15()
+        else:
+            header = {"alg": "PS256", "typ": "JWT", "x5t#S256": _b64url(bytes.fromhex(self.fingerprint("sha256")))}
+            pad = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=32)  # RFC 7518: salt = hash size
+        claims = {"aud": audience, "iss": client_id, "sub": client_id, "jti": str(uuid.uuid4()),
+                  "iat": now, "nbf": now, "exp": now + lifetime}
+        signing_input = _b64url(_json(header)) + "." + _b64url(_json(claims))
+        signature = self.key.sign(signing_input.encode("ascii"), pad, hashes.SHA256())
+        return signing_input + "." + _b64url(signature)
+
+
+def _b64url(data):
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _json(value):
+    return json.dumps(value, separators=(",", ":"), sort_keys=True).encode("utf-8")
 
 
 def _not_after(certificate):
@@ -278,8 +304,11 @@ def load_certificate(path, password=None):
                                      serialization.PublicFormat.SubjectPublicKeyInfo) != public:
         raise ConfigError("the private key in %s does not belong to its certificate" % path,
                           option="certificate_path", fix="put the certificate and its own private key together")
-    pem = certificate.public_bytes(serialization.Encoding.PEM).decode("ascii")
-    return LoadedCertificate(certificate, key, pem)
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise ConfigError("the key in %s is not an RSA key" % path, option="certificate_path",
+                          fix="Entra ID app certificates for client assertions use RSA keys (2048 bits or more)")
+    return LoadedCertificate(certificate, key)
 
 
 class CertificateCredential(_MsalCredential):
@@ -315,12 +344,12 @@ class CertificateCredential(_MsalCredential):
         return []
 
     def _client_credential(self):
-        loaded = self._loaded
-        if self.thumbprint_algorithm == "sha1":
-            # msal signs RS256 with x5t when only a SHA-1 thumbprint is given.
-            return {"private_key": loaded.key_pem(), "thumbprint": loaded.fingerprint("sha1")}
-        # Given the certificate, msal (>= 1.35) computes the SHA-256 thumbprint and signs PS256 with x5t#S256.
-        return {"private_key": loaded.key_pem(), "public_certificate": loaded.certificate_pem}
+        loaded, algorithm = self._loaded, self.thumbprint_algorithm
+
+        def assertion():
+            # The audience is the token endpoint msal found by discovery, where the assertion is sent.
+            return loaded.assertion(self.client_id, self._app.authority.token_endpoint, algorithm)
+        return {"client_assertion": assertion}
 
     def cache_identity(self):
         self.validate()

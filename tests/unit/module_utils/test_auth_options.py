@@ -214,12 +214,33 @@ def test_pem_and_pfx_load_and_fingerprints_match(tmp_path, keypair):
         cred = _auth.credential_from_options(cert_opts(path, certificate_password=password))
         assert cred.validate() == []
         assert cred._loaded.fingerprint("sha256") == cert.fingerprint(hashes.SHA256()).hex()
-        credential = cred._client_credential()
-        assert "public_certificate" in credential and "thumbprint" not in credential
-    sha1 = _auth.credential_from_options(cert_opts(path, certificate_password="pw",
-                                                   certificate_thumbprint_algorithm="sha1"))
-    sha1.validate()
-    assert sha1._client_credential()["thumbprint"] == cert.fingerprint(hashes.SHA1()).hex()
+
+
+@pytest.mark.parametrize("algorithm, alg, header, digest", [("sha256", "PS256", "x5t#S256", hashes.SHA256()),
+                                                            ("sha1", "RS256", "x5t", hashes.SHA1())])
+def test_client_assertion_shape_and_signature(tmp_path, keypair, algorithm, alg, header, digest):
+    import base64
+    import time
+
+    import jwt
+    key, cert = keypair
+    cred = _auth.credential_from_options(cert_opts(write(tmp_path, "c.pem", pem(key, cert)),
+                                                   certificate_thumbprint_algorithm=algorithm))
+    cred.validate()
+    endpoint = "https://login.example.test/%s/oauth2/v2.0/token" % TENANT
+    assertion = cred._loaded.assertion(CLIENT, endpoint, algorithm)
+    head = jwt.get_unverified_header(assertion)
+    assert head["alg"] == alg and set(head) == {"alg", "typ", header}
+    assert base64.urlsafe_b64decode(head[header] + "==") == cert.fingerprint(digest)
+    claims = jwt.decode(assertion, cert.public_key(), algorithms=[alg], audience=endpoint)
+    assert claims["iss"] == claims["sub"] == CLIENT and 590 <= claims["exp"] - time.time() <= 600
+    assert cred._loaded.assertion(CLIENT, endpoint, algorithm) != assertion  # fresh jti each time
+
+
+def test_ec_keys_are_refused(tmp_path):
+    from cryptography.hazmat.primitives.asymmetric import ec
+    key, cert = make_cert(key=ec.generate_private_key(ec.SECP256R1()))
+    assert "not an RSA key" in config_error(cert_opts(write(tmp_path, "ec.pem", pem(key, cert)))).message
 
 
 def test_key_first_then_certificate_also_loads(tmp_path, keypair):
