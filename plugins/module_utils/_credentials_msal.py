@@ -6,7 +6,8 @@
 msal keeps no token cache here: the TokenProvider is the one cache, so its renewal rule (10 minutes) applies.
 msal gets our own HTTP client so that ca_path is passed with every request (requests lets REQUESTS_CA_BUNDLE
 override a Session's verify) and so that 429 / 5xx answers are retried: msal alone only remembers a throttled
-answer and returns it again until Retry-After passes.
+answer and returns it again until Retry-After passes. The certificate's client assertion is signed here (see
+LoadedCertificate.assertion) and given to msal as a callable, so every msal version behaves the same.
 """
 
 from __future__ import absolute_import, division, print_function
