@@ -78,9 +78,13 @@ class Emulator(object):
                 continue
             module.register(self.router, self.tenant)
             self.parts.append(name)
-        https = HttpFront(self, self.router, self.ca.server_context(), port=self.port).start()
-        msi = HttpFront(self, self.router, None, port=self.msi_port).start()
-        self._fronts = [https, msi]
+        self._fronts.append(HttpFront(self, self.router, self.ca.server_context(), port=self.port).start())
+        try:
+            self._fronts.append(HttpFront(self, self.router, None, port=self.msi_port).start())
+        except OSError:
+            self.stop()  # nothing half-started stays behind
+            raise
+        https, msi = self._fronts
         self.host, self.port = https.host, https.port
         self.url = "https://%s:%d" % (self.host, self.port)
         self.msi_endpoint = "http://%s:%d/msi/token" % (msi.host, msi.port)
@@ -88,7 +92,11 @@ class Emulator(object):
         self.tenant.url = self.url
         self._seed()
         if self.want_smtp:
-            self._start_smtp()
+            try:
+                self._start_smtp()
+            except Exception:
+                self.stop()
+                raise
         return self
 
     def _start_smtp(self):

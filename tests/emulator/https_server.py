@@ -263,6 +263,12 @@ class _Server(ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 64
 
+    def handle_error(self, request, client_address):
+        # A client that hangs up or fails the TLS handshake is not an emulator error worth a traceback.
+        import sys
+        if not isinstance(sys.exc_info()[1], (ConnectionError, ssl.SSLError, socket.timeout, OSError)):
+            super().handle_error(request, client_address)
+
 
 class HttpFront(object):
     """One listener (HTTPS when tls_context is given, else plain HTTP restricted to the msi part)."""
