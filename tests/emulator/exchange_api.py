@@ -210,26 +210,27 @@ def run_cmdlet(ex, name, values):
     return rows or [], warnings
 
 
+def _existing(found, identity, error=not_found):
+    if found is None:
+        raise error(identity)
+    return found
+
+
 def _sp(ex, identity):
-    sp = ex.find_sp(identity)
-    if sp is None:
-        raise user_not_found(identity)
-    return sp
+    return _existing(ex.find_sp(identity), identity, user_not_found)
 
 
 def _mailbox(ex, identity):
-    box = ex.find_mailbox(identity)
-    if box is None:
-        raise not_found(identity)
-    return box
+    return _existing(ex.find_mailbox(identity), identity)
+
+
+def _recipient(ex, identity):
+    return _existing(ex.find_recipient(identity), identity)
 
 
 def get_service_principal(ex, p, warnings):
     if p.has("Identity"):
-        sp = ex.find_sp(p.get("Identity"))
-        if sp is None:
-            raise not_found(p.get("Identity"))
-        return [sp]
+        return [_existing(ex.find_sp(p.get("Identity")), p.get("Identity"))]
     return sorted(ex.service_principals.values(), key=lambda s: s["WhenCreated"])
 
 
@@ -257,13 +258,6 @@ def _permission_rows(ex, rows, who_key):
             shown[who_key + "DisplayName"] = sp["DisplayName"]
         out.append(shown)
     return out
-
-
-def _recipient(ex, identity):
-    recipient = ex.find_recipient(identity)
-    if recipient is None:
-        raise not_found(identity)
-    return recipient
 
 
 class _Kind(object):

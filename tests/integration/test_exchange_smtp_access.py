@@ -15,11 +15,7 @@ import pytest
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._jwt_claims import decode_claims
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._smtp_diagnosis import diagnose
 from emulator import smtp_server
-
-try:
-    from helpers.playbook import run_playbook
-except ImportError:  # the shared helper has not landed yet: a local runner with the same shape
-    run_playbook = None
+from helpers.playbook import run_playbook
 
 DOMAIN = "contoso.onmicrosoft.com"
 EXCHANGE = "00000002-0000-0ff1-ce00-000000000000"
@@ -30,32 +26,7 @@ def box(local):
 
 
 def play(emulator, tasks, check=False):
-    tasks = tasks if isinstance(tasks, list) else [tasks]
-    if run_playbook is not None:
-        return run_playbook(emulator, tasks, check=check, diff=True).results
-    return _local_playbook(emulator, tasks, check)
-
-
-def _local_playbook(emulator, tasks, check):
-    import json
-    import os
-    import subprocess
-    import sys
-    import tempfile
-    with tempfile.TemporaryDirectory() as directory:
-        path = os.path.join(directory, "play.yml")
-        with open(path, "w") as handle:
-            json.dump([{"hosts": "localhost", "gather_facts": False, "tasks": tasks}], handle)
-        env = dict(((k, v) for k, v in os.environ.items() if k not in ("REQUESTS_CA_BUNDLE", "SSL_CERT_FILE")),
-                   ANSIBLE_STDOUT_CALLBACK="ansible.posix.json",
-                   ANSIBLE_LOCALHOST_WARNING="false", ANSIBLE_INVENTORY_UNPARSED_WARNING="false",
-                   **emulator.env())
-        args = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", "localhost,", "-c",
-                "local", "-e", "ansible_python_interpreter=%s" % sys.executable, "--diff", path]
-        proc = subprocess.run(args + (["--check"] if check else []), env=env, capture_output=True, text=True,
-                              timeout=280)
-        data = json.loads(proc.stdout)
-        return [task["hosts"]["localhost"] for task in data["plays"][0]["tasks"]]
+    return run_playbook(emulator, tasks if isinstance(tasks, list) else [tasks], check=check, diff=True).results
 
 
 def exchange_writes(tenant, mark):

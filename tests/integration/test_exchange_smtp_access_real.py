@@ -6,13 +6,12 @@ granted SMTP sending for the test) and O365_TEST_MAILBOX (an existing mailbox, e
 scope named o365-smtp-oauth-test-<random> and removes everything again at the end.
 """
 
-import json
 import os
-import subprocess
-import sys
 import uuid
 
 import pytest
+
+from helpers.playbook import run_playbook
 
 pytestmark = [
     pytest.mark.real_tenant,
@@ -24,32 +23,25 @@ pytestmark = [
 ]
 
 
-def run(tmp_path, tasks, check=False):
-    playbook = tmp_path / "play.yml"
-    playbook.write_text(json.dumps([{"hosts": "localhost", "gather_facts": False, "tasks": tasks}]))
-    env = dict(os.environ, ANSIBLE_STDOUT_CALLBACK="ansible.posix.json",
-               ANSIBLE_LOCALHOST_WARNING="false", ANSIBLE_INVENTORY_UNPARSED_WARNING="false")
-    args = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", "localhost,", "-c", "local",
-            "-e", "ansible_python_interpreter=%s" % sys.executable, str(playbook)] + (["--check"] if check else [])
-    proc = subprocess.run(args, env=env, capture_output=True, text=True, timeout=900)
-    data = json.loads(proc.stdout)
-    return [task["hosts"]["localhost"] for task in data["plays"][0]["tasks"]]
+def run(tasks, check=False):
+    """ansible-playbook with the real tenant's credentials from the environment (no emulator)."""
+    return run_playbook(tasks, check=check, timeout=900).results
 
 
-def test_rbac_grant_is_idempotent_and_removed_on_a_real_tenant(tmp_path):
+def test_rbac_grant_is_idempotent_and_removed_on_a_real_tenant():
     scope = "o365-smtp-oauth-test-%s" % uuid.uuid4().hex[:8]
     task = {"o365.smtp_oauth.exchange_smtp_access": {
         "app_id": os.environ["O365_TEST_APP_ID"], "scope_name": scope,
         "mailboxes": [{"address": os.environ["O365_TEST_MAILBOX"], "smtp_auth": "inherit"}]}}
     try:
-        assert run(tmp_path, [task], check=True)[0]["changed"]
-        [created] = run(tmp_path, [task])
+        assert run([task], check=True)[0]["changed"]
+        [created] = run([task])
         assert created["changed"] and not created.get("failed"), created
-        assert not run(tmp_path, [task], check=True)[0]["changed"]
-        assert not run(tmp_path, [task])[0]["changed"]
-        [report] = run(tmp_path, [{"o365.smtp_oauth.exchange_smtp_access_info": {
+        assert not run([task], check=True)[0]["changed"]
+        assert not run([task])[0]["changed"]
+        [report] = run([{"o365.smtp_oauth.exchange_smtp_access_info": {
             "app_id": os.environ["O365_TEST_APP_ID"], "mailbox": os.environ["O365_TEST_MAILBOX"]}}])
         assert report["pairs"] and report["service_principals"][0]["object_id_ok"]
     finally:
         absent = dict(task["o365.smtp_oauth.exchange_smtp_access"], state="absent")
-        run(tmp_path, [{"o365.smtp_oauth.exchange_smtp_access": absent}])
+        run([{"o365.smtp_oauth.exchange_smtp_access": absent}])
