@@ -36,6 +36,7 @@ def options(emulator, **extra):
 
 def make_client(emulator, fake_time, provider=None, total=60, max_attempts=6, **kw):
     provider = provider or token_provider_from_options(options(emulator))
+
     def backoff():
         return Backoff(base=0.5, total=total, max_attempts=max_attempts, sleep=fake_time.sleep, clock=fake_time.clock)
 
@@ -284,7 +285,7 @@ def test_missing_requests_is_a_clear_error(monkeypatch):
 
 
 def test_session_keeps_connections_alive(emulator, tenant, client):
-    for _ in range(3):
-        client.request("GET", emulator.url + "/v1.0/applications", scope=GRAPH_SCOPE)
+    for attempt in range(3):
+        assert client.request("GET", emulator.url + "/v1.0/applications", scope=GRAPH_SCOPE).status == 200, attempt
     pool = client.session.get_adapter(emulator.url).poolmanager
     assert isinstance(client.session, requests.Session) and len(pool.pools) == 1

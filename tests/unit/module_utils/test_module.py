@@ -23,11 +23,11 @@ def clean_env(monkeypatch):
         monkeypatch.delenv(name, raising=False)
 
 
-def run_module(capsys, args, fn=None, spec=SPEC, **kw):
+def run_module(capsys, args, fn=None, spec=None, **kw):
     """Build the module from args, run fn through O365Module.run; the JSON the module printed."""
     with patch_module_args(args):
         with pytest.raises(SystemExit):
-            module = O365Module(spec, **kw)
+            module = O365Module(spec or SPEC, **kw)
             module.run(fn or (lambda: {"changed": False}))
     return json.loads(capsys.readouterr().out)
 

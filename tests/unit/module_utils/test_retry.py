@@ -32,8 +32,8 @@ def test_parse_retry_after_http_date_is_relative_to_now():
 def test_exponential_delays_with_jitter_capped():
     fake = FakeTime()
     b = backoff(fake, base=1, max_delay=5, total=1000, max_attempts=10, rand=lambda: 0.0)
-    for _ in range(5):
-        assert b.wait()
+    for attempt in range(5):
+        assert b.wait(), attempt
     # jitter 0 gives the lower half of 1, 2, 4, 5 (cap), 5
     assert fake.sleeps == [0.5, 1.0, 2.0, 2.5, 2.5]
 
