@@ -13,7 +13,8 @@ __metaclass__ = type
 
 import datetime
 
-from ansible_collections.o365.smtp_oauth.plugins.module_utils._errors import ConfigError, ServiceError
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._errors import (
+    ConfigError, NotPropagatedError, ServiceError)
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._entra_certificate import load_certificate, thumbprint_of
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._entra_time import (
     days_left, format_time, parse_time, user_time, utcnow)
@@ -121,14 +122,49 @@ class CredentialState(object):
                 created = {"keyId": None, "displayName": name, "startDateTime": format_time(self.now),
                            "endDateTime": format_time(end)}
             else:
-                created = self._lagging_write(lambda: self.graph.post(self._app_path("/addPassword"), json={
-                    "passwordCredential": {"displayName": name, "endDateTime": format_time(end)}}),
-                    "the secret of %s" % self.app.get("appId"))
+                created = self._add_password(name, end, known=set(c.get("keyId") for c in ours))
             after.append(created)
             if self.verify and not self.check_mode:
                 self.verify_error = self.verify(created.get("secretText"))
         after = self._retire_old(after)
         return self._secret_result(name, ours, after, created)
+
+    def _add_password(self, name, end, known):
+        """addPassword; when its answer is lost, the secret it may have created (whose value nobody will ever see)
+        is found, removed and replaced, so the run still returns one usable value and leaves no orphan."""
+        body = {"passwordCredential": {"displayName": name, "endDateTime": format_time(end)}}
+
+        def add():
+            return self.graph.post(self._app_path("/addPassword"), json=body)
+        what = "the secret of %s" % self.app.get("appId")
+        try:
+            return self._lagging_write(add, what)
+        except ServiceError as error:
+            if error.status is not None or (error.details or {}).get("nothing_sent"):
+                raise
+            lost = error
+        self.changes.append("the answer to addPassword was lost: removing the secret it may have created")
+        orphans = self._find_new_secrets(name, known)
+        for cred in orphans:
+            self.graph.post(self._app_path("/removePassword"), json={"keyId": cred["keyId"]})
+        if not orphans:
+            raise ServiceError("addPassword's answer was lost and no new secret appeared within %s s, so none could "
+                               "be cleaned up: %s" % (self.timeout, lost.message), code=lost.code,
+                               request_id=lost.request_id, option="wait_timeout",
+                               fix="run the task again; then remove any secret named %r that you did not receive "
+                                   "(entra_app_credential state=absent key_id=...)" % name)
+        return self._lagging_write(add, what)
+
+    def _find_new_secrets(self, name, known):
+        def read():
+            app = self.graph.get_or_none(self._app_path())
+            new = [c for c in (app or {}).get("passwordCredentials") or []
+                   if c.get("displayName") == name and c.get("keyId") not in known]
+            return new or None
+        try:
+            return self.graph.wait_for(read, "the secret added by a request whose answer was lost", self.timeout)
+        except NotPropagatedError:
+            return []
 
     def _retire_old(self, creds):
         """Keep older secrets until the newest is retire_old_after days old (overlap for the consumers)."""

@@ -182,3 +182,11 @@ def test_replication_lag_on_every_dependent_step(emulator, tenant, tmp_path):
 def test_rotate_before_not_shorter_than_lifetime_fails_naming_the_option(emulator, tenant, app):
     [result], _ = play(emulator, cred_task(type="secret", lifetime_days=20, rotate_before_days=30))
     assert result["failed"] and "rotate_before_days" in result["msg"]
+
+
+def test_lost_add_password_answer_leaves_one_secret_whose_value_is_returned(emulator, tenant, app):
+    fault = tenant.faults.add("graph", match="/addPassword", kind="drop_after_commit", times=1)
+    [result], _ = play(emulator, cred_task(type="secret", display_name="lost"))
+    assert fault.hits == 1 and not result.get("failed"), result.get("msg")
+    [stored] = current(tenant, app, "passwordCredentials")
+    assert stored["keyId"] == result["key_id"] and result["secret"].startswith(stored["hint"])
