@@ -215,3 +215,11 @@ def test_owner_by_name_without_user_read_permission_says_what_to_do(emulator, te
     [result], _ = play(emulator, app_task(unique_name="relay-upn", owners=["adele@contoso.onmicrosoft.com"]))
     assert result["failed"] and "owners" in result["msg"] and "User.Read.All" in result["msg"]
     assert not apps_named(tenant, "relay-upn")
+
+
+def test_rbac_with_explicit_smtp_permission_warns(emulator, tenant):
+    task = app_task(unique_name="relay-rbac-warn",
+                    api_permissions=[{"api": "Office 365 Exchange Online", "app_roles": ["SMTP.SendAsApp"]}])
+    [result], _ = play(emulator, task)
+    assert result["changed"] and any("authorization_model=rbac" in w for w in result.get("warnings", []))
+    assert [p["permission"] for p in result["permissions"]] == ["SMTP.SendAsApp"]
