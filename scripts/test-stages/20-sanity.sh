@@ -9,8 +9,17 @@ cd "$root"
 . scripts/env.sh
 
 dest="$root/.build/sanity/ansible_collections/o365/smtp_oauth"
+# One sanity run at a time in this checkout (several people share the work tree; the copy is rebuilt).
+mkdir -p "$root/.build"
+exec 9>"$root/.build/sanity.lock"
+flock 9
+# tests/output holds ansible-test's delegation venv: kept across runs so only the first run builds it.
+keep="$root/.build/sanity-output"
+rm -rf "$keep"
+[ -d "$dest/tests/output" ] && mv "$dest/tests/output" "$keep"
 rm -rf "$dest"
-mkdir -p "$dest"
+mkdir -p "$dest/tests"
+[ -d "$keep" ] && mv "$keep" "$dest/tests/output"
 # Files that exist (a tracked file deleted in the work tree is skipped).
 git ls-files -z --cached --others --exclude-standard \
   | while IFS= read -r -d '' f; do [ -f "$f" ] && printf '%s\0' "$f"; done \
