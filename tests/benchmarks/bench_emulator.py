@@ -111,7 +111,7 @@ def main(argv=None):
     print("start (HTTPS, managed identity, SMTP): %.0f ms (goal < 1000)" % ((time.perf_counter() - start) * 1000))
     try:
         start = time.perf_counter()
-        for _ in range(20):
+        for _round in range(20):
             emulator.reset()
         print("reset (fresh tenant state per test): %.1f ms" % ((time.perf_counter() - start) * 1000 / 20))
         rate = keep_alive_rate(emulator, *token_request(emulator, "https://graph.microsoft.com/.default"),

@@ -44,7 +44,7 @@ class PortForward(object):
     def _accept(self):
         while True:
             try:
-                client, _ = self.listener.accept()
+                client = self.listener.accept()[0]
             except OSError:
                 return
             try:

@@ -125,8 +125,8 @@ def error_response(part, status, code, message, retry_after=None):
                 "error_codes": [aadsts], "trace_id": request_id, "correlation_id": request_id, "timestamp": stamp}
     elif part == "exchange":
         body = {"error": {"code": code, "message": message,
-                          "innererror": {"message": message, "type": "Microsoft.Exchange.Admin.OData.Core"
-                                                                    ".ODataServiceException"}}}
+                          "innererror": {"message": message,
+                                         "type": "Microsoft.Exchange.Admin.OData.Core.ODataServiceException"}}}
     else:
         body = {"error": {"code": code, "message": message,
                           "innerError": {"date": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()),

@@ -192,7 +192,7 @@ def client_authentication(request, form):
     header = request.headers.get("Authorization") or ""
     if header.lower().startswith("basic "):
         try:
-            user, _, password = base64.b64decode(header[6:].strip()).decode("utf-8").partition(":")
+            user, _sep, password = base64.b64decode(header[6:].strip()).decode("utf-8").partition(":")
             client_id, secret = unquote(user), unquote(password)
         except ValueError:
             raise AadstsError(50027)

@@ -39,10 +39,10 @@ def test_tls_is_verified_against_the_emulator_ca_only(emulator):
 
 
 def test_keep_alive_serves_many_requests_on_one_connection(emulator, tenant):
-    conn = httplib.HTTPSConnection("127.0.0.1", emulator.port,
-                                       context=ssl.create_default_context(cafile=emulator.ca_path))
+    context = ssl.create_default_context(cafile=emulator.ca_path)
+    conn = httplib.HTTPSConnection("127.0.0.1", emulator.port, context=context)
     path = "/%s/discovery/v2.0/keys" % tenant.tenant_id
-    for _ in range(5):
+    for _attempt in range(5):
         conn.request("GET", path)
         answer = conn.getresponse()
         assert answer.status == 200 and b"keys" in answer.read()
@@ -139,7 +139,7 @@ def test_status_fault_answers_429_with_retry_after_once(emulator, tenant, http):
 
 def test_status_fault_503_in_graph_shape_and_match_by_cmdlet(emulator, tenant, http):
     tenant.faults.add("graph", kind="status", status=503, times=2)
-    for _ in range(2):
+    for _attempt in range(2):
         answer = http.get(emulator.url + "/v1.0/applications")
         assert answer.status_code == 503 and answer.json()["error"]["code"] == "ServiceUnavailable"
         assert answer.json()["error"]["innerError"]["request-id"]
@@ -263,8 +263,8 @@ def test_seeded_tenant_has_resources_admin_and_identities(emulator, tenant):
         r["value"] for r in exchange["appRoles"]}
     assert tenant.find_resource("https://outlook.office365.com/") is exchange
     admin = emulator.admin
-    assert tenant.roles_for(admin.client_id, GRAPH_APP_ID) == ["AppRoleAssignment.ReadWrite.All",
-                                                              "Application.ReadWrite.All"]
+    expected = ["AppRoleAssignment.ReadWrite.All", "Application.ReadWrite.All"]
+    assert tenant.roles_for(admin.client_id, GRAPH_APP_ID) == expected
     assert tenant.exchange is None or tenant.exchange.is_admin(admin.client_id)
     assert emulator.managed_identities.system_client_id != emulator.managed_identities.user_client_id
     assert admin.client_secret not in repr(admin)
