@@ -152,9 +152,11 @@ class O365Module(object):
         except Exception as error:  # a bug or an unexpected answer: report it plainly, never a raw traceback
             self.module.fail_json(msg=self.redact("unexpected error (%s): %s" % (type(error).__name__, error)),
                                   exception=self._traceback())
-        if isinstance(result, dict):
-            self.module.exit_json(**result)
-        return result
+        if not isinstance(result, dict):
+            # The body neither exited nor returned a result: a bug, reported instead of a silent empty output.
+            self.module.fail_json(msg="internal error: the module body returned %s instead of a result"
+                                  % type(result).__name__)
+        self.module.exit_json(**result)
 
     def _traceback(self):
         # Shown only when tracebacks are enabled (-vvv); redacted like the message, since frames quote values.

@@ -137,6 +137,11 @@ def test_return_value_and_explicit_exit_both_work(capsys):
     assert result["count"] == 3 and result["check"] is True
 
 
+def test_a_body_without_result_is_reported(capsys):
+    result = run_module(capsys, {"name": "x"}, lambda: None)
+    assert result["failed"] and "returned NoneType instead of a result" in result["msg"]
+
+
 def test_module_options_validated_with_wrapper_constraints(capsys):
     result = run_module(capsys, {"name": "x", "azure_cli": True, "managed_identity": True},
                         mutually_exclusive=[("azure_cli", "managed_identity")])
