@@ -37,7 +37,8 @@ def main_cf(**overrides):
 
 def test_never_an_open_relay_and_everything_goes_to_the_proxy():
     cf = main_cf(relay_allowed_networks=["192.0.2.0/24", "198.51.100.7/32"], relay_proxy_port=10600)
-    assert cf["smtpd_relay_restrictions"] == "permit_mynetworks, reject"
+    assert cf["smtpd_relay_restrictions"] == "permit_mynetworks, reject_unauth_destination, reject"
+    assert cf["relay_domains"] == ""
     assert cf["mynetworks"] == "192.0.2.0/24 198.51.100.7/32"
     assert cf["relayhost"] == "[127.0.0.1]:10600"
     assert cf["mydestination"] == "" and cf["local_transport"].startswith("error:")
