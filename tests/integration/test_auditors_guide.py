@@ -4,8 +4,9 @@ Three ansible-playbook runs against the emulated tenant:
 1. provision: two apps, one per authorization model (RBAC for Applications and classic), with the same modules as
    playbooks/smtp_oauth_app.yml, and a secret that expires within the warning window;
 2. audit: entra_app_info and exchange_smtp_access_info, each report copied to an evidence file;
-3. after two changes made behind Ansible's back (SMTP AUTH disabled on a mailbox in Exchange, a Graph permission
-   consented by hand), the declaration again with --check --diff, then the same audit into a second evidence file.
+3. after changes made behind Ansible's back (SMTP AUTH disabled on a mailbox in Exchange, a Graph permission
+   consented by hand, an app registered in Exchange with the wrong id), the declaration again with --check --diff,
+   then the same audit into a second evidence file.
 If a field the guide names is renamed or changes meaning, this test fails, and the guide must be updated with it.
 """
 
@@ -202,6 +203,10 @@ def test_guide_fields_from_real_audit_and_drift_runs(emulator, tenant, playbook,
     # 3. drift behind Ansible's back, then the declaration in check mode with --diff, then the audit again ---------
     tenant.exchange.find_mailbox(NOREPLY)["SmtpClientAuthenticationDisabled"] = True
     tenant.grant_app_role(relay["service_principal_id"], GRAPH_APP_ID, "User.Read.All")
+    # ... and an app registered in Exchange by hand with its application object id (the classic mistake).
+    by_hand = tenant.add_application("Copier (by hand)")
+    by_hand_sp = tenant.add_service_principal(by_hand)
+    tenant.exchange.register_sp(by_hand["appId"], by_hand["id"], "Copier (by hand)")
 
     mark = tenant.log.mark()
     drift = playbook(DECLARATION, check=True, diff=True, extra_vars=variables)
@@ -233,6 +238,13 @@ def test_guide_fields_from_real_audit_and_drift_runs(emulator, tenant, playbook,
         "status": "denied", "allowed": False,
         "reasons": ["SMTP AUTH is disabled for the mailbox (CASMailbox SmtpClientAuthenticationDisabled) (535 5.7.139)"]}
     boxes2 = {m["address"]: m for m in access2["mailboxes"]}
+    [wrong] = [sp for sp in audit2.task("Who may send as whom (every grant in the tenant)")["service_principals"]
+               if sp["app_id"] == by_hand["appId"]]
+    assert wrong["registered"] is True and wrong["object_id_ok"] is False
+    assert (wrong["object_id"], wrong["entra_service_principal_id"]) == (by_hand["id"], by_hand_sp["id"])
+    assert wrong["problem"] == ("registered with %s, which is not the app's service principal object id (%s): "
+                                "Remove-ServicePrincipal and register it again with the right id"
+                                % (by_hand["id"], by_hand_sp["id"]))
     assert boxes2[NOREPLY]["smtp_auth"] == {"mailbox": "disabled", "tenant": "enabled", "effective": "disabled"}
 
     # Evidence: stable order, so two files differ only where the tenant changed.
@@ -245,7 +257,7 @@ def test_guide_fields_from_real_audit_and_drift_runs(emulator, tenant, playbook,
     text_diff = _diff_lines(first, second)
     assert [line[0] + line[1:].strip(" ,") for line in text_diff if '"effective"' in line] == [
         '-"effective": "enabled"', '+"effective": "disabled"'], text_diff
-    # Undo exactly the two hand-made changes in the second file: what remains must equal the first file.
+    # Undo exactly the hand-made changes in the second file: what remains must equal the first file.
     after["relay"]["consented_not_declared"] = after["relay"]["consented_permissions"] = []
     for mailbox in after["relay_access"]["mailboxes"]:
         if mailbox["address"] == NOREPLY:
