@@ -49,6 +49,11 @@ class Switchable(object):
             listener, self.listener = self.listener, None
             pairs, self.pairs = self.pairs, []
         if listener is not None:
+            # shutdown() first: close() alone leaves a socket listening while a thread is blocked in accept().
+            try:
+                listener.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
             listener.close()
         for sock in pairs:
             try:
