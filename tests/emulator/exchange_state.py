@@ -333,7 +333,7 @@ class ExchangeState(object):
 
 def _identities(recipient):
     keys = {recipient[k].lower() for k in ("Name", "Alias", "DisplayName", "Identity", "ExternalDirectoryObjectId",
-                                            "PrimarySmtpAddress", "DistinguishedName") if recipient.get(k)}
+                                           "PrimarySmtpAddress", "DistinguishedName") if recipient.get(k)}
     for k in ("Guid", "ExchangeGuid", "UserPrincipalName"):
         if recipient.get(k):
             keys.add(recipient[k].lower())
@@ -431,7 +431,7 @@ def _evaluate(tree, box, state):
         return _evaluate(tree[1], box, state) and _evaluate(tree[2], box, state)
     if kind == "not":
         return not _evaluate(tree[1], box, state)
-    _, prop, op, value = tree
+    kind, prop, op, value = tree
     if prop == "memberofgroup":
         group = state.find_group(value)
         values = [value.lower()] if group and box["ExternalDirectoryObjectId"] in group["members"] else []

@@ -44,7 +44,6 @@ from collections import defaultdict, deque
 from aiosmtpd.smtp import SMTP, AuthResult
 
 
-
 class _TenantApi(object):
     """The few tenant / emulator calls this endpoint makes, in one place (the emulator core owns them)."""
 
@@ -259,7 +258,7 @@ class _Handler(object):
             decoded = base64.b64decode(blob, validate=True).decode("utf-8")
             fields = dict(part.split("=", 1) for part in decoded.split("\x01") if part)
             mailbox = fields["user"]
-            scheme, _, token = fields["auth"].partition(" ")
+            scheme, space, token = fields["auth"].partition(" ")
             if scheme.lower() != "bearer" or not token:
                 raise ValueError("no bearer token")
         except (binascii.Error, ValueError, KeyError, UnicodeDecodeError):
@@ -570,7 +569,7 @@ class EmulatedSmtp(object):
             sent = self._recipients[key]
             while sent and now - sent[0][0] >= 86400:
                 sent.popleft()
-            if per_day and sum(n for _, n in sent) + recipients > per_day:
+            if per_day and sum(n for dummy, n in sent) + recipients > per_day:
                 return True
             times.append(now)
             sent.append((now, recipients))
@@ -614,7 +613,6 @@ class EmulatedSmtp(object):
         claims = smtp.auth_claims or {}
         tenant_api.log(self.tenant, part="smtp", method="SMTP", path=verb, verb=verb, status=status,
                        write=(verb == "DATA" and status == 250), client_id=claims.get("appid"))
-
 
     @property
     def ca_path(self):

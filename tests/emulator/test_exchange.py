@@ -45,7 +45,7 @@ def rbac(ex, sp, address):
 
 
 def test_unknown_mailbox_and_unregistered_app_are_5_7_3(state):
-    app_id, _, _ = state.directory.app()
+    app_id, dummy_app_oid, dummy_sp_oid = state.directory.app()
     claims = {"appid": app_id, "roles": []}
     assert state.authorize_smtp(claims, box("nobody")) == (535, "5.7.3", "Authentication unsuccessful")
     assert state.authorize_smtp(claims, box("noreply")) == (535, "5.7.3", "Authentication unsuccessful")
@@ -63,7 +63,7 @@ def test_registration_with_the_application_object_id_does_not_count(state):
 
 
 def test_classic_needs_the_claim_and_full_access(state):
-    app_id, _, sp_oid = state.directory.app()
+    app_id, app_oid, sp_oid = state.directory.app()
     sp = state.register_sp(app_id, sp_oid, "relay")
     state.add_mailbox_permission(state.find_mailbox(box("printer")), sp)
     assert state.authorize_smtp({"appid": app_id, "roles": []}, box("printer"))[1] == "5.7.3"
@@ -72,7 +72,7 @@ def test_classic_needs_the_claim_and_full_access(state):
 
 
 def test_rbac_scope_by_address_alias_and_group(state):
-    app_id, _, sp_oid = state.directory.app()
+    app_id, app_oid, sp_oid = state.directory.app()
     sp = state.register_sp(app_id, sp_oid, "relay")
     rbac(state, sp, box("noreply"))
     assert state.authorize_smtp({"appid": app_id}, "no-reply@" + DOMAIN) is None  # an alias of the same mailbox
@@ -89,7 +89,7 @@ def test_rbac_scope_by_address_alias_and_group(state):
     (False, None, None), (True, None, "Tenant"), (True, False, None), (False, True, "Mailbox"), (True, True, "Mailbox"),
 ])
 def test_smtp_auth_three_states(state, tenant_disabled, mailbox, expected):
-    app_id, _, sp_oid = state.directory.app()
+    app_id, app_oid, sp_oid = state.directory.app()
     rbac(state, state.register_sp(app_id, sp_oid, "relay"), box("alerts"))
     state.transport_config["SmtpClientAuthenticationDisabled"] = tenant_disabled
     state.find_mailbox(box("alerts"))["SmtpClientAuthenticationDisabled"] = mailbox
@@ -105,7 +105,7 @@ def test_propagation_delay(state):
     now = [1000.0]
     state.clock = lambda: now[0]
     state.propagation_delay = 60
-    app_id, _, sp_oid = state.directory.app()
+    app_id, app_oid, sp_oid = state.directory.app()
     rbac(state, state.register_sp(app_id, sp_oid, "relay"), box("reports"))
     reply, reason = state.explain({"appid": app_id}, box("reports"))
     assert reply[1] == "5.7.3" and "propagated" in reason
@@ -114,7 +114,7 @@ def test_propagation_delay(state):
 
 
 def test_may_send_as_needs_send_as_on_the_address_recipient(state):
-    app_id, _, sp_oid = state.directory.app()
+    app_id, app_oid, sp_oid = state.directory.app()
     sp = state.register_sp(app_id, sp_oid, "relay")
     claims = {"appid": app_id}
     assert state.may_send_as(claims, box("app"), box("app"))
@@ -174,7 +174,7 @@ def invoke(emulator, token, cmdlet, parameters=None, url=None, tenant_in_url=Non
 
 def detail(body):
     """(exception type, text) of an Exchange error body."""
-    _, exception_type, text = body["error"]["details"][0]["message"].split("|", 2)
+    status, exception_type, text = body["error"]["details"][0]["message"].split("|", 2)
     return exception_type, text
 
 
@@ -237,7 +237,7 @@ def test_every_cmdlet_round_trip(emulator, tenant, admin):
     assert tenant.exchange.find_mailbox(box("alerts"))["SmtpClientAuthenticationDisabled"] is None
     assert tenant.exchange.service_principals == {} and tenant.exchange.scopes == {}
     logged = [(e["cmdlet"], e["write"]) for e in tenant.log.since(mark) if e["part"] == "exchange"]
-    assert logged == [(c, not c.startswith(("Get-", "Test-"))) for c, _ in steps]
+    assert logged == [(c, not c.startswith(("Get-", "Test-"))) for c, dummy in steps]
     assert len(tenant.log.writes(part="exchange", since=mark)) == 12
 
 
@@ -302,8 +302,10 @@ def test_propagation_delay_shows_in_test_service_principal_authorization(emulato
     sp_id = made["sp"]["id"]
     invoke(emulator, admin, "New-ServicePrincipal", {"AppId": made["client_id"], "ObjectId": sp_id})
     invoke(emulator, admin, "New-ManagementRoleAssignment", {"App": sp_id, "Role": "Application SMTP.SendAsApp"})
-    check = lambda: invoke(emulator, admin, "Test-ServicePrincipalAuthorization",  # noqa: E731
-                           {"Identity": sp_id, "Resource": box("noreply")})[1]["value"][0]["InScope"]
+
+    def check():
+        return invoke(emulator, admin, "Test-ServicePrincipalAuthorization",
+                      {"Identity": sp_id, "Resource": box("noreply")})[1]["value"][0]["InScope"]
     assert check() is False
     assert tenant.exchange.authorize_smtp({"appid": made["client_id"]}, box("noreply"))[1] == "5.7.3"
     deadline = time.time() + 5

@@ -44,12 +44,12 @@ def message(sender=MAILBOX, to="bob@example.com", subject="hi"):
 
 
 def send(conn, sender=MAILBOX, to="bob@example.com", data=None):
-    code, _ = conn.mail(sender)
+    code, reply = conn.mail(sender)
     if code != 250:
         return code
     conn.rcpt(to)
     conn.putcmd("data")
-    code, _ = conn.getreply()
+    code, reply = conn.getreply()
     assert code == 354
     conn.send(smtplib._quote_periods(data or message(sender, to)) + b"\r\n.\r\n")
     return conn.getreply()
@@ -166,7 +166,7 @@ def test_rate_quota(smtp):
     token = allowed(smtp)
     conn = client(smtp)
     xoauth2(conn, token)
-    assert [send(conn)[0] for _ in range(3)] == [250, 250, 554]
+    assert [send(conn)[0] for dummy in range(3)] == [250, 250, 554]
     conn.quit()
 
 
@@ -188,7 +188,7 @@ def test_three_concurrent_connections_then_432(smtp):
     smtp.settings.max_connections = 3
     token = allowed(smtp)
     conns = []
-    for _ in range(4):
+    for dummy in range(4):
         conn = client(smtp)
         assert xoauth2(conn, token)[0] == 235
         conns.append(conn)

@@ -145,7 +145,7 @@ class Module(object):
 @pytest.fixture
 def tenant():
     t = Tenant()
-    admin_id, _ = t.add_app("admin")
+    admin_id, admin_sp = t.add_app("admin")
     t.exchange.admin_apps.add(admin_id)
     t.admin_token = t.tokens.issue(admin_id, ["Exchange.ManageAsApp"])
     t.app_id, t.sp = t.add_app("relay")

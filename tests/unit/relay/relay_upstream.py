@@ -118,6 +118,7 @@ class Upstream(object):
         if self._loop is None or self._stopped:
             return
         self._stopped = True
+
         async def close():
             self._server.close()
             for task in asyncio.all_tasks():

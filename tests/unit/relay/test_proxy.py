@@ -120,7 +120,7 @@ def test_forwards_with_xoauth2_and_answers_with_the_upstream_reply(run_proxy, up
 
 def test_one_upstream_connection_is_reused_for_many_messages(run_proxy, upstream):
     running = run_proxy()
-    for _ in range(5):
+    for dummy in range(5):
         assert running.send(sender=MAILBOX)[0] == 250
     assert len(upstream.messages) == 5
     assert upstream.connections == 1 and len(upstream.auths) == 1
@@ -129,7 +129,7 @@ def test_one_upstream_connection_is_reused_for_many_messages(run_proxy, upstream
 def test_reconnects_before_the_token_expires(run_proxy, upstream):
     # The token has 200 s left and the proxy renews connections 300 s before expiry: every message reconnects.
     running = run_proxy(token=make_token(lifetime=200), renew_margin=300)
-    for _ in range(3):
+    for dummy in range(3):
         assert running.send(sender=MAILBOX)[0] == 250
     assert upstream.connections == 3
 
