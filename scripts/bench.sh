@@ -3,7 +3,7 @@
 # benchmarks measure, they do not pass or fail). Usage: bash scripts/bench.sh [name-filter]
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-cd "$root"
+cd "$root" || exit 1
 bash scripts/bootstrap.sh >/dev/null || exit 1
 # shellcheck source=scripts/env.sh
 . scripts/env.sh

@@ -33,7 +33,7 @@ done
 . "$state/emulator.env"
 
 export ANSIBLE_STDOUT_CALLBACK=default ANSIBLE_LOCALHOST_WARNING=false ANSIBLE_INVENTORY_UNPARSED_WARNING=false
-play=(ansible-playbook -i localhost, -c local -e "ansible_python_interpreter=$root/.venv/bin/python"
+play=(ansible-playbook -i "localhost," -c local -e "ansible_python_interpreter=$root/.venv/bin/python"
       -e "demo_workdir=$state" playbooks/smtp_oauth_app.yml)
 
 echo "== First run: provision the app, grant SMTP access, send a mail, report"

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by the other scripts: the venv and the collection path, nothing from the caller's Ansible setup.
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 export PATH="$root/.venv/bin:$PATH"

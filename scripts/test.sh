@@ -2,7 +2,7 @@
 # The one test command (README: `make test`). Every stage runs; any failure makes the whole run fail.
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-cd "$root"
+cd "$root" || exit 1
 bash scripts/bootstrap.sh || exit 1
 # shellcheck source=scripts/env.sh
 . scripts/env.sh

@@ -41,6 +41,13 @@ if [ ! -s "$stand_in" ]; then
   rm -f "$stand_in.download"
 fi
 
+# The shellcheck sanity test is skipped without its binary: install it once (Debian package, non-interactive).
+if ! command -v shellcheck >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q shellcheck >/dev/null \
+    || { DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null \
+         && DEBIAN_FRONTEND=noninteractive apt-get install -y -q shellcheck >/dev/null; }
+fi
+
 # Tests that need what this machine does not have (docker, network to galaxy, a shellcheck binary, ...)
 # are reported by ansible-test as skipped, not failed.
 cd "$dest"

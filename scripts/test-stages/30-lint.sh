@@ -3,7 +3,7 @@
 # .ansible-lint) on the roles and playbooks that exist. All of them run; any failure fails the stage.
 set -uo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
-cd "$root"
+cd "$root" || exit 1
 . scripts/env.sh
 
 rc=0
