@@ -70,15 +70,16 @@ def troubleshooting():
         status = 400 if enhanced.startswith("4") else 550
         rows.append((enhanced, _smtp_diagnosis.diagnose(status, "%s (reply)" % enhanced)))
     for enhanced, diagnosis in rows:
-        lines.append("| %s | %s | %s | %s | %s |" % (enhanced, _md(diagnosis.cause), _md(diagnosis.option or ""),
-                                                    _md(diagnosis.fix), "yes" if diagnosis.transient else "no"))
+        cells = (enhanced, _md(diagnosis.cause), _md(diagnosis.option or ""), _md(diagnosis.fix),
+                 "yes" if diagnosis.transient else "no")
+        lines.append("| %s | %s | %s | %s | %s |" % cells)
     lines += ["", "## 535 5.7.3, read against the token", "",
               "For `5.7.3`, send_mail decodes its own token (no signature check) and names the most likely cause:",
               ""]
     cases = [
         ("token for Microsoft Graph instead of Exchange", {"aud": "https://graph.microsoft.com", "roles": []}),
         ("classic model: token carries SMTP.SendAsApp", {"aud": "https://outlook.office365.com",
-                                                          "roles": ["SMTP.SendAsApp"], "appid": "APP", "tid": "TENANT"}),
+                                                         "roles": ["SMTP.SendAsApp"], "appid": "APP", "tid": "TENANT"}),
         ("RBAC for Applications: no role in the token", {"aud": "https://outlook.office365.com", "roles": [],
                                                          "appid": "APP", "tid": "TENANT"}),
     ]
@@ -93,7 +94,7 @@ def reference(dest):
     os.chmod(dest, 0o700)  # antsibull-docs insists on a folder only its owner can write
     proc = subprocess.run(["antsibull-docs", "collection", "--use-current", "--dest-dir", dest,
                            "--output-format", "simplified-rst", "o365.smtp_oauth"],
-                          capture_output=True, text=True)
+                          capture_output=True, text=True, check=False)
     errors = [line for line in (proc.stdout + proc.stderr).splitlines() if "ERROR" in line]
     if proc.returncode or errors:
         sys.stderr.write(proc.stdout + proc.stderr)
@@ -133,7 +134,7 @@ def main():
         if cmp is None:
             stale.append("docs/reference/ (missing)")
         else:
-            _, mismatch, errors = filecmp.cmpfiles(cmp.left, cmp.right, cmp.common_files, shallow=False)
+            match, mismatch, errors = filecmp.cmpfiles(cmp.left, cmp.right, cmp.common_files, shallow=False)
             stale += ["docs/reference/" + n for n in cmp.left_only + cmp.right_only + mismatch + errors]
         if stale:
             print("out of date (run `. scripts/env.sh && python scripts/gen_docs.py`): " + ", ".join(stale))

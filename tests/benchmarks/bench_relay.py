@@ -65,7 +65,7 @@ def through_proxy(emulator, app, workdir):
     env = dict(os.environ, PYTHONPATH=os.environ.get("PYTHONPATH", ""))
     proc = subprocess.Popen([sys.executable, PROXY, "--config", path], stdout=subprocess.DEVNULL, env=env)
     try:
-        for _ in range(100):
+        for dummy in range(100):
             try:
                 socket.create_connection(("127.0.0.1", port), timeout=1).close()
                 break

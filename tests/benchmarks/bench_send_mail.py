@@ -36,13 +36,13 @@ def endpoint_rate(smtp, app_id, count=2000):
     conn = smtplib.SMTP(smtp.host, smtp.port, timeout=30)
     conn.starttls(context=ssl.create_default_context(cafile=smtp.ca_path))
     conn.ehlo("bench")
-    code, _ = conn.docmd("AUTH", "XOAUTH2 " + base64.b64encode(
+    code, reply = conn.docmd("AUTH", "XOAUTH2 " + base64.b64encode(
         ("user=%s\x01auth=Bearer %s\x01\x01" % (MAILBOX, token)).encode()).decode())
     if code != 235:
         raise SystemExit("AUTH failed: %s" % code)
     data = b"From: %s\r\nTo: bob@example.com\r\nSubject: bench\r\n\r\nbody\r\n" % MAILBOX.encode()
     start = time.perf_counter()
-    for _ in range(count):
+    for dummy in range(count):
         conn.sendmail(MAILBOX, ["bob@example.com"], data)
     elapsed = time.perf_counter() - start
     conn.quit()
@@ -52,7 +52,7 @@ def endpoint_rate(smtp, app_id, count=2000):
 def timed_play(emulator, tasks, env, repeat=REPEAT):
     """Median wall time of whole ansible-playbook runs (process start to exit)."""
     times = []
-    for _ in range(repeat):
+    for dummy in range(repeat):
         start = time.perf_counter()
         run = run_playbook(emulator, tasks, env=env)
         times.append(time.perf_counter() - start)
@@ -93,9 +93,9 @@ def cold_start(kinds, env):
     out = {}
     for name, opts in kinds.items():
         times, loaded = [], None
-        for _ in range(REPEAT):
+        for dummy in range(REPEAT):
             proc = subprocess.run([sys.executable, "-c", COLD_START % (opts,)], capture_output=True, text=True,
-                                  env=env)
+                                  env=env, check=False)
             if proc.returncode != 0:
                 times = None
                 loaded = (proc.stderr.strip().splitlines() or ["?"])[-1]
@@ -118,7 +118,7 @@ def run(emulator):
     smtp.allow(app_id, MAILBOX)
     print("# send_mail benchmark (%d cores, median of %d runs)" % (os.cpu_count(), REPEAT))
 
-    rates = sorted(endpoint_rate(smtp, app_id) for _ in range(REPEAT))
+    rates = sorted(endpoint_rate(smtp, app_id) for dummy in range(REPEAT))
     print("emulated SMTP endpoint, one XOAUTH2 connection (2000 messages, request log on): median %.0f, best %.0f "
           "messages/s (goal >= 500); load average %.1f" % (statistics.median(rates), rates[-1], os.getloadavg()[0]))
     smtp.messages = []
@@ -129,16 +129,16 @@ def run(emulator):
     smtp.settings.plain_password = PLAIN_PASSWORD
 
     run_playbook(emulator, [ours()], env=env)  # fills the shared token cache, as the first task of a play would
-    t_ours, _ = timed_play(emulator, [ours()], env)
-    t_theirs, _ = timed_play(emulator, [theirs(smtp)], env)
+    t_ours, output = timed_play(emulator, [ours()], env)
+    t_theirs, output = timed_play(emulator, [theirs(smtp)], env)
     print("one message per task, whole ansible-playbook run: send_mail %.2f s, community.general.mail %.2f s, "
           "ratio %.2f (goal <= 1.0)" % (t_ours, t_theirs, t_ours / t_theirs))
 
     bulk = [ours(rate_limit=0, messages=[{"to": ["user%d@example.com" % i], "subject": "report %d" % i}
                                          for i in range(500)])]
-    t_bulk, _ = timed_play(emulator, bulk, env)
+    t_bulk, output = timed_play(emulator, bulk, env)
     t_send = max(t_bulk - t_ours, 1e-6)  # minus a one-message run: the sending alone
-    t_loop, _ = timed_play(emulator, [theirs(smtp, loop=LOOP)], env, repeat=1)
+    t_loop, output = timed_play(emulator, [theirs(smtp, loop=LOOP)], env, repeat=1)
     t_loop_500 = t_loop * 500.0 / LOOP
     print("500 messages in one send_mail task: whole run %.2f s = %.0f messages/s; minus a one-message run "
           "%.0f messages/s (goal >= 300)" % (t_bulk, 500 / t_bulk, 500 / t_send))
