@@ -53,7 +53,7 @@ def four_runs(emulator, tenant, task):
     results = []
     for check in (True, False, True, False):
         mark = tenant.log.mark()
-        [result], _ = play(emulator, task, check=check)
+        [result], output = play(emulator, task, check=check)
         results.append(result)
         if check or len(results) == 4:
             assert graph_writes(tenant, mark) == [], "run %d sent writes" % len(results)
@@ -92,7 +92,7 @@ def test_classic_app_with_consent_create_check_create_again(emulator, tenant):
 
 
 def test_rbac_default_declares_no_smtp_permission_in_entra(emulator, tenant):
-    [result], _ = play(emulator, app_task(unique_name="relay-rbac"))
+    [result], output = play(emulator, app_task(unique_name="relay-rbac"))
     [app] = apps_named(tenant, "relay-rbac")
     assert result["changed"] and result["authorization_model"] == "rbac"
     assert result["smtp_permission_in_entra"] is False and app.get("requiredResourceAccess", []) == []
@@ -105,9 +105,9 @@ def test_switch_to_rbac_with_purge_revokes_smtp_consent(emulator, tenant):
     [app] = apps_named(tenant, "relay-switch")
     [sp] = sp_of(tenant, app["appId"])
     assert len(assignments_of(tenant, sp["id"])) == 1
-    [kept], _ = play(emulator, app_task(unique_name="relay-switch", admin_consent=True))
+    [kept], output = play(emulator, app_task(unique_name="relay-switch", admin_consent=True))
     assert not kept["changed"], "without purge_permissions nothing undeclared is removed"
-    [purged], _ = play(emulator, app_task(unique_name="relay-switch", admin_consent=True, purge_permissions=True))
+    [purged], output = play(emulator, app_task(unique_name="relay-switch", admin_consent=True, purge_permissions=True))
     assert purged["changed"] and purged["consented"] == []
     assert assignments_of(tenant, sp["id"]) == []
     assert apps_named(tenant, "relay-switch")[0]["requiredResourceAccess"] == []
@@ -117,7 +117,7 @@ def test_switch_to_rbac_with_purge_revokes_smtp_consent(emulator, tenant):
 def test_update_changes_only_what_changed(emulator, tenant):
     play(emulator, app_task(unique_name="relay-upd", display_name="Old", description="d"))
     mark = tenant.log.mark()
-    [result], _ = play(emulator, app_task(unique_name="relay-upd", display_name="New"))
+    [result], output = play(emulator, app_task(unique_name="relay-upd", display_name="New"))
     assert result["changed"] and result["diff"] == {"before": {"display_name": "Old", "api_permissions": []},
                                                     "after": {"display_name": "New", "api_permissions": []}}
     writes = graph_writes(tenant, mark)
@@ -132,13 +132,13 @@ def test_update_changes_only_what_changed(emulator, tenant):
 ])
 def test_unknown_names_fail_naming_the_option_and_listing_valid_ones(emulator, tenant, permissions, words):
     mark = tenant.log.mark()
-    [result], _ = play(emulator, app_task(unique_name="relay-bad", api_permissions=permissions))
+    [result], output = play(emulator, app_task(unique_name="relay-bad", api_permissions=permissions))
     assert result["failed"] and "api_permissions[0]" in result["msg"] and words in result["msg"]
     assert "Traceback" not in result["msg"] and graph_writes(tenant, mark) == []
 
 
 def test_create_needs_unique_name(emulator, tenant):
-    [result], _ = play(emulator, app_task(display_name="nameless"))
+    [result], output = play(emulator, app_task(display_name="nameless"))
     assert result["failed"] and "unique_name" in result["msg"]
     assert tenant.applications and not [a for a in tenant.applications.values() if a.get("displayName") == "nameless"]
 
@@ -146,7 +146,7 @@ def test_create_needs_unique_name(emulator, tenant):
 def test_ambiguous_display_name_fails_listing_the_apps(emulator, tenant):
     play(emulator, [app_task(unique_name="twin-a", display_name="Twin"), app_task(unique_name="twin-b",
                                                                                   display_name="Twin")])
-    [result], _ = play(emulator, app_task(display_name="Twin", notes="which one?"))
+    [result], output = play(emulator, app_task(display_name="Twin", notes="which one?"))
     assert result["failed"] and "2 applications are named 'Twin'" in result["msg"]
     for name in ("twin-a", "twin-b"):
         assert apps_named(tenant, name)[0]["appId"] in result["msg"]
@@ -155,9 +155,9 @@ def test_ambiguous_display_name_fails_listing_the_apps(emulator, tenant):
 def test_adopt_by_app_id_gives_the_app_its_unique_name(emulator, tenant):
     play(emulator, app_task(unique_name="adopt-me"))
     [app] = apps_named(tenant, "adopt-me")
-    [result], _ = play(emulator, app_task(app_id=app["appId"], notes="adopted"))
+    [result], output = play(emulator, app_task(app_id=app["appId"], notes="adopted"))
     assert result["changed"] and result["unique_name"] == "adopt-me"
-    [again], _ = play(emulator, app_task(app_id=app["appId"], unique_name="other-name"))
+    [again], output = play(emulator, app_task(app_id=app["appId"], unique_name="other-name"))
     assert again["failed"] and "unique_name" in again["msg"] and "adopt-me" in again["msg"]
 
 
@@ -165,21 +165,21 @@ def test_absent_removes_app_and_service_principal(emulator, tenant):
     play(emulator, app_task(unique_name="relay-gone"))
     [app] = apps_named(tenant, "relay-gone")
     mark = tenant.log.mark()
-    [predicted], _ = play(emulator, app_task(unique_name="relay-gone", state="absent"), check=True)
+    [predicted], output = play(emulator, app_task(unique_name="relay-gone", state="absent"), check=True)
     assert predicted["changed"] and graph_writes(tenant, mark) == []
-    [removed], _ = play(emulator, app_task(unique_name="relay-gone", state="absent"))
+    [removed], output = play(emulator, app_task(unique_name="relay-gone", state="absent"))
     assert removed["changed"] and not apps_named(tenant, "relay-gone") and not sp_of(tenant, app["appId"])
     mark = tenant.log.mark()
-    [again], _ = play(emulator, app_task(unique_name="relay-gone", state="absent"))
+    [again], output = play(emulator, app_task(unique_name="relay-gone", state="absent"))
     assert not again["changed"] and graph_writes(tenant, mark) == []
 
 
 def test_lost_create_answer_then_repeat_leaves_exactly_one_app(emulator, tenant):
     fault = tenant.faults.add("graph", match="PATCH /v1.0/applications(uniqueName=", kind="drop_after_commit",
                               times=1)
-    first, _ = play(emulator, app_task(unique_name="relay-lost"))
+    first, output = play(emulator, app_task(unique_name="relay-lost"))
     assert fault.hits == 1, "the create's answer was lost"
-    [second], _ = play(emulator, app_task(unique_name="relay-lost"))
+    [second], output = play(emulator, app_task(unique_name="relay-lost"))
     assert not second.get("failed"), second.get("msg")
     assert len(apps_named(tenant, "relay-lost")) == 1
     assert len(sp_of(tenant, apps_named(tenant, "relay-lost")[0]["appId"])) == 1
@@ -190,7 +190,7 @@ def test_throttling_unavailability_and_replication_lag_are_survived(emulator, te
                       retry_after=1)
     tenant.faults.add("graph", match="PATCH /v1.0/servicePrincipals(appId=", kind="status", status=503, times=1)
     tenant.graph_replication_lag = 2.0
-    [result], _ = play(emulator, app_task(unique_name="relay-lag", authorization_model="classic", admin_consent=True))
+    [result], output = play(emulator, app_task(unique_name="relay-lag", authorization_model="classic", admin_consent=True))
     assert result["changed"] and not result.get("failed"), result.get("msg")
     [app] = apps_named(tenant, "relay-lag")
     [sp] = sp_of(tenant, app["appId"])
@@ -206,13 +206,13 @@ def test_owners_by_object_id_exact_list(emulator, tenant):
     assert [r["changed"] for r in results] == [True, True, False, False]
     assert sorted(results[1]["owners"]) == sorted([adele["userPrincipalName"], megan["userPrincipalName"]])
     [app] = apps_named(tenant, "relay-owned")
-    [dropped], _ = play(emulator, app_task(unique_name="relay-owned", owners=[adele["id"]]))
+    [dropped], output = play(emulator, app_task(unique_name="relay-owned", owners=[adele["id"]]))
     assert dropped["changed"] and dropped["owners"] == [adele["userPrincipalName"]]
     assert dropped["diff"]["before"]["owners"] == sorted([adele["userPrincipalName"], megan["userPrincipalName"]])
 
 
 def test_owner_by_name_without_user_read_permission_says_what_to_do(emulator, tenant):
-    [result], _ = play(emulator, app_task(unique_name="relay-upn", owners=["adele@contoso.onmicrosoft.com"]))
+    [result], output = play(emulator, app_task(unique_name="relay-upn", owners=["adele@contoso.onmicrosoft.com"]))
     assert result["failed"] and "owners" in result["msg"] and "User.Read.All" in result["msg"]
     assert not apps_named(tenant, "relay-upn")
 
@@ -220,6 +220,6 @@ def test_owner_by_name_without_user_read_permission_says_what_to_do(emulator, te
 def test_rbac_with_explicit_smtp_permission_warns(emulator, tenant):
     task = app_task(unique_name="relay-rbac-warn",
                     api_permissions=[{"api": "Office 365 Exchange Online", "app_roles": ["SMTP.SendAsApp"]}])
-    [result], _ = play(emulator, task)
+    [result], output = play(emulator, task)
     assert result["changed"] and any("authorization_model=rbac" in w for w in result.get("warnings", []))
     assert [p["permission"] for p in result["permissions"]] == ["SMTP.SendAsApp"]

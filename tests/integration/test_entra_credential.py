@@ -57,7 +57,7 @@ def four_runs(emulator, tenant, task):
 
 def test_secret_create_check_create_again_and_value_only_in_registered_result(emulator, tenant, app):
     task = cred_task(type="secret", display_name="relay", lifetime_days=90)
-    (predicted, _), (created, created_out), (check_again, _), (again, _) = four_runs(emulator, tenant, task)
+    (predicted, output1), (created, created_out), (check_again, output2), (again, output3) = four_runs(emulator, tenant, task)
     assert predicted["changed"] and "secret" not in predicted
     assert created["changed"] and created["secret"] and created["key_id"]
     [stored] = current(tenant, app, "passwordCredentials")
@@ -80,33 +80,33 @@ def test_secret_value_never_in_vvvv_output(emulator, tenant, app):
 def test_rotation_keeps_two_secrets_during_overlap_and_one_after(emulator, tenant, app):
     play(emulator, cred_task(type="secret", display_name="rot", lifetime_days=10, rotate_before_days=5))
     [old] = current(tenant, app, "passwordCredentials")
-    [rotated], _ = play(emulator, cred_task(type="secret", display_name="rot", lifetime_days=180,
-                                            rotate_before_days=30, retire_old_after=2))
+    [rotated], output = play(emulator, cred_task(type="secret", display_name="rot", lifetime_days=180,
+                                                 rotate_before_days=30, retire_old_after=2))
     assert rotated["changed"] and rotated["secret"]
     secrets = current(tenant, app, "passwordCredentials")
     assert len(secrets) == 2 and old["keyId"] in [s["keyId"] for s in secrets]
     mark = tenant.log.mark()
-    [overlap], _ = play(emulator, cred_task(type="secret", display_name="rot", lifetime_days=180, retire_old_after=2))
+    [overlap], output = play(emulator, cred_task(type="secret", display_name="rot", lifetime_days=180, retire_old_after=2))
     assert not overlap["changed"] and graph_writes(tenant, mark) == []
     # three days later (moved in the emulated tenant: the overlap is over)
     for cred in current(tenant, app, "passwordCredentials"):
         if cred["keyId"] == rotated["key_id"]:
             start = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(days=3)
             cred["startDateTime"] = start.strftime("%Y-%m-%dT%H:%M:%SZ")
-    [retired], _ = play(emulator, cred_task(type="secret", display_name="rot", lifetime_days=180, retire_old_after=2))
+    [retired], output = play(emulator, cred_task(type="secret", display_name="rot", lifetime_days=180, retire_old_after=2))
     assert retired["changed"] and "secret" not in retired
     assert [s["keyId"] for s in current(tenant, app, "passwordCredentials")] == [rotated["key_id"]]
 
 
 def test_secret_end_date_in_the_past_fails_naming_the_option(emulator, tenant, app):
     mark = tenant.log.mark()
-    [result], _ = play(emulator, cred_task(type="secret", end_date="2020-01-01"))
+    [result], output = play(emulator, cred_task(type="secret", end_date="2020-01-01"))
     assert result["failed"] and "end_date" in result["msg"] and "past" in result["msg"]
     assert graph_writes(tenant, mark) == []
 
 
 def test_verify_waits_until_the_new_secret_gets_a_token(emulator, tenant, app):
-    [result], _ = play(emulator, cred_task(type="secret", display_name="verified", verify=True, wait_timeout=60))
+    [result], output = play(emulator, cred_task(type="secret", display_name="verified", verify=True, wait_timeout=60))
     assert result["changed"] and result["verified"] is True
 
 
@@ -131,7 +131,7 @@ def test_certificate_idempotent_by_thumbprint_then_removed(emulator, tenant, app
     assert created["thumbprint"] == thumbprint and created["diff"]["after"]["certificates"] == [thumbprint]
     [stored] = current(tenant, app, "keyCredentials")
     assert stored["endDateTime"].startswith(cert.not_valid_after_utc.strftime("%Y-%m-%dT%H:%M"))
-    [removed], _ = play(emulator, cred_task(type="certificate", thumbprint=thumbprint, state="absent"))
+    [removed], output = play(emulator, cred_task(type="certificate", thumbprint=thumbprint, state="absent"))
     assert removed["changed"] and current(tenant, app, "keyCredentials") == []
 
 
@@ -139,7 +139,7 @@ def test_unreadable_or_non_certificate_file_fails_naming_the_option(emulator, te
     junk = tmp_path / "junk.crt"
     junk.write_text("not a certificate")
     for path in (str(tmp_path / "missing.crt"), str(junk)):
-        [result], _ = play(emulator, cred_task(type="certificate", public_certificate_path=path))
+        [result], output = play(emulator, cred_task(type="certificate", public_certificate_path=path))
         assert result["failed"] and "public_certificate_path" in result["msg"] and "Traceback" not in result["msg"]
 
 
@@ -151,15 +151,15 @@ def test_federated_github_create_check_create_again_update(emulator, tenant, app
     assert created["credential"]["audiences"] == ["api://AzureADTokenExchange"]
     assert created["diff"]["before"] == {} and created["diff"]["after"]["subject"].endswith("refs/heads/main")
     mark = tenant.log.mark()
-    [updated], _ = play(emulator, cred_task(type="federated", name="github-main", issuer=GITHUB,
-                                            subject="repo:org/repo:environment:prod"))
+    [updated], output = play(emulator, cred_task(type="federated", name="github-main", issuer=GITHUB,
+                                                 subject="repo:org/repo:environment:prod"))
     assert updated["changed"] and [w["method"] for w in graph_writes(tenant, mark)] == ["PATCH"]
-    [removed], _ = play(emulator, cred_task(type="federated", name="github-main", state="absent"))
+    [removed], output = play(emulator, cred_task(type="federated", name="github-main", state="absent"))
     assert removed["changed"]
 
 
 def test_federated_subject_missing_fails_naming_the_option(emulator, tenant, app):
-    [result], _ = play(emulator, cred_task(type="federated", name="gitlab", issuer="https://gitlab.com"))
+    [result], output = play(emulator, cred_task(type="federated", name="gitlab", issuer="https://gitlab.com"))
     assert result["failed"] and "subject" in result["msg"] and "Traceback" not in result["msg"]
 
 
@@ -167,12 +167,12 @@ def test_replication_lag_on_every_dependent_step(emulator, tenant, tmp_path):
     """A new app, then at once its secret, certificate and federated credential, with a replication lag: each step
     waits for the app it depends on instead of failing."""
     tenant.graph_replication_lag = 3.0
-    path, _ = make_certificate(tmp_path)
+    path, key_path = make_certificate(tmp_path)
     tasks = [app_task("relay-lagged"),
              cred_task(unique_name="relay-lagged", type="secret", display_name="lagged"),
              cred_task(unique_name="relay-lagged", type="certificate", public_certificate_path=str(path)),
              cred_task(unique_name="relay-lagged", type="federated", name="gh", issuer=GITHUB, subject="repo:o/r:x")]
-    results, _ = play(emulator, tasks)
+    results, output = play(emulator, tasks)
     assert [r.get("failed") for r in results] == [False] * 4, [r.get("msg") for r in results]
     assert all(r["changed"] for r in results)
     statuses = [e["status"] for e in tenant.log.since(0) if e.get("part") == "graph"]
@@ -180,13 +180,13 @@ def test_replication_lag_on_every_dependent_step(emulator, tenant, tmp_path):
 
 
 def test_rotate_before_not_shorter_than_lifetime_fails_naming_the_option(emulator, tenant, app):
-    [result], _ = play(emulator, cred_task(type="secret", lifetime_days=20, rotate_before_days=30))
+    [result], output = play(emulator, cred_task(type="secret", lifetime_days=20, rotate_before_days=30))
     assert result["failed"] and "rotate_before_days" in result["msg"]
 
 
 def test_lost_add_password_answer_leaves_one_secret_whose_value_is_returned(emulator, tenant, app):
     fault = tenant.faults.add("graph", match="/addPassword", kind="drop_after_commit", times=1)
-    [result], _ = play(emulator, cred_task(type="secret", display_name="lost"))
+    [result], output = play(emulator, cred_task(type="secret", display_name="lost"))
     assert fault.hits == 1 and not result.get("failed"), result.get("msg")
     [stored] = current(tenant, app, "passwordCredentials")
     assert stored["keyId"] == result["key_id"] and result["secret"].startswith(stored["hint"])

@@ -11,7 +11,6 @@ import stat
 import pytest
 import yaml
 
-from emulator import certs  # noqa: F401  (the emulator package must import cleanly for the fixtures)
 from helpers.playbook import ROOT
 
 PLAYBOOK = os.path.join(ROOT, "playbooks", "smtp_oauth_app.yml")

@@ -133,7 +133,7 @@ def test_tenant_smtp_auth_disabled_with_mailbox_on_inherit(emulator, tenant):
 
 
 def test_exchange_throttling_is_retried(emulator, tenant):
-    app_id, _ = sending_app(emulator, tenant, "relay-429", "rbac")
+    app_id, sp_id = sending_app(emulator, tenant, "relay-429", "rbac")
     mark = tenant.log.mark()
     fault = tenant.faults.add("exchange", match="New-ManagementScope", kind="status", status=429, times=2,
                               retry_after=1)
@@ -145,7 +145,7 @@ def test_exchange_throttling_is_retried(emulator, tenant):
 
 
 def test_exchange_throttling_that_lasts_is_a_clear_failure(emulator, tenant):
-    app_id, _ = sending_app(emulator, tenant, "relay-429-long", "rbac")
+    app_id, sp_id = sending_app(emulator, tenant, "relay-429-long", "rbac")
     tenant.faults.add("exchange", match="Get-TransportConfig", kind="status", status=429, times=None, retry_after=1)
     [result] = play(emulator, access_task(app_id, mailboxes=[{"address": box("reports")}]))
     tenant.faults.clear()
@@ -154,7 +154,7 @@ def test_exchange_throttling_that_lasts_is_a_clear_failure(emulator, tenant):
 
 
 def test_unknown_mailbox_fails_naming_it_before_any_write(emulator, tenant):
-    app_id, _ = sending_app(emulator, tenant, "relay-ghost", "rbac")
+    app_id, sp_id = sending_app(emulator, tenant, "relay-ghost", "rbac")
     mark = tenant.log.mark()
     [result] = play(emulator, access_task(app_id, mailboxes=[{"address": box("noreply")},
                                                              {"address": box("ghost")}]))

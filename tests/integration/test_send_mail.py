@@ -36,7 +36,7 @@ def smtp_writes(tenant, mark):
 
 
 def test_plain_message(emulator, smtp):
-    [result], _ = play(emulator, smtp, [task(body="All hosts updated.")])
+    [result], output = play(emulator, smtp, [task(body="All hosts updated.")])
     assert result["changed"] and result["sent"] == 1 and result["failed"] == 0
     [stored] = smtp.messages
     msg = stored.parsed()
@@ -48,9 +48,9 @@ def test_plain_message(emulator, smtp):
 def test_html_with_text_alternative_attachments_cc_bcc(emulator, smtp, tmp_path):
     report = tmp_path / "report.csv"
     report.write_text("host,state\nweb1,ok\n")
-    [result], _ = play(emulator, smtp, [task(body="text version", body_html="<h1>html version</h1>",
-                                              cc=["Carol <carol@example.com>"], bcc=["audit@example.com"],
-                                              attach=[str(report)])])
+    [result], output = play(emulator, smtp, [task(body="text version", body_html="<h1>html version</h1>",
+                                                  cc=["Carol <carol@example.com>"], bcc=["audit@example.com"],
+                                                  attach=[str(report)])])
     assert result["sent"] == 1
     [stored] = smtp.messages
     msg = stored.parsed()
@@ -65,7 +65,7 @@ def test_html_with_text_alternative_attachments_cc_bcc(emulator, smtp, tmp_path)
 def test_bulk_over_one_connection(emulator, smtp, tenant):
     mark = tenant.log.mark()
     messages = [{"to": ["user%d@example.com" % i], "subject": "report %d" % i} for i in range(25)]
-    [result], _ = play(emulator, smtp, [task(messages=messages, rate_limit=0)])
+    [result], output = play(emulator, smtp, [task(messages=messages, rate_limit=0)])
     assert result["sent"] == 25 and result["connections"] == 1
     assert [m.rcpt_tos[0] for m in smtp.messages] == ["user%d@example.com" % i for i in range(25)]
     assert sum(1 for e in tenant.log.since(mark) if e.get("part") == "smtp" and e.get("verb") == "AUTH") == 1
@@ -73,7 +73,7 @@ def test_bulk_over_one_connection(emulator, smtp, tenant):
 
 def test_check_mode_sends_nothing(emulator, smtp, tenant):
     mark = tenant.log.mark()
-    [result], _ = play(emulator, smtp, [task()], check=True)
+    [result], output = play(emulator, smtp, [task()], check=True)
     assert result["changed"] and result["messages"][0]["status"] == "check_mode"
     assert smtp.messages == [] and smtp_writes(tenant, mark) == []
     verbs = [e["verb"] for e in tenant.log.since(mark) if e.get("part") == "smtp"]
@@ -95,7 +95,7 @@ def test_each_failure_is_diagnosed(emulator, smtp, case, code, words):
     else:
         smtp.settings.recipients_per_day = 1
         args["to"] = ["a@example.com", "b@example.com"]
-    [result], _ = play(emulator, smtp, [task(**args)])
+    [result], output = play(emulator, smtp, [task(**args)])
     assert result["failed"], result
     text = str(result.get("msg")) + str(result.get("error_fix")) + str(result.get("messages"))
     assert code in text and words.lower() in text.lower()
@@ -104,7 +104,7 @@ def test_each_failure_is_diagnosed(emulator, smtp, case, code, words):
 
 def test_header_injection_refused_before_connecting(emulator, smtp, tenant):
     mark = tenant.log.mark()
-    [result], _ = play(emulator, smtp, [task(subject="hi\nBcc: victim@example.com")])
+    [result], output = play(emulator, smtp, [task(subject="hi\nBcc: victim@example.com")])
     assert result["failed"] and result.get("option") == "subject" and "line break" in result["msg"]
     assert [e for e in tenant.log.since(mark) if e.get("part") == "smtp"] == []
 
@@ -113,7 +113,7 @@ def test_dropped_connection_mid_bulk_no_duplicate_no_loss(emulator, smtp):
     smtp.faults.add("MAIL", "drop", times=1)
     smtp.faults.add("DATA", "close", times=1)
     messages = [{"to": ["user%d@example.com" % i]} for i in range(8)]
-    [result], _ = play(emulator, smtp, [task(messages=messages, rate_limit=0, retry_delay=0.05)])
+    [result], output = play(emulator, smtp, [task(messages=messages, rate_limit=0, retry_delay=0.05)])
     assert result["sent"] == 8 and result["connections"] == 3
     counts = collections.Counter(m.message_id for m in smtp.messages)
     assert sorted(counts) == sorted(m["message_id"] for m in result["messages"]) and set(counts.values()) == {1}
@@ -121,7 +121,7 @@ def test_dropped_connection_mid_bulk_no_duplicate_no_loss(emulator, smtp):
 
 def test_busy_server_is_retried(emulator, smtp):
     smtp.faults.add("MAIL", "busy", times=2)
-    [result], _ = play(emulator, smtp, [task(retry_delay=0.05)])
+    [result], output = play(emulator, smtp, [task(retry_delay=0.05)])
     assert result["sent"] == 1 and result["messages"][0]["attempts"] == 3 and result["retries"] == 2
 
 
@@ -136,7 +136,7 @@ def test_secret_never_in_verbose_output(emulator, smtp):
 
 def test_concurrent_connections_4_3_2_backoff(emulator, smtp, tenant):
     tenant.faults.add("smtp", match="MAIL", kind="status", status=432, times=1)
-    [result], _ = play(emulator, smtp, [task(retry_delay=0.05)])
+    [result], output = play(emulator, smtp, [task(retry_delay=0.05)])
     assert result["sent"] == 1 and result["messages"][0]["attempts"] == 2 and result["connections"] == 2
     assert len(smtp.messages) == 1
 
@@ -149,7 +149,7 @@ def test_token_renewed_during_a_long_send(emulator, smtp, tenant):
     tenant.faults.add("smtp", match="DATA_END", kind="delay", seconds=1.0, times=None)
     mark = tenant.log.mark()
     messages = [{"to": ["user%d@example.com" % i]} for i in range(7)]
-    [result], _ = play(emulator, smtp, [task(messages=messages, rate_limit=0)])
+    [result], output = play(emulator, smtp, [task(messages=messages, rate_limit=0)])
     assert result["sent"] == 7 and result["token_renewals"] >= 1 and result["connections"] >= 2
     auths = [e for e in tenant.log.since(mark) if e.get("part") == "smtp" and e.get("verb") == "AUTH"]
     assert len(auths) >= 2 and all(e["status"] == 235 for e in auths)
