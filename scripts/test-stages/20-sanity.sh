@@ -52,5 +52,7 @@ fi
 # are reported by ansible-test as skipped, not failed.
 cd "$dest"
 t0=$SECONDS
-ansible-test sanity --venv --requirements --python 3.11 --color no "$@"
+rc=0
+ansible-test sanity --venv --requirements --python 3.11 --color no "$@" || rc=$?
 echo "sanity: $((SECONDS - t0)) s"
+exit "$rc"
