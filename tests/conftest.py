@@ -30,3 +30,16 @@ def http(emulator):
     session = PinnedSession(emulator.ca_path)
     yield session
     session.close()
+
+
+@pytest.fixture
+def module_side(monkeypatch):
+    """A module run in this process behaves as it does on a managed host.
+
+    Importing controller code (a Templar in another test) flags the whole process as the controller; warnings and
+    tracebacks would then go to Display instead of the module's result. A module never runs in the controller.
+    """
+    from ansible.module_utils import _internal
+    from ansible.module_utils._internal import _traceback
+    monkeypatch.setattr(_internal, "is_controller", False)
+    monkeypatch.setattr(_traceback, "_is_traceback_enabled", _traceback._is_module_traceback_enabled)

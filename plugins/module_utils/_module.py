@@ -15,6 +15,8 @@ import inspect
 import traceback
 
 from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
+from ansible.module_utils.common.validation import check_type_dict, check_type_list
+from ansible.module_utils.six import string_types
 
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._errors import (
     MissingLibraryError,
@@ -59,6 +61,79 @@ def diff_of(before, after, keys):
     return {"before": pick(before), "after": pick(after)}
 
 
+def dict_shape_errors(argument_spec, params, context=()):
+    """Messages naming each dict / list-of-dict option (and sub-option) whose value is not a dictionary.
+
+    ansible-core reports such a value as "dictionary requested, could not parse JSON or key=value", naming no
+    option; this finds which option it was.
+    """
+    errors = []
+    for name, spec in (argument_spec or {}).items():
+        sub_spec = spec.get("options")
+        wanted = spec.get("type")
+        if not (wanted == "dict" or (wanted == "list" and spec.get("elements") == "dict")):
+            continue
+        value = None
+        for key in (name,) + tuple(spec.get("aliases") or ()):
+            if isinstance(params, dict) and params.get(key) is not None:
+                value = params[key]
+                break
+        if value is None:
+            continue
+        where = " -> ".join(context + (name,))
+        if wanted == "list" and not isinstance(value, list):
+            try:
+                value = check_type_list(value)  # as ansible-core converts it: a string splits on commas
+            except (TypeError, ValueError):
+                continue  # ansible-core's own message names the option
+        for item in (value if isinstance(value, list) else [value]):
+            element = item
+            if isinstance(element, string_types):
+                try:
+                    element = check_type_dict(element)
+                except (TypeError, ValueError):
+                    pass
+            if not isinstance(element, dict):
+                errors.append("option '%s' must be %s, got %s %r"
+                              % (where, "a list of dictionaries" if wanted == "list" else "a dictionary",
+                                 type(item).__name__, _short(item)))
+            elif sub_spec:
+                errors.extend(dict_shape_errors(sub_spec, element, context + (name,)))
+    return errors
+
+
+def _short(value):
+    text = repr(value) if not isinstance(value, string_types) else value
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+class _AnsibleModule(AnsibleModule):
+    """AnsibleModule whose argument-spec failure names the option when a dictionary was expected."""
+
+    _o365_initialising = False
+    _o365_shape_errors = ()
+
+    def __init__(self, *args, **kwargs):
+        self._o365_initialising = True
+        try:
+            super(_AnsibleModule, self).__init__(*args, **kwargs)
+        finally:
+            self._o365_initialising = False
+
+    def _load_params(self):
+        super(_AnsibleModule, self)._load_params()
+        try:
+            self._o365_shape_errors = dict_shape_errors(self.argument_spec, self.params)
+        except Exception:  # never let this diagnosis hide ansible-core's own message
+            self._o365_shape_errors = ()
+
+    def fail_json(self, msg=None, **kwargs):
+        if self._o365_initialising and self._o365_shape_errors and "dictionary requested" in (msg or ""):
+            # ansible-core's message names no option; ours names each one that is not a dictionary.
+            msg = "; ".join(self._o365_shape_errors)
+        super(_AnsibleModule, self).fail_json(msg=msg, **kwargs)
+
+
 class O365Module(object):
     """AnsibleModule plus the shared options and clients.
 
@@ -69,7 +144,7 @@ class O365Module(object):
     def __init__(self, argument_spec, supports_check_mode=True, auth=True, **kwargs):
         spec = dict(AUTH_ARGUMENT_SPEC) if auth else {}
         spec.update(argument_spec or {})
-        self.module = AnsibleModule(argument_spec=spec, supports_check_mode=supports_check_mode, **kwargs)
+        self.module = _AnsibleModule(argument_spec=spec, supports_check_mode=supports_check_mode, **kwargs)
         self._cloud = None
         self._token_provider = None
         self._http = None

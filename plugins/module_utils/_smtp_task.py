@@ -13,6 +13,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import re
 import time
 
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._errors import ConfigError
@@ -44,9 +45,20 @@ def message_specs(params):
     return specs
 
 
+# RFC 5321 Domain or address-literal as smtplib sends it: ASCII letters, digits and these, no space or control.
+_HOST_NAME = re.compile(r"^[A-Za-z0-9._:\[\]-]{1,253}$")
+
+
+def _host_name(value, option):
+    if value is not None and not _HOST_NAME.match(value):
+        raise ConfigError("must be a host name or an [address literal] in ASCII, got %r" % value[:60], option=option,
+                          fix="use the name in its ASCII (punycode) form, without spaces")
+    return value
+
+
 def _host_port(params, cloud_smtp_host):
     # host / port fall back to O365_SMTP_HOST / O365_SMTP_PORT in the argument spec.
-    host = params.get("host") or cloud_smtp_host
+    host = _host_name(params.get("host"), "host") or cloud_smtp_host
     port = params.get("port") or 587
     if not host:
         raise ConfigError("no SMTP host is known for this cloud", option="host", fix="set host (or O365_SMTP_HOST)")
@@ -75,7 +87,7 @@ def send_mail_task(params, check_mode, token_source, cloud_smtp_host, claims_dec
     if secure == "never":
         token_source = None
     session = SmtpSession(host, port, secure=secure, ca_path=params.get("ca_path"), timeout=params.get("timeout") or 30,
-                          ehlohost=params.get("ehlohost"), mailbox=mailbox, token_source=token_source,
+                          ehlohost=_host_name(params.get("ehlohost"), "ehlohost"), mailbox=mailbox, token_source=token_source,
                           transcript=bool(params.get("debug")), claims_decoder=claims_decoder)
     result = {"mailbox": mailbox, "changed": False}
     try:

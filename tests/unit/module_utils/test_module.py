@@ -23,6 +23,11 @@ def clean_env(monkeypatch):
         monkeypatch.delenv(name, raising=False)
 
 
+@pytest.fixture(autouse=True)
+def _module_side(module_side):
+    return module_side
+
+
 def run_module(capsys, args, fn=None, spec=None, **kw):
     """Build the module from args, run fn through O365Module.run; the JSON the module printed."""
     with patch_module_args(args):
@@ -49,6 +54,13 @@ def test_every_shared_option_is_declared_with_its_env_fallback():
 def test_bad_choice_names_the_option(capsys):
     result = run_module(capsys, {"name": "x", "cloud": "mars"})
     assert result["failed"] and "cloud" in result["msg"] and "public" in result["msg"]
+
+
+@pytest.mark.parametrize("value", ["", 3, "[oops", ["fine=1", 7]])
+def test_a_value_that_is_no_dictionary_names_the_option(capsys, value):
+    spec = dict(SPEC, items=dict(type="list", elements="dict", options=dict(key=dict(type="str"))))
+    result = run_module(capsys, {"name": "x", "items": value}, spec=spec)
+    assert result["failed"] and "items" in result["msg"], result["msg"]
 
 
 def test_missing_required_option_is_named(capsys):

@@ -107,6 +107,13 @@ def test_no_host_for_the_cloud_names_host(smtp):
     assert exc.value.option == "host"
 
 
+@pytest.mark.parametrize("option, value", [("ehlohost", "\x80box"), ("ehlohost", "my host"), ("host", "smtp\r\nx")])
+def test_host_names_outside_ascii_or_with_spaces_name_the_option(smtp, option, value):
+    with pytest.raises(ConfigError) as exc:
+        send_mail_task(params(smtp, **{option: value}), False, tokens(smtp), None)
+    assert exc.value.option == option and "ASCII" in str(exc.value)
+
+
 def test_module_message_suboptions_are_the_task_keys():
     from ansible_collections.o365.smtp_oauth.plugins.module_utils._smtp_task import MESSAGE_KEYS
     from ansible_collections.o365.smtp_oauth.plugins.modules import send_mail
