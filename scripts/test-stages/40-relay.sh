@@ -30,7 +30,8 @@ trap cleanup EXIT
 for _ in $(seq 1 60); do [ -s "$state/tenant.json" ] && break; sleep 0.5; done
 [ -s "$state/tenant.json" ] || { cat "$state/tenant.log" >&2; echo "40-relay: FAILED: the emulated tenant did not start" >&2; exit 1; }
 
-export RELAY_TENANT_JSON="$state/tenant.json" RELAY_RUN_ID="run$(date +%s)"
+RELAY_RUN_ID="run$(date +%s)"
+export RELAY_TENANT_JSON="$state/tenant.json" RELAY_RUN_ID
 cd roles/relay
 molecule test -s default
 echo "40-relay: passed in $(( $(date +%s) - started ))s" >&2

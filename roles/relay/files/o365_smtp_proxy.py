@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 # -*- coding: utf-8 -*-
 # Copyright: o365.smtp_oauth contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
@@ -196,7 +195,7 @@ class ProxyHandler(object):
         self.config = config
         self.upstream = upstream
         self.workers = asyncio.Queue()
-        self.all_workers = [Worker(upstream) for _ in range(int(config["workers"]))]
+        self.all_workers = [Worker(upstream) for _index in range(int(config["workers"]))]
         for worker in self.all_workers:
             self.workers.put_nowait(worker)
         self.executor = concurrent.futures.ThreadPoolExecutor(max_workers=len(self.all_workers))
@@ -225,7 +224,7 @@ class ProxyHandler(object):
         loop = asyncio.get_running_loop()
         while True:
             await asyncio.sleep(max(5, self.config["idle_timeout"] / 2))
-            for _ in range(len(self.all_workers)):
+            for _index in range(len(self.all_workers)):
                 worker = self.workers.get_nowait() if not self.workers.empty() else None
                 if worker is None:
                     break
@@ -290,7 +289,7 @@ def check(config):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", maxsplit=1)[0])
     parser.add_argument("--config", default="/etc/o365-smtp-proxy/proxy.json")
     parser.add_argument("--check", action="store_true", help="prove the credential and upstream AUTH, then exit")
     args = parser.parse_args(argv)

@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 """Submit COUNT messages to the local Postfix over one SMTP session, like a busy device (molecule verify).
 
     send.py PORT TAG COUNT [SENDER]

@@ -65,7 +65,7 @@ class Switchable(object):
     def _accept(self, listener):
         while True:
             try:
-                client, _ = listener.accept()
+                client, _address = listener.accept()
             except OSError:
                 return
             try:
