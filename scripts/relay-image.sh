@@ -13,7 +13,8 @@ SUITE=bookworm
 PACKAGES=(
   systemd systemd-sysv dbus ca-certificates python3 python3-apt
   postfix python3-msal python3-aiosmtpd python3-requests python3-cryptography python3-jwt
-  swaks procps iproute2
+  libsasl2-modules sasl2-bin
+  swaks libnet-ssleay-perl openssl procps iproute2
 )
 KEY=$(printf '%s\n' "$SUITE" "${PACKAGES[@]}" | sha256sum | cut -c1-12)
 IMAGE=${RELAY_IMAGE:-localhost/o365-smtp-oauth-relay:debian12-$KEY}

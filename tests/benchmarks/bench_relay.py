@@ -3,7 +3,7 @@ Run: `. scripts/env.sh && python tests/benchmarks/bench_relay.py`.
 
 1. Straight to the emulated Exchange SMTP endpoint: messages / s over one reused XOAUTH2 session (the
    collection's SmtpSession, token from the emulated identity platform).
-2. Through the proxy (a real `o365_smtp_proxy.py` process, client secret credential): messages / s from an SMTP
+2. Through the proxy (a real `o365_smtp_proxy.py` process, client secret credential): messages / s from an LMTP
    client that, like Postfix, waits for each message's final reply before the next; the ratio to 1 (goal >= 0.5).
 3. The proxy process's resident memory after the run (goal <= 60 MB), from /proc.
 Postfix itself is not in this measurement: it runs only in the molecule scenario's containers
@@ -71,7 +71,7 @@ def through_proxy(emulator, app, workdir):
                 break
             except OSError:
                 time.sleep(0.1)
-        client = smtplib.SMTP("127.0.0.1", port, timeout=60)
+        client = smtplib.LMTP("127.0.0.1", port, timeout=60)  # Postfix speaks LMTP to the proxy
         client.sendmail(MAILBOX, ["bob@example.com"], BODY % -1)  # first message: token + upstream session
         start = time.perf_counter()
         for n in range(COUNT):

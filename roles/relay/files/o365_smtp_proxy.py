@@ -1,14 +1,15 @@
 # -*- coding: utf-8 -*-
 # Copyright: o365.smtp_oauth contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The relay's OAuth submission proxy: Postfix relays to it on loopback, it forwards each message to Exchange
-Online with STARTTLS + XOAUTH2 and answers Postfix with the upstream's own reply.
+"""The relay's OAuth submission proxy: Postfix delivers to it over LMTP on loopback, it forwards each message to
+Exchange Online with STARTTLS + XOAUTH2 and answers Postfix with the upstream's own reply, one per recipient.
 
 Rules it keeps (Postfix owns the queue, this process keeps no state):
-- never 250 before the upstream said 250 for the data;
+- never 250 for a recipient before the upstream accepted that recipient and said 250 for the data;
 - a token failure, or any refusal before the upstream accepted our authentication (connect, TLS, AUTH), is a
   4xx to Postfix: the mail stays queued and is retried, a wrong credential never bounces mail;
-- refusals of the sender, recipients or data are passed through as the upstream gave them;
+- refusals of the sender, recipients or data are passed through as the upstream gave them; LMTP's reply per
+  recipient lets Postfix bounce or retry a recipient Exchange refused while the others count as delivered;
 - one reused upstream connection per worker, reconnected before its token expires.
 
 Tokens and SMTP sessions come from the collection's own module_utils (_auth, _smtp), shipped next to this file.
@@ -133,7 +134,8 @@ class Worker(object):
             self.connects += 1
 
     def forward(self, mail_from, rcpt_tos, data, margin, idle_timeout):
-        """(reply for Postfix, upstream reply for the log). Runs in a thread: smtplib blocks."""
+        """(reply for Postfix: one for all recipients, or a dict recipient -> reply; upstream reply for the log).
+        Runs in a thread: smtplib blocks."""
         for attempt in (1, 2):
             try:
                 self._ready(margin, idle_timeout)
@@ -162,17 +164,41 @@ class Worker(object):
                 self.last_used = time.time()
             if result.status != "sent":
                 code, text = sorted(result.refused.values())[0]
-                return "%s %s" % (code, text), "%s %s" % (code, text)
+                return self._per_recipient(rcpt_tos, result.refused, None), "%s %s" % (code, text)
             reply = "%s %s" % (result.code, result.reply)
             if result.refused:
                 LOG.warning("upstream refused %d of %d recipients: %s", len(result.refused), len(rcpt_tos),
                             "; ".join("%s: %s %s" % (a, c, r) for a, (c, r) in sorted(result.refused.items())))
+                return self._per_recipient(rcpt_tos, result.refused, reply), reply
             return reply, reply
         return "451 4.4.1 upstream unavailable", "no attempt left"
+
+    @staticmethod
+    def _per_recipient(rcpt_tos, refused, accepted_reply):
+        """Each recipient's own answer: the upstream's refusal, or the reply to the data (None: nothing sent)."""
+        replies = {}
+        for rcpt in rcpt_tos:
+            if rcpt in refused:
+                replies[rcpt] = "%s %s" % refused[rcpt]
+            else:
+                # Not refused yet not sent (all others refused and the upstream reset): let Postfix retry it.
+                replies[rcpt] = accepted_reply or "451 4.3.0 not sent: the upstream refused every other recipient"
+        return replies
 
     def close_if_idle(self, idle_timeout):
         if self.session.connected and time.time() - self.last_used > idle_timeout:
             self.session.quit()
+
+
+def _one_line(reply):
+    return reply.replace("\r", " ").replace("\n", " ")
+
+
+def lmtp_replies(rcpt_tos, reply):
+    """LMTP answers the data once per recipient, in RCPT order: the lines of one push, CRLF between them."""
+    if not isinstance(reply, dict):
+        reply = dict((rcpt, reply) for rcpt in rcpt_tos)
+    return [_one_line(reply[rcpt]) for rcpt in rcpt_tos]
 
 
 def _describe(exc):
@@ -203,10 +229,11 @@ class ProxyHandler(object):
     async def handle_DATA(self, server, session, envelope):
         started = time.monotonic()
         data = envelope.original_content or envelope.content or b""
+        rcpt_tos = list(envelope.rcpt_tos)
         worker = await self.workers.get()
         try:
             reply, upstream = await asyncio.get_running_loop().run_in_executor(
-                self.executor, worker.forward, envelope.mail_from, list(envelope.rcpt_tos), data,
+                self.executor, worker.forward, envelope.mail_from, rcpt_tos, data,
                 self.config["renew_margin"], self.config["idle_timeout"])
         except Exception as exc:  # a bug must defer the mail, never lose it
             LOG.exception("internal error")
@@ -214,10 +241,12 @@ class ProxyHandler(object):
         finally:
             self.workers.put_nowait(worker)
         secrets = self.upstream.secrets()
+        replies = [redact(line, secrets) for line in lmtp_replies(rcpt_tos, reply)]
+        codes = sorted(set(line[:3] for line in replies))
         LOG.info("queue_id=%s from=<%s> rcpts=%d size=%d upstream=%r reply=%s secs=%.3f",
-                 queue_id_of(data), envelope.mail_from, len(envelope.rcpt_tos), len(data),
-                 redact(upstream, secrets), reply[:3], time.monotonic() - started)
-        return redact(reply, secrets)
+                 queue_id_of(data), envelope.mail_from, len(rcpt_tos), len(data),
+                 redact(_one_line(upstream), secrets), ",".join(codes), time.monotonic() - started)
+        return "\r\n".join(replies)
 
     async def reap_idle(self):
         """Close upstream connections nobody used for idle_timeout: Exchange allows few per mailbox."""
@@ -235,11 +264,11 @@ class ProxyHandler(object):
 
 
 def make_server_factory(config, handler):
-    from aiosmtpd.smtp import SMTP
+    from aiosmtpd.lmtp import LMTP
 
     def factory():
         # Loopback from Postfix only: no AUTH, no TLS. The size limit is Postfix's plus headroom.
-        return SMTP(handler, hostname=config.get("ehlo_name") or "o365-smtp-proxy",
+        return LMTP(handler, hostname=config.get("ehlo_name") or "o365-smtp-proxy",
                     data_size_limit=int(config["max_message_size"]) + 1048576, enable_SMTPUTF8=True,
                     decode_data=False, timeout=int(config["timeout"]) + 30)
     return factory

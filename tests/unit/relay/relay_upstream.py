@@ -49,11 +49,10 @@ class _Handler(object):
         return "250 2.1.0 Sender OK"
 
     async def handle_RCPT(self, smtp, session, envelope, address, options):
-        reply = self.server.pop_reply("RCPT")
-        if reply:
-            return reply
-        envelope.rcpt_tos.append(address)
-        return "250 2.1.5 Recipient OK"
+        reply = self.server.pop_reply("RCPT") or "250 2.1.5 Recipient OK"
+        if reply[:1] == "2":
+            envelope.rcpt_tos.append(address)
+        return reply
 
     async def handle_DATA(self, smtp, session, envelope):
         reply = self.server.pop_reply("DATA")

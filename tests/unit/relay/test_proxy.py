@@ -63,15 +63,17 @@ class RunningProxy(object):
             raise self.error
 
     def send(self, sender="device@lan.example", rcpts=("bob@example.com",), body="Subject: hi\r\n\r\nbody\r\n"):
-        with smtplib.SMTP(*self.bound, timeout=30) as client:
-            client.ehlo("postfix.test")
+        """The first recipient's reply to the data; all of them (LMTP: one per recipient) in self.replies."""
+        with smtplib.LMTP(*self.bound, timeout=30) as client:
+            client.ehlo("postfix.test")  # LMTP: sent as LHLO
             client.mail(sender)
             for rcpt in rcpts:
-                client.rcpt(rcpt)
+                assert client.rcpt(rcpt)[0] == 250
             client.putcmd("data")
             assert client.getreply()[0] == 354
             client.send(body.encode() + b".\r\n")
-            return client.getreply()
+            self.replies = [client.getreply() for _rcpt in rcpts]
+            return self.replies[0]
 
     def stop(self):
         self.loop.call_soon_threadsafe(self.task.cancel)
@@ -154,6 +156,23 @@ def test_refused_recipient_is_the_answer_when_no_recipient_was_accepted(run_prox
     upstream.reply("RCPT", "550 5.1.10 RESOLVER.ADR.RecipientNotFound")
     code, text = running.send(sender=MAILBOX, rcpts=["nobody@contoso.onmicrosoft.com"])
     assert code == 550 and b"5.1.10" in text
+
+
+def test_each_recipient_gets_its_own_answer_when_exchange_refuses_some(run_proxy, upstream, caplog):
+    caplog.set_level(logging.INFO, logger="o365-smtp-proxy")
+    running = run_proxy()
+    upstream.reply("RCPT", "250 2.1.5 Recipient OK")  # the first recipient as usual (queued replies go in order)
+    upstream.reply("RCPT", "550 5.1.10 RESOLVER.ADR.RecipientNotFound")
+    upstream.reply("RCPT", "452 4.5.3 Too many recipients")
+    rcpts = ["bob@example.com", "nobody@contoso.onmicrosoft.com", "later@example.com"]
+    running.send(sender=MAILBOX, rcpts=rcpts)
+    codes = [code for code, _text in running.replies]
+    assert codes == [250, 550, 452]
+    assert b"5.1.10" in running.replies[1][1] and b"4.5.3" in running.replies[2][1]
+    assert b"Hostname=upstream.test" in running.replies[0][1]
+    # Only the accepted recipient got the message; Postfix bounces the 550 and retries the 452 on its own.
+    assert [m[1] for m in upstream.messages] == [["bob@example.com"]]
+    assert "reply=250,452,550" in caplog.text
 
 
 def test_refused_authentication_defers_instead_of_bouncing(run_proxy, upstream):

@@ -17,7 +17,9 @@ def role_vars(**overrides):
     values = {}
     for name in ("defaults/main.yml", "vars/main.yml"):
         with open(os.path.join(ROLE, name)) as handle:
-            values.update(yaml.safe_load(handle))
+            # Role files are trusted templates in Ansible too (a value may refer to another variable).
+            values.update((k, trust_as_template(v) if isinstance(v, str) else v)
+                          for k, v in yaml.safe_load(handle).items())
     values.update(relay_mailbox="relay@contoso.com", relay_tenant_id="t", relay_client_id="c",
                   relay_hostname="relay.test", ansible_managed="managed", inventory_hostname="relay.test")
     values.update(overrides)
@@ -40,7 +42,11 @@ def test_never_an_open_relay_and_everything_goes_to_the_proxy():
     assert cf["smtpd_relay_restrictions"] == "permit_mynetworks, reject_unauth_destination, reject"
     assert cf["relay_domains"] == ""
     assert cf["mynetworks"] == "192.0.2.0/24 198.51.100.7/32"
-    assert cf["relayhost"] == "[127.0.0.1]:10600"
+    # LMTP: the proxy answers for each recipient, so one refused recipient cannot hide behind the others' 250.
+    assert cf["default_transport"] == cf["relay_transport"] == "lmtp:inet:127.0.0.1:10600"
+    assert "relayhost" not in cf
+    services = [line.split() for line in render("master.cf.j2").splitlines() if line and line[0] != "#"]
+    assert ["lmtp", "unix", "-", "-", "n", "-", "-", "lmtp"] in services
     assert cf["mydestination"] == "" and cf["local_transport"].startswith("error:")
 
 
@@ -61,6 +67,27 @@ def test_listener_tls_only_with_a_certificate():
     assert main_cf()["smtpd_tls_security_level"] == "none"
     cf = main_cf(relay_tls_cert_file="/etc/ssl/relay.pem", relay_tls_key_file="/etc/ssl/relay.key")
     assert cf["smtpd_tls_security_level"] == "may" and cf["smtpd_tls_cert_file"] == "/etc/ssl/relay.pem"
+
+
+def test_no_smtp_auth_unless_accounts_are_declared():
+    cf = main_cf()
+    assert cf["smtpd_sasl_auth_enable"] == "no"
+    assert "permit_sasl_authenticated" not in cf["smtpd_relay_restrictions"]
+
+
+def test_smtp_auth_for_declared_accounts_only_after_starttls():
+    cf = main_cf(relay_tls_cert_file="/etc/ssl/relay.pem", relay_tls_key_file="/etc/ssl/relay.key",
+                 relay_sasl_users=[{"name": "printer", "password": "pw"}])
+    assert cf["smtpd_sasl_auth_enable"] == "yes" and cf["smtpd_tls_auth_only"] == "yes"
+    assert cf["smtpd_relay_restrictions"] == ("permit_mynetworks, permit_sasl_authenticated, "
+                                              "reject_unauth_destination, reject")
+    assert cf["smtpd_sasl_security_options"] == "noanonymous"
+    assert cf["local_header_rewrite_clients"] == "permit_mynetworks, permit_sasl_authenticated"
+    conf = dict(line.split(": ", 1) for line in render("sasl_smtpd.conf.j2").splitlines() if ": " in line
+                and line[0] != "#")
+    assert conf == {"pwcheck_method": "auxprop", "auxprop_plugin": "sasldb", "mech_list": "PLAIN LOGIN",
+                    "sasldb_path": "/etc/postfix/sasl/sasldb2"}
+    assert "pw" not in render("main.cf.j2", relay_sasl_users=[{"name": "printer", "password": "pw"}]).split()
 
 
 def test_sender_map_keeps_allowed_senders_and_rewrites_the_rest():

@@ -25,6 +25,7 @@ from emulator import Emulator
 
 MAILBOX = "relay@contoso.onmicrosoft.com"
 SEND_AS = "alerts@contoso.onmicrosoft.com"  # relay2's allowed sender
+GHOST = "ghost@contoso.onmicrosoft.com"  # a recipient Exchange does not know
 
 
 class Switchable(object):
@@ -138,6 +139,7 @@ def main(state_dir):
     emulator.tenant.exchange.propagation_delay = 0
     emulator.smtp.allow(app["client_id"], MAILBOX)
     emulator.smtp.allow_send_as(app["client_id"], SEND_AS)
+    emulator.smtp.settings.refuse_recipients = {GHOST}  # 550 5.1.10, as Exchange answers an unknown recipient
     switch = Switchable(emulator.smtp.port)
     control = ThreadingHTTPServer(("127.0.0.1", 0), control_handler(emulator, switch))
     threading.Thread(target=control.serve_forever, daemon=True).start()
@@ -147,7 +149,7 @@ def main(state_dir):
             "relay_client_secret": app["client_secret"], "relay_mailbox": MAILBOX,
             "relay_authority_host": emulator.url, "relay_upstream_host": "127.0.0.1",
             "relay_upstream_port": switch.port, "relay_upstream_ca_content": ca,
-            "control_url": "http://127.0.0.1:%d" % control.server_address[1]}
+            "control_url": "http://127.0.0.1:%d" % control.server_address[1], "relay_test_ghost": GHOST}
     path = os.path.join(state_dir, "tenant.json")
     fd = os.open(path + ".new", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as handle:
