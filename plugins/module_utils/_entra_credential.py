@@ -77,6 +77,7 @@ class CredentialState(object):
         self.now = now or utcnow()
         self.timeout = params.get("wait_timeout", 120)
         self.changes = []
+        self.warnings = []
         self.verify_error = None
 
     def _app_path(self, suffix=""):
@@ -84,6 +85,18 @@ class CredentialState(object):
 
     def _lagging_write(self, write, what):
         return self.graph.retry_while_lagging(write, what, self.timeout)
+
+    def _confirm_readable(self, collection, written, what):
+        """Wait (within wait_timeout) until a read of the app shows the credential just written. Graph's reads lag
+        its writes by seconds: without this, the same task run again at once would not see it and add another."""
+        def read():
+            app = self.graph.get_or_none(self._app_path())
+            return app if any(written(c) for c in (app or {}).get(collection) or []) else None
+        try:
+            self.graph.wait_for(read, what, self.timeout)
+        except NotPropagatedError as error:
+            # Never fail here: the credential exists (and a new secret's value is only in this result).
+            self.warnings.append("%s; a run in the next minutes may not see it yet" % error.message)
 
     # -- secrets -----------------------------------------------------------------------------------
     def ensure_secret(self):
@@ -123,6 +136,8 @@ class CredentialState(object):
                            "endDateTime": format_time(end)}
             else:
                 created = self._add_password(name, end, known=set(c.get("keyId") for c in ours))
+                self._confirm_readable("passwordCredentials", lambda c: c.get("keyId") == created.get("keyId"),
+                                       "the new secret %s" % created.get("keyId"))
             after.append(created)
             if self.verify and not self.check_mode:
                 self.verify_error = self.verify(created.get("secretText"))
@@ -242,6 +257,8 @@ class CredentialState(object):
             body = {"keyCredentials": [_keep(c) for c in current] + [new]}
             self._lagging_write(lambda: self.graph.patch(self._app_path(), json=body),
                                 "the certificate of %s" % self.app.get("appId"))
+            self._confirm_readable("keyCredentials", lambda c: thumbprint_of(c) == thumbprint,
+                                   "the certificate %s" % thumbprint)
         return self._certificate_result(thumbprint, current, after, new)
 
     def _certificate_result(self, thumbprint, before, after, new):

@@ -119,6 +119,8 @@ def run_entra_app_credential(module):
     handler = {"secret": state.ensure_secret, "certificate": state.ensure_certificate,
                "federated": state.ensure_federated}[params["type"]]
     changed, result = handler()
+    for message in state.warnings:
+        _warn(module, message)
     result.update(changed=changed, app_id=app.get("appId"), unique_name=app.get("uniqueName"),
                   changes=state.changes, state=params.get("state"))
     if not changed:

@@ -197,6 +197,11 @@ def test_throttling_unavailability_and_replication_lag_are_survived(emulator, te
     assert len(assignments_of(tenant, sp["id"])) == 1
     statuses = [e["status"] for e in tenant.log.since(0) if e.get("part") == "graph"]
     assert 429 in statuses and 503 in statuses
+    # Run again at once, inside the replication lag: the first run waited until its writes were readable.
+    mark = tenant.log.mark()
+    [again], output = play(emulator, app_task(unique_name="relay-lag", authorization_model="classic", admin_consent=True))
+    assert not again["changed"] and not again.get("failed"), (again.get("msg"), again.get("diff"))
+    assert [e for e in tenant.log.since(mark) if e.get("part") == "graph" and e.get("write")] == []
 
 
 def test_owners_by_object_id_exact_list(emulator, tenant):

@@ -179,6 +179,23 @@ def test_replication_lag_on_every_dependent_step(emulator, tenant, tmp_path):
     assert 404 in statuses, "the lag was felt (and waited out)"
 
 
+def test_run_again_at_once_during_replication_lag_adds_nothing(emulator, tenant, app, tmp_path):
+    """Graph's reads lag its writes: the run that adds a secret or a certificate waits until a read shows it, so
+    the same tasks run again right away find them instead of adding a second secret or sending the key again."""
+    path, key_path = make_certificate(tmp_path)
+    tenant.graph_replication_lag = 3.0
+    tasks = [cred_task(type="secret", display_name="lagged-again"),
+             cred_task(type="certificate", public_certificate_path=str(path))]
+    first, output = play(emulator, tasks)
+    assert [r["changed"] for r in first] == [True, True], [r.get("msg") for r in first]
+    mark = tenant.log.mark()
+    again, output = play(emulator, tasks)
+    assert [r["changed"] for r in again] == [False, False], [r.get("changes") for r in again]
+    assert graph_writes(tenant, mark) == []
+    assert len([c for c in current(tenant, app, "passwordCredentials") if c.get("displayName") == "lagged-again"]) == 1
+    assert len(current(tenant, app, "keyCredentials")) == 1
+
+
 def test_rotate_before_not_shorter_than_lifetime_fails_naming_the_option(emulator, tenant, app):
     [result], output = play(emulator, cred_task(type="secret", lifetime_days=20, rotate_before_days=30))
     assert result["failed"] and "rotate_before_days" in result["msg"]
