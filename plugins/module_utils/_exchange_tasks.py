@@ -86,8 +86,10 @@ def run_exchange_smtp_access(module):
     confirmed = False
     if changed and not module.check_mode:
         access.apply()
-        if params.get("wait_for_effect") and params.get("state") != "absent":
-            confirmed = access.wait_for_effect(params.get("wait_timeout") or 0)
+    # Also when nothing changed (RBAC): a re-run after a 'pending' answer waits for what the last run configured.
+    if (params.get("wait_for_effect") and params.get("state") != "absent" and not module.check_mode
+            and (changed or access.model == "rbac")):
+        confirmed = access.wait_for_effect(params.get("wait_timeout") or 0)
     result = {
         "changed": changed,
         "app_id": identity.app_id,

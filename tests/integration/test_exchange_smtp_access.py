@@ -195,3 +195,17 @@ def test_propagation_wait_for_effect_then_absent_revokes(emulator, tenant):
         "Remove-ManagementRoleAssignment", "Remove-ManagementScope", "Remove-ServicePrincipal"]
     code, reply = smtp_login(emulator, tenant, app_id, sp_id, box("alerts"))
     assert code == 535 and "5.7.3" in reply
+
+
+def test_wait_for_effect_on_a_rerun_waits_for_what_the_last_run_configured(emulator, tenant):
+    app_id, sp_id = sending_app(emulator, tenant, "relay-later", "rbac")
+    tenant.exchange.propagation_delay = 4.0
+    declared = dict(mailboxes=[{"address": box("alerts")}], wait_for_effect=True)
+    [first] = play(emulator, access_task(app_id, wait_timeout=0, **declared))
+    assert first["changed"] and first["mailboxes"][0]["verdict"]["status"] == "pending", first
+    mark = tenant.log.mark()
+    [again] = play(emulator, access_task(app_id, wait_timeout=30, **declared))
+    assert not again["changed"] and again["mailboxes"][0]["verdict"]["status"] == "allowed", again
+    assert exchange_writes(tenant, mark) == []
+    assert smtp_login(emulator, tenant, app_id, sp_id, box("alerts"))[0] == 235
+
