@@ -29,6 +29,11 @@ def find_app(graph, unique_name=None, app_id=None, display_name=None):
     if unique_name:
         app = graph.application_by_unique_name(unique_name)
         if app:
+            if app_id and app.get("appId") != app_id:
+                # Two different apps named at once: acting on either could change the wrong one.
+                raise ConfigError("unique_name %r is the application %s, not the given app_id %s" % (
+                    unique_name, app.get("appId"), app_id), option="app_id",
+                    fix="give only unique_name, or the app_id of that same application")
             return app
     if app_id:
         app = graph.application_by_app_id(app_id)

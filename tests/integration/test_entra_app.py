@@ -126,7 +126,7 @@ def test_update_changes_only_what_changed(emulator, tenant):
 
 
 @pytest.mark.parametrize("permissions, words", [
-    ([{"api": "Microsoft Graph", "app_roles": ["Mail.Sendd"]}], "Mail.Send"),
+    ([{"api": "Microsoft Graph", "app_roles": ["Mial.Send"]}], "Mail.Send"),  # the valid name, not the input
     ([{"api": "Microsoft Graph", "scopes": ["User.Reed"]}], "User.Read"),
     ([{"api": "No Such API", "app_roles": ["X"]}], "No Such API"),
 ])
@@ -159,6 +159,12 @@ def test_adopt_by_app_id_gives_the_app_its_unique_name(emulator, tenant):
     assert result["changed"] and result["unique_name"] == "adopt-me"
     [again], output = play(emulator, app_task(app_id=app["appId"], unique_name="other-name"))
     assert again["failed"] and "unique_name" in again["msg"] and "adopt-me" in again["msg"]
+    # unique_name of one app and app_id of another: refused before any write, naming app_id.
+    play(emulator, app_task(unique_name="adopt-other"))
+    mark = tenant.log.mark()
+    [mixed], output = play(emulator, app_task(app_id=app["appId"], unique_name="adopt-other", notes="which one?"))
+    assert mixed["failed"] and "app_id" in mixed["msg"] and app["appId"] in mixed["msg"], mixed["msg"]
+    assert graph_writes(tenant, mark) == []
 
 
 def test_absent_removes_app_and_service_principal(emulator, tenant):
