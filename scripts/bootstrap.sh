@@ -9,7 +9,17 @@ venv="$root/.venv"
 stamp="$venv/.requirements.sha256"
 want=$(cat requirements-test.txt tests/constraints.txt | sha256sum | cut -d' ' -f1)
 
+# Debian's own python3 has no venv / ensurepip without the python3-venv package: install it when missing.
+if ! python3 -c 'import sys; assert sys.version_info[:2] == (3, 11)' 2>/dev/null; then
+  echo "bootstrap: python3 must be Python 3.11 (ansible-core 2.19 and the pinned packages), found: $(python3 -V 2>&1)" >&2
+  exit 1
+fi
 if [ ! -x "$venv/bin/python" ]; then
+  if ! python3 -c 'import ensurepip, venv' 2>/dev/null && command -v apt-get >/dev/null 2>&1; then
+    echo "bootstrap: installing python3-venv (apt)"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
+  fi
+  rm -rf "$venv"
   python3 -m venv "$venv"
 fi
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then

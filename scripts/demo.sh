@@ -48,11 +48,13 @@ fi
 cat <<'EOT'
 
 == Run the same playbook against a real tenant
-Unset the emulator's variables and set only these (no file edits):
+In a new shell at the top of this checkout (the venv and collection path come from scripts/env.sh), set only
+these (no file edits):
+  . scripts/env.sh
   export AZURE_TENANT_ID=<tenant GUID or contoso.onmicrosoft.com>
   export AZURE_CLIENT_ID=<admin app id>                       # see docs/quickstart.md for the one-time bootstrap
   export AZURE_CLIENT_CERTIFICATE_PATH=/path/admin-cert.pem   # or AZURE_CLIENT_SECRET=...
   export DEMO_MAILBOX=noreply@contoso.com DEMO_RECIPIENT=you@contoso.com
-  unset AZURE_AUTHORITY_HOST O365_GRAPH_ENDPOINT O365_EXCHANGE_ENDPOINT O365_CA_PATH O365_SMTP_HOST O365_SMTP_PORT
-  ansible-playbook -i localhost, -c local playbooks/smtp_oauth_app.yml
+  ansible-playbook -i localhost, -c local -e ansible_python_interpreter="$PWD/.venv/bin/python" \
+    playbooks/smtp_oauth_app.yml
 EOT

@@ -55,7 +55,7 @@ _CLOUDS = {
     "usgov": dict(authority_host="https://login.microsoftonline.us", graph_resource="https://graph.microsoft.us",
                   exchange_resource="https://outlook.office365.us", smtp_host="smtp.office365.us"),
     "dod": dict(authority_host="https://login.microsoftonline.us", graph_resource="https://dod-graph.microsoft.us",
-                exchange_resource="https://webmail.apps.mil", smtp_host=None),
+                exchange_resource="https://outlook-dod.office365.us", smtp_host=None),
     "china": dict(authority_host="https://login.chinacloudapi.cn", graph_resource="https://microsoftgraph.chinacloudapi.cn",
                   exchange_resource="https://partner.outlook.cn", smtp_host="smtp.partner.outlook.cn"),
 }

@@ -109,6 +109,10 @@ def parse_addresses(value, option):
             if not _ADDR_RE.match(addr or ""):
                 raise ConfigError("%r is not a valid mail address" % item, option=option,
                                   fix="use 'user@example.com' or 'Display Name <user@example.com>'")
+            if not addr.isascii():
+                # Without SMTPUTF8 an envelope address is ASCII; the header would be mangled and smtplib refuses it.
+                raise ConfigError("%r has characters outside ASCII in its address" % item, option=option,
+                                  fix="use the mailbox's ASCII address (a display name may hold any characters)")
             local, domain = addr.rsplit("@", 1)
             try:
                 result.append(Address(display_name=name or "", username=local, domain=domain))

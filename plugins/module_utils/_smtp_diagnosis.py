@@ -18,7 +18,7 @@ import re
 import time
 
 SMTP_RESOURCES = ("https://outlook.office365.com", "https://outlook.office365.us", "https://partner.outlook.cn",
-                  "https://webmail.apps.mil", "https://outlook.office.com")
+                  "https://outlook-dod.office365.us", "https://outlook.office.com")
 EXCHANGE_APP_ID = "00000002-0000-0ff1-ce00-000000000000"
 
 

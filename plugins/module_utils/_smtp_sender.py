@@ -17,7 +17,12 @@ When is a message sent again? Only when the server cannot have accepted it:
   we never send twice by default: the message is reported `uncertain` with its Message-ID so it can be looked
   up in message trace, and the task fails. `resend_uncertain=True` chooses at-least-once instead (same
   Message-ID, so duplicates can be recognised).
-Authentication failures (535 ...) stop the run: every other message would fail the same way.
+Recipients refused with a 4xx (mailbox busy, too many recipients, throttled) are tried again, alone, after the
+backoff: the ones already accepted never get a second copy.
+
+Authentication failures (535 ..., a token that cannot be had) stop the run: every other message would fail the
+same way. The results of the messages before it are kept (sent ones stay `sent`), the one it happened on is
+`failed` and the rest `not_sent`, so a re-run can be limited to what was not sent.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -28,7 +33,7 @@ import collections
 import random
 import time
 
-from ansible_collections.o365.smtp_oauth.plugins.module_utils._errors import SmtpError
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._errors import O365Error, SmtpError
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._smtp import SmtpDisconnected
 
 # Codes after which this connection is useless: reconnect before the next attempt.
@@ -100,22 +105,49 @@ class BulkSender(object):
 
     def send_all(self, messages):
         results = []
-        for message in messages:
-            results.append(self.send_one(message))
+        for index, message in enumerate(messages):
+            try:
+                results.append(self.send_one(message))
+            except O365Error as exc:
+                if not results:
+                    raise  # nothing was sent: the task fails with this diagnosis alone
+                # Keep what happened to the earlier messages: without it a re-run would send them twice.
+                results.append(self._failure(message, 1, exc, "failed"))
+                results.extend(self._failure(rest, 0, exc, "not_sent",
+                                             "not sent: the run stopped at an earlier message: %s" % exc.message)
+                               for rest in messages[index + 1:])
+                break
         self.stats["rate_limit_wait"] = round(self.limiter.waited, 3)
         return results
 
     def send_one(self, message):
         attempt = 0
+        recipients = list(message.recipients)
+        # Across attempts: who has a copy, the reply to the first accepted data, who was refused (last word).
+        accepted, final, refused = [], None, {}
         while True:
             attempt += 1
             try:
                 self.ensure_open()
                 self.limiter.acquire()
-                result = self.session.send(message.envelope_from, message.recipients, message.data,
+                result = self.session.send(message.envelope_from, recipients, message.data,
                                            message_id=message.message_id)
-                out = result.as_dict()
-                out["attempts"] = attempt
+                if result.status == "sent":
+                    accepted.extend(result.accepted)
+                    final = final or (result.code, result.reply)
+                for address in recipients:
+                    refused.pop(address, None)
+                refused.update(result.refused)
+                retry = [a for a in recipients if 400 <= refused.get(a, (0, None))[0] < 500]
+                if retry and attempt <= self.retries:
+                    recipients = retry  # only the ones refused for now: the others have their copy
+                    self.stats["retries"] += 1
+                    self._backoff(attempt)
+                    continue
+                out = {"message_id": message.message_id, "status": "sent" if accepted else "refused",
+                       "accepted": accepted, "code": final[0] if final else None,
+                       "reply": final[1] if final else None, "attempts": attempt,
+                       "refused": dict((a, {"code": c, "reply": r}) for a, (c, r) in refused.items())}
                 return out
             except SmtpDisconnected as exc:
                 if exc.committed and not self.resend_uncertain:
@@ -123,9 +155,9 @@ class BulkSender(object):
                                          "the connection was lost after the whole message was sent and before the "
                                          "server answered: it may or may not have been accepted, so it was not sent "
                                          "again (no duplicates). Look up Message-ID %s in message trace."
-                                         % message.message_id)
+                                         % message.message_id, accepted)
                 if attempt > self.retries:
-                    return self._failure(message, attempt, exc, "failed")
+                    return self._failure(message, attempt, exc, "failed", accepted=accepted)
             except SmtpError as exc:
                 stage = getattr(exc, "stage", None)
                 transient = getattr(exc, "transient", False) or exc.enhanced_code in ("5.5.127", "4.3.2")
@@ -134,20 +166,21 @@ class BulkSender(object):
                 if exc.smtp_code in _RECONNECT_CODES or stage in ("auth", "connect", "starttls"):
                     self.session.close()
                 if not transient or attempt > self.retries:
-                    return self._failure(message, attempt, exc, "failed")
+                    return self._failure(message, attempt, exc, "failed", accepted=accepted)
             self.stats["retries"] += 1
             self._backoff(attempt)
 
-    def _failure(self, message, attempt, exc, status, note=None):
+    @staticmethod
+    def _failure(message, attempt, exc, status, note=None, accepted=None):
         return {
             "message_id": message.message_id,
             "status": status,
-            "accepted": [],
+            "accepted": list(accepted or []),  # recipients that got it on an earlier attempt
             "refused": {},
-            "code": exc.smtp_code,
-            "reply": exc.server_reply,
+            "code": getattr(exc, "smtp_code", None),
+            "reply": getattr(exc, "server_reply", None),
             "attempts": attempt,
             "error": note or exc.message,
             "fix": exc.fix,
-            "enhanced_code": exc.enhanced_code,
+            "enhanced_code": getattr(exc, "enhanced_code", None),
         }

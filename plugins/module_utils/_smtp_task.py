@@ -68,10 +68,21 @@ def _host_port(params, cloud_smtp_host):
 
 
 def build_all(params):
-    max_size = int(params.get("max_message_size") or 35) * 1024 * 1024
+    max_mb = params.get("max_message_size")
+    max_size = int(35 if max_mb is None else max_mb) * 1024 * 1024
     if max_size <= 0:
         raise ConfigError("must be a positive number of megabytes", option="max_message_size")
-    return [build_message(spec, option_prefix=prefix, max_size=max_size) for prefix, spec in message_specs(params)]
+    built, seen = [], {}
+    for prefix, spec in message_specs(params):
+        message = build_message(spec, option_prefix=prefix, max_size=max_size)
+        if message.message_id in seen:
+            # Message trace finds a message (an 'uncertain' one above all) by its Message-ID: it must be unique.
+            raise ConfigError("Message-ID %s is also the Message-ID of %s" % (
+                message.message_id, seen[message.message_id] or "the first message"), option=prefix + "headers",
+                fix="leave Message-ID out (one is made for each message) or give each message its own")
+        seen[message.message_id] = prefix.rstrip(".")
+        built.append(message)
+    return built
 
 
 def send_mail_task(params, check_mode, token_source, cloud_smtp_host, claims_decoder=None, sleep=time.sleep):
@@ -114,10 +125,10 @@ def send_mail_task(params, check_mode, token_source, cloud_smtp_host, claims_dec
     result.update(messages=results, sent=sent, failed=len(results) - sent, connections=session.connects,
                   changed=sent > 0, message_id=messages[0].message_id, retries=sender.stats["retries"],
                   token_renewals=sender.stats["reconnects_for_token"])
-    problems = [r for r in results if r["status"] in ("failed", "uncertain", "refused")]
-    refused_some = [r for r in results if r["status"] == "sent" and r["refused"]]
+    problems = [r for r in results if r["status"] in ("failed", "uncertain", "not_sent")]
     if params.get("fail_on_refused", True):
-        problems.extend(refused_some)
+        # A message whose every recipient was refused counts too: with fail_on_refused false it is reported only.
+        problems.extend(r for r in results if r["status"] == "refused" or (r["status"] == "sent" and r["refused"]))
     if problems:
         result["msg"] = _summary(problems)
     return bool(problems), _finish(result, session)

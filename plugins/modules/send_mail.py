@@ -179,7 +179,8 @@ options:
     type: int
     default: 30
   retries:
-    description: How many times a message is tried again after a temporary failure (4xx, lost connection).
+    description: How many times a message is tried again after a temporary failure (4xx, lost connection). A
+      recipient refused with a 4xx is tried again alone; recipients already accepted never get a second copy.
     type: int
     default: 3
   retry_delay:
@@ -187,7 +188,9 @@ options:
     type: float
     default: 2.0
   fail_on_refused:
-    description: Fail the task when any recipient was refused (the accepted ones still get the message).
+    description: Fail the task when any recipient was refused, including a message whose every recipient was
+      refused (the accepted ones still get the message). With V(false) refusals are only reported in
+      RV(messages).
     type: bool
     default: true
   resend_uncertain:
@@ -264,7 +267,8 @@ messages:
       sample: <171234.5678@contoso.com>
     status:
       description: sent, refused (no recipient accepted), failed, uncertain (connection lost before the final
-        answer; not resent), or check_mode.
+        answer; not resent), not_sent (the run stopped at an earlier message, for example its token could not
+        be renewed), or check_mode.
       type: str
       sample: sent
     accepted:
@@ -290,7 +294,7 @@ sent:
   type: int
   sample: 1
 failed:
-  description: How many messages were not accepted (failed, refused or uncertain).
+  description: How many messages were not accepted (failed, refused, uncertain or not_sent).
   returned: always
   type: int
   sample: 0
@@ -386,6 +390,11 @@ def main():
     def run():
         params = module.params
         token_source = None
+        if params["secure"] == "never" and any(params.get(k) for k in (
+                "client_secret", "certificate_path", "access_token", "federated_token_file", "managed_identity")):
+            module.warn("secure is never: the mail goes without TLS and without authentication (a token is never "
+                        "sent in clear), so the credential options are not used; only a relay that accepts "
+                        "unauthenticated mail from this host will take it")
         if params["secure"] != "never":
             scope = module.cloud.exchange_scope
             provider = module.token_provider

@@ -156,6 +156,7 @@ class SmtpFaults(object):
     "drop_in_data" (DATA only: read part of the message, then reset the connection),
     "drop_after_commit" (DATA_END only: store the message, then close without answering),
     "reply" (answer Exchange's text for kw status: 451, 421 (then close), 432, 554), "delay" (kw seconds).
+    kw skip=N lets the first N matching commands through (a fault on the third MAIL: skip=2).
     The tenant's own `tenant.faults.add("smtp", match=VERB, kind=status|drop|drop_after_commit|delay, ...)`
     works too (status 451/421/432/554 give Exchange's texts).
     """
@@ -176,6 +177,9 @@ class SmtpFaults(object):
         with self._lock:
             for fault in self._queue:
                 if fault["verb"] == verb and fault["times"] > 0:
+                    if fault["kw"].get("skip", 0) > 0:
+                        fault["kw"]["skip"] -= 1
+                        return None
                     fault["times"] -= 1
                     return fault
         return None

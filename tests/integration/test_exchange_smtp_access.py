@@ -208,4 +208,3 @@ def test_wait_for_effect_on_a_rerun_waits_for_what_the_last_run_configured(emula
     assert not again["changed"] and again["mailboxes"][0]["verdict"]["status"] == "allowed", again
     assert exchange_writes(tenant, mark) == []
     assert smtp_login(emulator, tenant, app_id, sp_id, box("alerts"))[0] == 235
-

@@ -154,3 +154,34 @@ def test_token_renewed_during_a_long_send(emulator, smtp, tenant):
     auths = [e for e in tenant.log.since(mark) if e.get("part") == "smtp" and e.get("verb") == "AUTH"]
     assert len(auths) >= 2 and all(e["status"] == 235 for e in auths)
     assert sorted(m.message_id for m in smtp.messages) == sorted(m["message_id"] for m in result["messages"])
+
+
+def test_secure_never_sends_to_a_plain_relay_and_says_the_credential_is_not_used(emulator, smtp):
+    """A real aiosmtpd relay without TLS or AUTH (an internal relay on the LAN): the mail goes, no AUTH is tried,
+    and the task warns that the admin credential in the environment was not used."""
+    import socket
+
+    from aiosmtpd.controller import Controller
+
+    received = []
+
+    class Relay:
+        async def handle_DATA(self, server, session, envelope):
+            received.append((envelope.mail_from, list(envelope.rcpt_tos)))
+            return "250 2.0.0 queued"
+
+        async def handle_AUTH(self, *args):
+            received.append("AUTH")
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    relay = Controller(Relay(), hostname="127.0.0.1", port=port)
+    relay.start()
+    try:
+        [result], output = play(emulator, smtp, [task(secure="never", host="127.0.0.1", port=port)])
+    finally:
+        relay.stop()
+    assert result["changed"] and result["sent"] == 1, result.get("msg")
+    assert received == [(MAILBOX, ["bob@example.com"])]
+    assert any("secure is never" in w and "not used" in w for w in result.get("warnings", [])), result

@@ -120,6 +120,17 @@ def test_bad_cloud_and_authority_host_and_ca_path():
     assert config_error(opts(client_secret="s", ca_path="/nonexistent/ca.pem")).option == "ca_path"
 
 
+@pytest.mark.parametrize("cloud, graph, exchange", [
+    ("public", "https://graph.microsoft.com/.default", "https://outlook.office365.com/.default"),
+    ("usgov", "https://graph.microsoft.us/.default", "https://outlook.office365.us/.default"),
+    ("dod", "https://dod-graph.microsoft.us/.default", "https://outlook-dod.office365.us/.default"),
+    ("china", "https://microsoftgraph.chinacloudapi.cn/.default", "https://partner.outlook.cn/.default"),
+])
+def test_each_cloud_asks_for_its_own_graph_and_exchange_scopes(cloud, graph, exchange):
+    cred = _auth.credential_from_options(opts(client_secret="s", cloud=cloud))
+    assert (cred.cloud.graph_scope, cred.cloud.exchange_scope) == (graph, exchange)
+
+
 def test_authority_follows_cloud_and_override():
     cred = _auth.credential_from_options(opts(client_secret="s", cloud="usgov"))
     assert cred.authority == "https://login.microsoftonline.us/" + TENANT

@@ -81,6 +81,8 @@ def test_header_injection_is_refused_naming_the_option(spec, option):
     (base(headers={"Subject": "other"}), "headers"),
     (base(headers={"Bad Name": "x"}), "headers"),
     (base(attach=["/nonexistent/file.pdf"]), "attach"),
+    (base(to=["j\u00f6rg@example.com"]), "to"),           # no SMTPUTF8: envelope addresses are ASCII
+    (base(sender="Ops <b\u00fcro@example.com>"), "sender"),
 ])
 def test_bad_input_names_the_option(spec, option):
     with pytest.raises(ConfigError) as exc:
@@ -113,3 +115,9 @@ def test_custom_headers_and_message_id():
 def test_duplicate_recipients_get_one_copy():
     built = build_message(base(to=["a@contoso.com", "A@contoso.com"], bcc=["a@contoso.com", "b@contoso.com"]))
     assert built.recipients == ["a@contoso.com", "b@contoso.com"]
+
+
+def test_a_display_name_may_hold_any_characters():
+    built = build_message(base(to=["J\u00f6rg M\u00fcller <jorg@example.com>"]))
+    assert built.recipients == ["jorg@example.com"]
+    assert "J\u00f6rg M\u00fcller" in str(email.message_from_bytes(built.data, policy=email.policy.default)["To"])

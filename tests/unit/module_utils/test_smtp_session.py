@@ -9,7 +9,7 @@ import pytest
 import trustme
 from aiosmtpd.controller import Controller
 
-from ansible_collections.o365.smtp_oauth.plugins.module_utils._errors import ConfigError, SmtpError
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._errors import AuthError, ConfigError, SmtpError
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._message import build_message
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._smtp import (
     SmtpDisconnected, SmtpSession, xoauth2_base64, xoauth2_string)
@@ -281,6 +281,53 @@ def test_auth_failure_stops_the_bulk_run(smtp):
         BulkSender(s, rate_limit=0).send_all([msg(0), msg(1)])
     assert exc.value.enhanced_code == "5.7.3"
     assert smtp.messages == []
+
+
+def test_token_lost_mid_bulk_keeps_the_results_of_the_messages_already_sent(smtp):
+    """The third MAIL closes the connection (421) and the token cannot be had again: the two accepted messages
+    stay 'sent' in the results (a re-run must not send them twice), the third failed, the fourth not sent."""
+    good = token_source(smtp)
+    calls = []
+
+    def source():
+        calls.append(1)
+        if len(calls) > 1:
+            raise AuthError("AADSTS7000222: the client secret expired", code="AADSTS7000222", fix="renew it")
+        return good()
+    smtp.faults.add("MAIL", "close", skip=2)
+    s = session(smtp, token_source=source)
+    results = BulkSender(s, rate_limit=0, retry_delay=0.01, sleep=lambda d: None).send_all([msg(i) for i in range(4)])
+    s.close()
+    assert [r["status"] for r in results] == ["sent", "sent", "failed", "not_sent"]
+    assert "AADSTS7000222" in results[2]["error"] and results[2]["fix"] == "renew it"
+    assert "earlier message" in results[3]["error"] and results[3]["attempts"] == 0
+    assert sorted(delivered_ids(smtp)) == sorted(r["message_id"] for r in results[:2])
+
+
+def test_recipient_refused_for_now_is_tried_again_alone(smtp):
+    smtp.settings.refuse_recipients = {"ghost@contoso.onmicrosoft.com"}
+    smtp.faults.add("RCPT", "busy", times=1)  # the first RCPT (bob) gets 451 4.7.500 once
+    built = msg(to=["bob@example.com", "carol@example.com", "ghost@contoso.onmicrosoft.com"])
+    s = session(smtp)
+    sleeps = []
+    result = BulkSender(s, rate_limit=0, retry_delay=0.01, sleep=sleeps.append).send_one(built)
+    s.quit()
+    assert result["status"] == "sent" and result["attempts"] == 2 and len(sleeps) == 1
+    assert result["accepted"] == ["carol@example.com", "bob@example.com"]
+    assert list(result["refused"]) == ["ghost@contoso.onmicrosoft.com"]
+    assert result["refused"]["ghost@contoso.onmicrosoft.com"]["code"] == 550
+    # One copy each: carol in the first transaction, bob alone in the second, same Message-ID.
+    assert [m.rcpt_tos for m in smtp.messages] == [["carol@example.com"], ["bob@example.com"]]
+    assert {m.message_id for m in smtp.messages} == {built.message_id}
+
+
+def test_recipient_refused_for_now_every_time_is_reported_after_the_retries(smtp):
+    smtp.faults.add("RCPT", "busy", times=10)
+    s = session(smtp)
+    result = BulkSender(s, rate_limit=0, retries=2, retry_delay=0.01, sleep=lambda d: None).send_one(msg(0))
+    s.quit()
+    assert result["status"] == "refused" and result["attempts"] == 3 and smtp.messages == []
+    assert result["refused"]["bob@example.com"]["code"] == 451
 
 
 def test_rate_limiter_spaces_a_minute_window():

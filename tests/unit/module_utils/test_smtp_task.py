@@ -79,6 +79,36 @@ def test_refused_recipient_fails_the_task_unless_told_otherwise(smtp):
     assert not failed
 
 
+def test_every_recipient_refused_fails_the_task_unless_told_otherwise(smtp):
+    smtp.settings.refuse_recipients = {"ghost@contoso.onmicrosoft.com"}
+    p = params(smtp, messages=[{"to": ["ghost@contoso.onmicrosoft.com"]}, {"to": ["bob@example.com"]}])
+    failed, result = send_mail_task(p, False, tokens(smtp), None)
+    assert failed and "every recipient was refused" in result["msg"]
+    p["fail_on_refused"] = False
+    failed, result = send_mail_task(p, False, tokens(smtp), None)
+    assert not failed and [m["status"] for m in result["messages"]] == ["refused", "sent"]
+    assert result["sent"] == 1 and result["failed"] == 1
+
+
+@pytest.mark.parametrize("size", [0, -5])
+def test_max_message_size_zero_or_less_names_the_option(smtp, size):
+    with pytest.raises(ConfigError) as exc:
+        send_mail_task(params(smtp, max_message_size=size), False, tokens(smtp), None)
+    assert exc.value.option == "max_message_size"
+
+
+def test_one_message_id_for_several_messages_is_refused_before_connecting(smtp):
+    asked = []
+    p = params(smtp, headers={"Message-ID": "<same@contoso.com>"}, messages=[{"subject": "a"}, {"subject": "b"}])
+    with pytest.raises(ConfigError) as exc:
+        send_mail_task(p, False, tokens(smtp, asked), None)
+    assert exc.value.option == "messages[1].headers" and "<same@contoso.com>" in str(exc.value)
+    assert asked == [] and smtp.messages == []
+    # One message with its own Message-ID is fine.
+    failed, result = send_mail_task(params(smtp, headers={"Message-ID": "<own@contoso.com>"}), False, tokens(smtp), None)
+    assert not failed and result["message_id"] == "<own@contoso.com>"
+
+
 def test_mailbox_defaults_to_sender_and_can_differ(smtp):
     smtp.allow_send_as(APP, "sales@contoso.onmicrosoft.com")
     failed, result = send_mail_task(params(smtp, sender="sales@contoso.onmicrosoft.com", mailbox=MAILBOX), False,
