@@ -15,6 +15,7 @@ __metaclass__ = type
 import json as _json
 import re
 import time
+from urllib.parse import quote
 
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._errors import NotPropagatedError, ServiceError
 
@@ -34,6 +35,11 @@ def is_guid(value):
 def odata_quote(value):
     """A string literal for OData ($filter, key segments): single quotes doubled, never injected."""
     return "'%s'" % str(value).replace("'", "''")
+
+
+def odata_key(value):
+    """A key literal for a URL path segment: OData-quoted, then percent-encoded ('#', '?', '/', '%', spaces...)."""
+    return quote(odata_quote(value), safe="'")
 
 
 def is_not_found(error):
@@ -136,11 +142,11 @@ class GraphClient(object):
 
         Returns the created object (201) or None (204, updated).
         """
-        return self.patch("applications(uniqueName=%s)" % odata_quote(unique_name), json=body,
+        return self.patch("applications(uniqueName=%s)" % odata_key(unique_name), json=body,
                           headers={"Prefer": "create-if-missing"})
 
     def application_by_unique_name(self, unique_name):
-        return self.get_or_none("applications(uniqueName=%s)" % odata_quote(unique_name))
+        return self.get_or_none("applications(uniqueName=%s)" % odata_key(unique_name))
 
     def application_by_app_id(self, app_id):
         found = self.list("applications", params={"$filter": "appId eq %s" % odata_quote(app_id)})
@@ -160,7 +166,7 @@ class GraphClient(object):
 
     def upsert_service_principal(self, app_id, body=None):
         """PATCH /servicePrincipals(appId='x') with create-if-missing: the SP of an app, never two of them."""
-        return self.patch("servicePrincipals(appId=%s)" % odata_quote(app_id), json=body or {},
+        return self.patch("servicePrincipals(appId=%s)" % odata_key(app_id), json=body or {},
                           headers={"Prefer": "create-if-missing"})
 
     def find_service_principals_by_name(self, display_name):

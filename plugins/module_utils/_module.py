@@ -148,6 +148,12 @@ class O365Module(object):
         self._cloud = None
         self._token_provider = None
         self._http = None
+        # ansible-core takes a boolean as a number (bool is an int in Python): wait_timeout: false would mean 0 s.
+        booleans = sorted(name for name, option in spec.items() if option.get("type") in ("int", "float")
+                          and isinstance(self.module.params.get(name), bool))
+        if booleans:
+            self.module.fail_json(msg="; ".join("%s: must be a number, got the boolean %s" % (
+                name, self.module.params[name]) for name in booleans))
 
     def __getattr__(self, name):
         # Only reached for names this class does not define.

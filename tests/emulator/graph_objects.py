@@ -185,7 +185,8 @@ def new_key_credential(entry, key_id=None):
             or base64.b64encode(hashlib.sha1(der).digest()).decode(),
             "displayName": entry.get("displayName") or cert.subject.rfc4514_string(),
             "endDateTime": iso(end), "key": base64.b64encode(der).decode(), "keyId": key_id or str(uuid.uuid4()),
-            "startDateTime": iso(start), "type": "AsymmetricX509Cert", "usage": "Verify", "_created": time.time()}
+            "startDateTime": iso(start), "type": "AsymmetricX509Cert", "usage": "Verify", "_created": time.time(),
+            "_written": time.time()}  # written through the API: hidden from reads until replicated
 
 
 def new_password(spec):
