@@ -31,7 +31,7 @@ from ansible_collections.o365.smtp_oauth.plugins.module_utils._errors import (
     AuthError, ConfigError, MissingLibraryError)
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._retry import Backoff, parse_retry_after
 
-_RETRY_STATUSES = (429, 500, 502, 503, 504)
+_RETRY_STATUSES = (408, 429, 500, 502, 503, 504)  # as the Graph / Exchange client (_http)
 _PEM_BLOCK_RE = re.compile(br"-----BEGIN ([A-Z0-9 ]+)-----\r?\n.*?-----END \1-----", re.S)
 _EXPIRY_WARNING_DAYS = 30
 

@@ -95,9 +95,16 @@ def secret_verifier(module, app, timeout, sleep=time.sleep, clock=time.monotonic
                 credential.get_token(module.cloud.graph_scope)
                 return None
             except AuthError as error:
-                if str(error.code or "") not in _NEW_CREDENTIAL_CODES or clock() + delay > deadline:
-                    return "the new secret of app %s was added but could not obtain a token within %s s: %s" % (
-                        app["appId"], timeout, error.message)
+                replicating = str(error.code or "") in _NEW_CREDENTIAL_CODES
+                if replicating and clock() + delay > deadline:
+                    # Not "wrong secret": the identity platform has not got the brand-new one yet.
+                    return ("wait_timeout: the new secret of app %s was added but the identity platform still "
+                            "refused it after %s s (%s): it has not replicated yet, which can take a few minutes. "
+                            "Its value is in this result: keep it; it will work shortly (or raise wait_timeout)"
+                            % (app["appId"], timeout, error.code))
+                if not replicating:
+                    return "the new secret of app %s was added but could not obtain a token: %s" % (
+                        app["appId"], error.message)
             sleep(delay)
             delay = min(delay * 2, 5.0)
     return verify

@@ -122,6 +122,11 @@ class ExchangeAccess(object):
             self._plan_rbac(before, after)
         elif self.params.get("purge"):
             self._remove_assignments(self.assignments, after)
+            if before["scope"] is not None:
+                # The RBAC model's scope is named after this app: unused in the classic model, so it goes too.
+                self._act("Remove-ManagementScope", {"Identity": self.scope_name, "Confirm": False},
+                          "remove the management scope the RBAC model used")
+                after["scope"] = None
         for entry in self.mailboxes:
             self._plan_mailbox(entry, before["mailboxes"][entry["address"]], after["mailboxes"][entry["address"]])
         if self.params.get("purge"):

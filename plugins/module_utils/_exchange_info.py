@@ -100,11 +100,12 @@ def access_report(client, graph, params):
     return {
         "tenant": {"smtp_auth": "disabled" if tenant_disabled else "enabled",
                    "smtp_client_authentication_disabled": tenant_disabled},
-        "service_principals": apps,
-        "scopes": scopes,
-        "role_assignments": [{"name": a.get("Name"), "role": a.get("Role"), "service_principal_id": a.get("App"),
-                              "scope": a.get("CustomResourceScope"), "enabled": a.get("Enabled", True)}
-                             for a in assignments],
+        # Sorted: two runs (and two tenants) compare line by line, whatever order Exchange answered in.
+        "service_principals": sorted(apps, key=lambda a: (_lower(a["app_id"]) or "", _lower(a["object_id"]) or "")),
+        "scopes": sorted(scopes, key=lambda s: _lower(s["name"]) or ""),
+        "role_assignments": sorted(({"name": a.get("Name"), "role": a.get("Role"), "service_principal_id": a.get("App"),
+                                     "scope": a.get("CustomResourceScope"), "enabled": a.get("Enabled", True)}
+                                    for a in assignments), key=lambda a: _lower(a["name"]) or ""),
         "mailboxes": boxes,
-        "pairs": pairs,
+        "pairs": sorted(pairs, key=lambda p: (_lower(p["app_id"]) or "", p["mailbox"])),
     }

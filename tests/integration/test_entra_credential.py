@@ -106,8 +106,23 @@ def test_secret_end_date_in_the_past_fails_naming_the_option(emulator, tenant, a
 
 
 def test_verify_waits_until_the_new_secret_gets_a_token(emulator, tenant, app):
+    # The token endpoint refuses the new secret (AADSTS7000215) for 3 s, as Entra does until it has replicated.
+    tenant.credential_replication_lag = 3.0
+    mark = tenant.log.mark()
     [result], output = play(emulator, cred_task(type="secret", display_name="verified", verify=True, wait_timeout=60))
-    assert result["changed"] and result["verified"] is True
+    assert result["changed"] and result["verified"] is True, result.get("msg")
+    token_answers = [e["status"] for e in tenant.log.since(mark) if e.get("part") == "identity"
+                     and e.get("client_id") == app["appId"]]
+    assert token_answers[0] == 401 and token_answers[-1] == 200, token_answers  # AADSTS7000215, then a token
+
+
+def test_verify_gives_up_within_wait_timeout_and_keeps_the_value(emulator, tenant, app):
+    tenant.credential_replication_lag = 30.0
+    [result], output = play(emulator, cred_task(type="secret", display_name="slow", verify=True, wait_timeout=2))
+    assert result["failed"] and result["secret"] and "wait_timeout" in result["msg"], result.get("msg")
+    assert "replicated" in result["msg"] and "GUID" not in result["msg"]
+    [stored] = [c for c in current(tenant, app, "passwordCredentials") if c.get("displayName") == "slow"]
+    assert result["secret"].startswith(stored["hint"])
 
 
 def make_certificate(tmp_path, days=365):

@@ -84,15 +84,19 @@ def test_check_mode_sends_nothing(emulator, smtp, tenant):
     ("no_permission", "5.7.3", "SMTP.SendAsApp"),
     ("send_as", "5.7.60", "SendAs"),
     ("quota", "5.2.0", "quota"),
+    ("smtp_auth_off", "5.7.139", "SMTP AUTH"),
 ])
-def test_each_failure_is_diagnosed(emulator, smtp, case, code, words):
+def test_each_failure_is_diagnosed(emulator, smtp, tenant, case, code, words):
     args = {}
-    if case == "no_permission":
+    if case == "smtp_auth_off":
+        # The tenant-wide switch (Set-TransportConfig -SmtpClientAuthenticationDisabled $true), mailbox inherits.
+        tenant.exchange.transport_config["SmtpClientAuthenticationDisabled"] = True
+    elif case == "no_permission":
         args["sender"] = "nobody@contoso.onmicrosoft.com"
     elif case == "send_as":
         args["sender"] = "sales@contoso.onmicrosoft.com"
         args["mailbox"] = MAILBOX
-    else:
+    elif case == "quota":
         smtp.settings.recipients_per_day = 1
         args["to"] = ["a@example.com", "b@example.com"]
     [result], output = play(emulator, smtp, [task(**args)])

@@ -1,7 +1,7 @@
 """_aadsts: every identity-platform refusal becomes code + meaning + option + fix.
 
 These feed the shapes each library produces (msal's dict, azure-identity's exception text, msal's tenant
-discovery ValueError); test_auth_emulator.py drives the same translations from the emulator's real answers.
+discovery ValueError); test_auth_msal.py and test_auth_identity.py drive the same translations from the emulator's real answers.
 """
 
 import pytest

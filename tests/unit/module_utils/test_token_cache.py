@@ -1,8 +1,8 @@
 """_token_cache and TokenProvider's file cache: modes, atomic writes, never a secret, and two processes at once.
 
 The cross-process tests use a credential that counts its acquisitions in a file instead of calling the
-emulator, to hold the race window open on purpose; test_auth_emulator.py shows the same with the emulator's
-request log.
+emulator, to hold the race window open on purpose; test_auth_msal.py and
+tests/integration/test_token_cache_play.py count the emulator's token requests instead.
 """
 
 import json

@@ -297,6 +297,21 @@ def test_scope_follows_the_declared_mailboxes_and_purge_removes_extras(tenant):
     assert access(tenant, purge=True, mailboxes=[{"address": box("noreply")}]).writes == []
 
 
+def test_switch_to_classic_with_purge_removes_the_rbac_assignment_and_its_scope(tenant):
+    declared = dict(mailboxes=[{"address": box("noreply")}])
+    access(tenant, **declared)
+    consent(tenant)
+    module = access(tenant, authorization_model="classic", purge=True, **declared)
+    assert sorted(w["cmdlet"] for w in module.writes) == [
+        "Add-MailboxPermission", "Remove-ManagementRoleAssignment", "Remove-ManagementScope"]
+    assert module.result["diff"]["after"]["scope"] is None
+    assert access(tenant, authorization_model="classic", purge=True, **declared).writes == []
+    # Without purge the classic switch leaves the RBAC objects alone (they still grant what they granted).
+    access(tenant, **declared)
+    kept = access(tenant, authorization_model="classic", **declared)
+    assert "Remove-ManagementScope" not in [w["cmdlet"] for w in kept.writes]
+
+
 def test_an_alias_address_is_scoped_by_its_primary_address(tenant):
     module = access(tenant, mailboxes=[{"address": "No-Reply@" + DOMAIN}])
     assert module.result["diff"]["after"]["scope"]["filter"] == "PrimarySmtpAddress -eq '%s'" % box("noreply")

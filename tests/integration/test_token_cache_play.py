@@ -1,0 +1,41 @@
+"""A play of 20 tasks with token_cache_dir asks the identity platform once per API (Graph, Exchange), not once per
+task; the cache files are private and hold no secret. The emulator's request log counts the token requests."""
+
+import os
+import stat
+
+from helpers.playbook import run_playbook
+
+
+def tasks(count):
+    out = []
+    for index in range(count):
+        if index % 2:
+            out.append({"name": "exchange %d" % index, "o365.smtp_oauth.exchange_smtp_access_info": {}})
+        else:
+            out.append({"name": "entra %d" % index,
+                        "o365.smtp_oauth.entra_app_info": {"unique_name": "o365-smtp-oauth-admin"}})
+    return out
+
+
+def token_requests(tenant, mark):
+    return [e for e in tenant.log.since(mark) if e.get("part") == "identity" and (e.get("path") or "").endswith("/token")]
+
+
+def test_twenty_tasks_one_token_request_per_api_with_the_cache(emulator, tenant, tmp_path):
+    cache = tmp_path / "cache"
+    mark = tenant.log.mark()
+    run = run_playbook(emulator, tasks(20), env={"O365_TOKEN_CACHE_DIR": str(cache)})
+    assert run.rc == 0 and len(run.results) == 20, run.output[-2000:]
+    assert len(token_requests(tenant, mark)) == 2  # one Graph token, one Exchange token, shared by the 20 tasks
+    files = [os.path.join(root, name) for root, _dirs, names in os.walk(str(cache)) for name in names]
+    assert files and all(stat.S_IMODE(os.stat(f).st_mode) == 0o600 for f in files)
+    secret = emulator.env()["AZURE_CLIENT_SECRET"]
+    assert not any(secret in open(f, errors="replace").read() for f in files)
+
+
+def test_without_the_cache_each_task_asks_for_its_own_token(emulator, tenant):
+    mark = tenant.log.mark()
+    run = run_playbook(emulator, tasks(4), env={"O365_TOKEN_CACHE_DIR": None})
+    assert run.rc == 0, run.output[-2000:]
+    assert len(token_requests(tenant, mark)) == 4
