@@ -311,9 +311,8 @@ class ExchangeAccess(object):
     def verdicts(self, after, confirmed):
         """Per declared mailbox: what changed and whether the app may send as it now (allowed/pending/denied)."""
         sp_ok = after["service_principal"] is not None
-        consent = None
-        if self.model == "classic" or any(m["full_access"] for m in after["mailboxes"].values()):
-            consent = self.smtp_consent() if self.smtp_consent else None
+        # Read in both models: in RBAC a consented SMTP.SendAsApp makes Exchange ignore the role assignment.
+        consent = self.smtp_consent() if self.smtp_consent else None
         has_assignment = self.model == "rbac" and bool(after.get("role_assignments"))
         results = []
         for entry in self.mailboxes:

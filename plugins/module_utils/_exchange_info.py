@@ -18,6 +18,15 @@ from ansible_collections.o365.smtp_oauth.plugins.module_utils._exchange_read imp
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._exchange_verdict import smtp_auth_state, verdict
 
 
+def _via(in_scope, full_access, consented):
+    """The grant Exchange would use: a token carrying the Entra SMTP.SendAsApp role is checked classically."""
+    if in_scope and consented is not True:
+        return "rbac"
+    if full_access and consented is not False:
+        return "classic"
+    return None
+
+
 def _apps(read, graph, app_id):
     """Registered SPs (filtered by app_id), each checked against Entra: is its ObjectId the SP's object id?"""
     apps = []
@@ -94,8 +103,7 @@ def access_report(client, graph, params):
                      "model": None, "in_scope": in_scope, "full_access": full_access,
                      "entra_send_claim": app["smtp_send_as_app_consented"], "smtp_auth": box["smtp_auth"]}
             pairs.append({"app_id": app["app_id"], "service_principal_id": app["object_id"],
-                          "mailbox": box["address"], "via": "rbac" if in_scope else ("classic" if full_access and
-                          app["smtp_send_as_app_consented"] is not False else None),
+                          "mailbox": box["address"], "via": _via(in_scope, full_access, app["smtp_send_as_app_consented"]),
                           "send_as": sp_id in box["send_as"], "verdict": verdict(facts)})
     return {
         "tenant": {"smtp_auth": "disabled" if tenant_disabled else "enabled",
@@ -107,5 +115,5 @@ def access_report(client, graph, params):
                                      "scope": a.get("CustomResourceScope"), "enabled": a.get("Enabled", True)}
                                     for a in assignments), key=lambda a: _lower(a["name"]) or ""),
         "mailboxes": boxes,
-        "pairs": sorted(pairs, key=lambda p: (_lower(p["app_id"]) or "", p["mailbox"])),
+        "pairs": sorted(pairs, key=lambda p: (p["mailbox"], _lower(p["app_id"]))),
     }

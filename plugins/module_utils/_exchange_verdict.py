@@ -6,9 +6,10 @@ SMTP AUTH (XOAUTH2), from facts read through the admin API and Graph. Shared by 
 exchange_smtp_access_info. Plain Python.
 
 Exchange's order: the token's app must have its service principal registered in Exchange (by the SP's object
-id); then classic (token role SMTP.SendAsApp + FullAccess on the mailbox) or RBAC for Applications (a role
-assignment 'Application SMTP.SendAsApp' whose scope contains the mailbox); then SMTP AUTH must be enabled for
-the mailbox (SmtpClientAuthenticationDisabled: true/false, or null = the tenant's TransportConfig value).
+id); then classic (token role SMTP.SendAsApp + FullAccess on the mailbox) or, for a token without that role,
+RBAC for Applications (a role assignment 'Application SMTP.SendAsApp' whose scope contains the mailbox); then
+SMTP AUTH must be enabled for the mailbox (SmtpClientAuthenticationDisabled: true/false, or null = the tenant's
+TransportConfig value).
 """
 
 from __future__ import absolute_import, division, print_function
@@ -38,12 +39,17 @@ def verdict(facts):
     elif not facts.get("sp_object_id_ok", True):
         reasons.append("the app is registered in Exchange with a wrong object id (the application object id instead "
                        "of the service principal's); Exchange cannot match its tokens (535 5.7.3)")
-    rbac_ok = bool(facts.get("in_scope"))
     claim = facts.get("entra_send_claim")
+    # A token that carries the Entra SMTP.SendAsApp role is checked against mailbox permissions only.
+    rbac_ok = bool(facts.get("in_scope")) and claim is not True
     classic_ok = bool(facts.get("full_access")) and claim is not False
     model = facts.get("model")
     if not (rbac_ok or classic_ok):
-        if model == "classic":
+        if facts.get("in_scope") and claim is True:
+            reasons.append("the app also holds the Entra permission SMTP.SendAsApp: its tokens carry that role, so "
+                           "Exchange checks FullAccess on the mailbox and ignores the RBAC role assignment; remove "
+                           "the permission (entra_app with authorization_model rbac and purge_permissions) (535 5.7.3)")
+        elif model == "classic":
             if not facts.get("full_access"):
                 reasons.append("the app has no FullAccess permission on the mailbox (classic model) (535 5.7.3)")
             if claim is False:

@@ -90,7 +90,7 @@ def main():
     with Emulator() as emulator, tempfile.TemporaryDirectory() as workdir:
         app = emulator.create_app("relay-bench", exchange_roles=["SMTP.SendAsApp"])
         emulator.tenant.exchange.propagation_delay = 0
-        emulator.smtp.allow(app["client_id"], MAILBOX)
+        emulator.smtp.allow(app["client_id"], MAILBOX, model="classic")  # its tokens carry SMTP.SendAsApp
         direct = straight(emulator, app)
         proxied, rss = through_proxy(emulator, app, workdir)
         delivered = len(emulator.smtp.messages)

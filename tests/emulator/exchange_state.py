@@ -271,9 +271,12 @@ class ExchangeState(object):
             return []
         oid, mid, found = sp["ObjectId"].lower(), box["ExternalDirectoryObjectId"], []
         if SMTP_SEND_CLAIM in (roles or ()):
+            # The Entra claim makes Exchange check mailbox permissions (classic) and nothing else: an RBAC role
+            # assignment does not help a token that carries SMTP.SendAsApp.
             for perm in self.mailbox_permissions:
                 if perm["User"].lower() == oid and perm["Identity"] == mid and "FullAccess" in perm["AccessRights"]:
                     found.append(("classic", perm, self.effective(perm)))
+            return [g for g in found if g[2] or include_pending]
         for assignment in self.role_assignments.values():
             if assignment["App"].lower() != oid or assignment["Role"].lower() != SMTP_SEND_ROLE.lower():
                 continue

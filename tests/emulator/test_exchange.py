@@ -71,6 +71,17 @@ def test_classic_needs_the_claim_and_full_access(state):
     assert state.authorize_smtp({"appid": app_id, "roles": ["SMTP.SendAsApp"]}, box("reports"))[1] == "5.7.3"
 
 
+def test_the_entra_claim_makes_exchange_check_mailbox_permissions_not_rbac(state):
+    # Why the RBAC model must not add the Entra SMTP.SendAsApp permission (entra_app warns about it).
+    app_id, app_oid, sp_oid = state.directory.app()
+    sp = state.register_sp(app_id, sp_oid, "relay")
+    rbac(state, sp, box("noreply"))
+    assert state.authorize_smtp({"appid": app_id, "roles": []}, box("noreply")) is None
+    assert state.authorize_smtp({"appid": app_id, "roles": ["SMTP.SendAsApp"]}, box("noreply"))[1] == "5.7.3"
+    state.add_mailbox_permission(state.find_mailbox(box("noreply")), sp)
+    assert state.authorize_smtp({"appid": app_id, "roles": ["SMTP.SendAsApp"]}, box("noreply")) is None
+
+
 def test_rbac_scope_by_address_alias_and_group(state):
     app_id, app_oid, sp_oid = state.directory.app()
     sp = state.register_sp(app_id, sp_oid, "relay")

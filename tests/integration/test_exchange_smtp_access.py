@@ -208,3 +208,17 @@ def test_wait_for_effect_on_a_rerun_waits_for_what_the_last_run_configured(emula
     assert not again["changed"] and again["mailboxes"][0]["verdict"]["status"] == "allowed", again
     assert exchange_writes(tenant, mark) == []
     assert smtp_login(emulator, tenant, app_id, sp_id, box("alerts"))[0] == 235
+
+
+def test_rbac_app_that_also_holds_the_entra_permission_is_denied_and_told_why(emulator, tenant):
+    """The Entra SMTP.SendAsApp role in the token makes Exchange check FullAccess: the RBAC grant stops working.
+    The module warns, the verdict says so, and a real XOAUTH2 login agrees (535 5.7.3)."""
+    app_id, sp_id = sending_app(emulator, tenant, "relay-both", "classic")  # consented SMTP.SendAsApp in Entra
+    [result] = play(emulator, access_task(app_id, authorization_model="rbac", mailboxes=[{"address": box("alerts")}]))
+    assert any("also holds the Entra permission SMTP.SendAsApp" in w for w in result.get("warnings", [])), result
+    [info] = play(emulator, {"name": "info", "o365.smtp_oauth.exchange_smtp_access_info": {"app_id": app_id}})
+    pair = [p for p in info["pairs"] if p["mailbox"] == box("alerts")][0]
+    assert pair["via"] is None and pair["verdict"]["status"] == "denied"
+    assert any("ignores the RBAC role assignment" in r for r in pair["verdict"]["reasons"]), pair
+    code, reply = smtp_login(emulator, tenant, app_id, sp_id, box("alerts"))
+    assert code == 535 and "5.7.3" in reply

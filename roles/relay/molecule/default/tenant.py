@@ -137,7 +137,7 @@ def main(state_dir):
     emulator = Emulator(state_dir=os.path.join(state_dir, "emulator")).start()
     app = emulator.create_app("relay-sender", exchange_roles=["SMTP.SendAsApp"])
     emulator.tenant.exchange.propagation_delay = 0
-    emulator.smtp.allow(app["client_id"], MAILBOX)
+    emulator.smtp.allow(app["client_id"], MAILBOX, model="classic")  # classic: its tokens carry SMTP.SendAsApp
     emulator.smtp.allow_send_as(app["client_id"], SEND_AS)
     emulator.smtp.settings.refuse_recipients = {GHOST}  # 550 5.1.10, as Exchange answers an unknown recipient
     switch = Switchable(emulator.smtp.port)
