@@ -44,7 +44,8 @@ def test_example_playbook_provisions_sends_and_reruns_without_writes(emulator, t
     work = tmp_path / "work"
     env = {"O365_TOKEN_CACHE_DIR": str(cache), "DEMO_RECIPIENT": "ops@contoso.onmicrosoft.com"}
 
-    first = playbook(text, verbosity=4, extra_vars={"demo_workdir": str(work)}, env=env)
+    # -vvvv and --diff: every byte a user could see at the highest verbosity is scanned below.
+    first = playbook(text, verbosity=4, diff=True, extra_vars={"demo_workdir": str(work)}, env=env)
     assert first.rc == 0, first.output[-4000:]
     app = first.task("The app registration and its service principal (RBAC for Applications model)")
     assert app["changed"] is True
@@ -57,7 +58,8 @@ def test_example_playbook_provisions_sends_and_reruns_without_writes(emulator, t
     assert any("noreply@contoso.onmicrosoft.com" in line for line in summary)
 
     mark = tenant.log.mark()
-    second = playbook(text, verbosity=4, extra_vars={"demo_workdir": str(work), "send_test_mail": False}, env=env)
+    second = playbook(text, verbosity=4, diff=True, extra_vars={"demo_workdir": str(work), "send_test_mail": False},
+                      env=env)
     assert second.rc == 0, second.output[-4000:]
     changed = [r.get("_task") for r in second.results if r.get("changed")]
     assert changed == [], changed
