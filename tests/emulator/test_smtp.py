@@ -333,3 +333,36 @@ def test_tenant_fault_drop_after_commit_at_end_of_data(smtp, tenant):
     with pytest.raises(smtplib.SMTPServerDisconnected):
         send(conn)
     assert len(smtp.messages) == 1
+
+
+@pytest.mark.parametrize("model, roles", [("rbac", []), ("classic", ["SMTP.SendAsApp"])])
+@pytest.mark.parametrize("case, expected", [
+    ("smtp_auth_off", (535, b"5.7.139")),
+    ("expires_soon", (501, b"5.5.127")),
+    ("foreign_tenant", (535, b"5.7.3")),
+    ("registered_with_app_object_id", (535, b"5.7.3")),
+    ("send_as_other", (550, b"5.7.60")),
+])
+def test_each_verdict_in_both_models_through_a_real_client(smtp, tenant, model, roles, case, expected):
+    """What an smtplib client sees, for each reason Exchange refuses, in the RBAC and the classic model alike."""
+    smtp.allow(APP, MAILBOX, model=model)
+    kw = {}
+    if case == "expires_soon":
+        kw["lifetime"] = 300
+    token = smtp.app_token(APP, roles=roles, **kw)
+    if case == "smtp_auth_off":
+        tenant.exchange.transport_config["SmtpClientAuthenticationDisabled"] = True
+    elif case == "foreign_tenant":
+        token = tenant.tokens.issue(app_id=APP, roles=roles, audience="https://outlook.office365.com",
+                                    tid="72f988bf-86f1-41af-91ab-2d7cd011db47")
+    elif case == "registered_with_app_object_id":
+        sp, dummy_valid = tenant.exchange.registration_for(APP)
+        sp["ObjectId"] = "0b6b1a9e-1111-4222-8333-944444444444"  # not the app's service principal object id
+    conn = client(smtp)
+    code, reply = xoauth2(conn, token)
+    if case == "send_as_other":
+        assert code == 235, (code, reply)
+        code, reply = send(conn, sender="sales@contoso.onmicrosoft.com",
+                           data=message(sender="sales@contoso.onmicrosoft.com"))
+    assert code == expected[0] and reply.startswith(expected[1]), (code, reply)
+    conn.close()
