@@ -60,6 +60,11 @@ def test_secret_create_check_create_again_and_value_only_in_registered_result(em
     (predicted, output1), (created, created_out), (check_again, output2), (again, output3) = four_runs(emulator, tenant, task)
     assert predicted["changed"] and "secret" not in predicted
     assert created["changed"] and created["secret"] and created["key_id"]
+    # Check mode predicts the diff the real run then shows (the key id and hint exist only once Graph made them).
+    assert predicted["diff"]["before"] == created["diff"]["before"] == {"secrets": []}
+    [guess], [made] = predicted["diff"]["after"]["secrets"], created["diff"]["after"]["secrets"]
+    assert guess["key_id"] is None and made["key_id"] == created["key_id"]
+    assert (guess["display_name"], guess["end"][:10]) == (made["display_name"], made["end"][:10]) == ("relay", made["end"][:10])
     [stored] = current(tenant, app, "passwordCredentials")
     assert stored["keyId"] == created["key_id"] and stored["displayName"] == "relay"
     assert created["secret"].startswith(stored["hint"])
@@ -77,14 +82,24 @@ def test_secret_value_never_in_vvvv_output(emulator, tenant, app):
     assert "got %d characters" % len(secret) in output  # the registered variable holds the value
 
 
-def test_rotation_keeps_two_secrets_during_overlap_and_one_after(emulator, tenant, app):
-    play(emulator, cred_task(type="secret", display_name="rot", lifetime_days=10, rotate_before_days=5))
+def token_status(http, emulator, tenant, app, secret):
+    """What the emulated identity platform answers to a client-credentials request with this secret."""
+    return http.post("%s/%s/oauth2/v2.0/token" % (emulator.url, tenant.tenant_id),
+                     data={"grant_type": "client_credentials", "client_id": app["appId"], "client_secret": secret,
+                           "scope": "https://graph.microsoft.com/.default"}).status_code
+
+
+def test_rotation_keeps_two_secrets_during_overlap_and_one_after(emulator, tenant, app, http):
+    [first], output = play(emulator, cred_task(type="secret", display_name="rot", lifetime_days=10, rotate_before_days=5))
     [old] = current(tenant, app, "passwordCredentials")
     [rotated], output = play(emulator, cred_task(type="secret", display_name="rot", lifetime_days=180,
                                                  rotate_before_days=30, retire_old_after=2))
     assert rotated["changed"] and rotated["secret"]
     secrets = current(tenant, app, "passwordCredentials")
     assert len(secrets) == 2 and old["keyId"] in [s["keyId"] for s in secrets]
+    # During the overlap both values work: consumers still holding the old one keep sending.
+    assert token_status(http, emulator, tenant, app, first["secret"]) == 200
+    assert token_status(http, emulator, tenant, app, rotated["secret"]) == 200
     mark = tenant.log.mark()
     [overlap], output = play(emulator, cred_task(type="secret", display_name="rot", lifetime_days=180, retire_old_after=2))
     assert not overlap["changed"] and graph_writes(tenant, mark) == []
@@ -96,6 +111,8 @@ def test_rotation_keeps_two_secrets_during_overlap_and_one_after(emulator, tenan
     [retired], output = play(emulator, cred_task(type="secret", display_name="rot", lifetime_days=180, retire_old_after=2))
     assert retired["changed"] and "secret" not in retired
     assert [s["keyId"] for s in current(tenant, app, "passwordCredentials")] == [rotated["key_id"]]
+    assert token_status(http, emulator, tenant, app, first["secret"]) == 401  # retired: AADSTS7000215
+    assert token_status(http, emulator, tenant, app, rotated["secret"]) == 200
 
 
 def test_secret_end_date_in_the_past_fails_naming_the_option(emulator, tenant, app):
@@ -144,6 +161,7 @@ def test_certificate_idempotent_by_thumbprint_then_removed(emulator, tenant, app
     created = runs[1][0]
     assert runs[0][0]["changed"] and created["changed"] and not runs[2][0]["changed"] and not runs[3][0]["changed"]
     assert created["thumbprint"] == thumbprint and created["diff"]["after"]["certificates"] == [thumbprint]
+    assert runs[0][0]["diff"] == created["diff"]  # check mode predicted exactly this
     [stored] = current(tenant, app, "keyCredentials")
     assert stored["endDateTime"].startswith(cert.not_valid_after_utc.strftime("%Y-%m-%dT%H:%M"))
     [removed], output = play(emulator, cred_task(type="certificate", thumbprint=thumbprint, state="absent"))

@@ -222,3 +222,15 @@ def test_rbac_app_that_also_holds_the_entra_permission_is_denied_and_told_why(em
     assert any("ignores the RBAC role assignment" in r for r in pair["verdict"]["reasons"]), pair
     code, reply = smtp_login(emulator, tenant, app_id, sp_id, box("alerts"))
     assert code == 535 and "5.7.3" in reply
+
+
+def test_info_reports_the_same_in_check_mode_and_never_writes(emulator, tenant):
+    app_id, sp_id = sending_app(emulator, tenant, "relay-audit", "rbac")
+    play(emulator, access_task(app_id, mailboxes=[{"address": box("alerts")}]))
+    info = {"name": "info", "o365.smtp_oauth.exchange_smtp_access_info": {"app_id": app_id}}
+    mark = tenant.log.mark()
+    [normal] = play(emulator, info)
+    [checked] = play(emulator, info, check=True)
+    assert not normal["changed"] and not checked["changed"]
+    assert checked["pairs"] == normal["pairs"] and checked["service_principals"] == normal["service_principals"]
+    assert exchange_writes(tenant, mark) == []
