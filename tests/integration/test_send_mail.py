@@ -146,15 +146,15 @@ def test_concurrent_connections_4_3_2_backoff(emulator, smtp, tenant):
 
 
 def test_token_renewed_during_a_long_send(emulator, smtp, tenant):
-    # Short-lived tokens (4 s) and a slow server (1 s per message): the module must reconnect with a new token
-    # before the old one expires, without losing or repeating a message.
-    tenant.tokens.lifetime = 4
+    # Short-lived tokens (6 s, renewed 1.5 s before expiry) and a slow server (1 s per message): the module must
+    # reconnect with a new token before the old one expires, without losing or repeating a message.
+    tenant.tokens.lifetime = 6
     smtp.settings.expiry_margin = 0  # Exchange's margin is minutes; here the lifetime itself is seconds
     tenant.faults.add("smtp", match="DATA_END", kind="delay", seconds=1.0, times=None)
     mark = tenant.log.mark()
-    messages = [{"to": ["user%d@example.com" % i]} for i in range(7)]
+    messages = [{"to": ["user%d@example.com" % i]} for i in range(8)]
     [result], output = play(emulator, smtp, [task(messages=messages, rate_limit=0)])
-    assert result["sent"] == 7 and result["token_renewals"] >= 1 and result["connections"] >= 2
+    assert result["sent"] == 8 and result["token_renewals"] >= 1 and result["connections"] >= 2
     auths = [e for e in tenant.log.since(mark) if e.get("part") == "smtp" and e.get("verb") == "AUTH"]
     assert len(auths) >= 2 and all(e["status"] == 235 for e in auths)
     assert sorted(m.message_id for m in smtp.messages) == sorted(m["message_id"] for m in result["messages"])
