@@ -199,7 +199,7 @@ def test_propagation_wait_for_effect_then_absent_revokes(emulator, tenant):
 
 def test_wait_for_effect_on_a_rerun_waits_for_what_the_last_run_configured(emulator, tenant):
     app_id, sp_id = sending_app(emulator, tenant, "relay-later", "rbac")
-    tenant.exchange.propagation_delay = 4.0
+    tenant.exchange.propagation_delay = 6.0  # far beyond the first run's write-to-read time
     declared = dict(mailboxes=[{"address": box("alerts")}], wait_for_effect=True)
     [first] = play(emulator, access_task(app_id, wait_timeout=0, **declared))
     assert first["changed"] and first["mailboxes"][0]["verdict"]["status"] == "pending", first
