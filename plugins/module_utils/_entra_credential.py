@@ -86,14 +86,19 @@ class CredentialState(object):
     def _lagging_write(self, write, what):
         return self.graph.retry_while_lagging(write, what, self.timeout)
 
-    def _confirm_readable(self, collection, written, what):
-        """Wait (within wait_timeout) until a read of the app shows the credential just written. Graph's reads lag
-        its writes by seconds: without this, the same task run again at once would not see it and add another."""
+    def _wait_for_credentials(self, collection, matches, what):
+        """The app's credentials in collection that match, once a read shows any (within wait_timeout).
+        Raises NotPropagatedError when none appears in time."""
         def read():
             app = self.graph.get_or_none(self._app_path())
-            return app if any(written(c) for c in (app or {}).get(collection) or []) else None
+            return [c for c in (app or {}).get(collection) or [] if matches(c)] or None
+        return self.graph.wait_for(read, what, self.timeout)
+
+    def _confirm_readable(self, collection, written, what):
+        """Wait until a read of the app shows the credential just written. Graph's reads lag its writes by
+        seconds: without this, the same task run again at once would not see it and add another."""
         try:
-            self.graph.wait_for(read, what, self.timeout)
+            self._wait_for_credentials(collection, written, what)
         except NotPropagatedError as error:
             # Never fail here: the credential exists (and a new secret's value is only in this result).
             self.warnings.append("%s; a run in the next minutes may not see it yet" % error.message)
@@ -171,13 +176,10 @@ class CredentialState(object):
         return self._lagging_write(add, what)
 
     def _find_new_secrets(self, name, known):
-        def read():
-            app = self.graph.get_or_none(self._app_path())
-            new = [c for c in (app or {}).get("passwordCredentials") or []
-                   if c.get("displayName") == name and c.get("keyId") not in known]
-            return new or None
         try:
-            return self.graph.wait_for(read, "the secret added by a request whose answer was lost", self.timeout)
+            return self._wait_for_credentials(
+                "passwordCredentials", lambda c: c.get("displayName") == name and c.get("keyId") not in known,
+                "the secret added by a request whose answer was lost")
         except NotPropagatedError:
             return []
 

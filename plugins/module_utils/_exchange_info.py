@@ -15,16 +15,8 @@ from ansible_collections.o365.smtp_oauth.plugins.module_utils._errors import Con
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._exchange_identity import has_smtp_consent
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._exchange_read import (
     ExchangeReader, _lower, nullable_bool, primary_address)
-from ansible_collections.o365.smtp_oauth.plugins.module_utils._exchange_verdict import smtp_auth_state, verdict
-
-
-def _via(in_scope, full_access, consented):
-    """The grant Exchange would use: a token carrying the Entra SMTP.SendAsApp role is checked classically."""
-    if in_scope and consented is not True:
-        return "rbac"
-    if full_access and consented is not False:
-        return "classic"
-    return None
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._exchange_verdict import (
+    grant_via, smtp_auth_state, verdict)
 
 
 def _apps(read, graph, app_id):
@@ -103,7 +95,7 @@ def access_report(client, graph, params):
                      "model": None, "in_scope": in_scope, "full_access": full_access,
                      "entra_send_claim": app["smtp_send_as_app_consented"], "smtp_auth": box["smtp_auth"]}
             pairs.append({"app_id": app["app_id"], "service_principal_id": app["object_id"],
-                          "mailbox": box["address"], "via": _via(in_scope, full_access, app["smtp_send_as_app_consented"]),
+                          "mailbox": box["address"], "via": grant_via(in_scope, full_access, app["smtp_send_as_app_consented"]),
                           "send_as": sp_id in box["send_as"], "verdict": verdict(facts)})
     return {
         "tenant": {"smtp_auth": "disabled" if tenant_disabled else "enabled",

@@ -26,6 +26,24 @@ def smtp_auth_state(mailbox_value, tenant_disabled):
     return {"mailbox": mailbox, "tenant": tenant, "effective": tenant if mailbox == "inherit" else mailbox}
 
 
+def rbac_grants(in_scope, claim):
+    """A role assignment whose scope holds the mailbox lets the app in, unless its token carries the Entra
+    SMTP.SendAsApp role (claim: consented True / False / None = unknown): Exchange then checks mailbox permissions."""
+    return bool(in_scope) and claim is not True
+
+
+def classic_grants(full_access, claim):
+    """FullAccess lets the app in when its token carries the SMTP.SendAsApp role (or when that is unknown)."""
+    return bool(full_access) and claim is not False
+
+
+def grant_via(in_scope, full_access, claim):
+    """The grant Exchange would use: 'rbac', 'classic' or None."""
+    if rbac_grants(in_scope, claim):
+        return "rbac"
+    return "classic" if classic_grants(full_access, claim) else None
+
+
 def verdict(facts):
     """facts: mailbox_exists, sp_registered, sp_object_id_ok, model ('rbac'|'classic'|None = either),
     in_scope (bool or None), full_access, entra_send_claim (bool or None = unknown), smtp_auth (smtp_auth_state),
@@ -40,9 +58,8 @@ def verdict(facts):
         reasons.append("the app is registered in Exchange with a wrong object id (the application object id instead "
                        "of the service principal's); Exchange cannot match its tokens (535 5.7.3)")
     claim = facts.get("entra_send_claim")
-    # A token that carries the Entra SMTP.SendAsApp role is checked against mailbox permissions only.
-    rbac_ok = bool(facts.get("in_scope")) and claim is not True
-    classic_ok = bool(facts.get("full_access")) and claim is not False
+    rbac_ok = rbac_grants(facts.get("in_scope"), claim)
+    classic_ok = classic_grants(facts.get("full_access"), claim)
     model = facts.get("model")
     if not (rbac_ok or classic_ok):
         if facts.get("in_scope") and claim is True:

@@ -34,7 +34,7 @@ import random
 import time
 
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._errors import O365Error, SmtpError
-from ansible_collections.o365.smtp_oauth.plugins.module_utils._smtp import SmtpDisconnected
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._smtp import SendResult, SmtpDisconnected
 
 # Codes after which this connection is useless: reconnect before the next attempt.
 _RECONNECT_CODES = (421, 432)
@@ -139,16 +139,13 @@ class BulkSender(object):
                     refused.pop(address, None)
                 refused.update(result.refused)
                 retry = [a for a in recipients if 400 <= refused.get(a, (0, None))[0] < 500]
-                if retry and attempt <= self.retries:
-                    recipients = retry  # only the ones refused for now: the others have their copy
-                    self.stats["retries"] += 1
-                    self._backoff(attempt)
-                    continue
-                out = {"message_id": message.message_id, "status": "sent" if accepted else "refused",
-                       "accepted": accepted, "code": final[0] if final else None,
-                       "reply": final[1] if final else None, "attempts": attempt,
-                       "refused": dict((a, {"code": c, "reply": r}) for a, (c, r) in refused.items())}
-                return out
+                if not retry or attempt > self.retries:
+                    code, reply = final or (None, None)
+                    out = SendResult(message.message_id, accepted, refused, code, reply,
+                                     "sent" if accepted else "refused").as_dict()
+                    out["attempts"] = attempt
+                    return out
+                recipients = retry  # only the ones refused for now: the others have their copy
             except SmtpDisconnected as exc:
                 if exc.committed and not self.resend_uncertain:
                     return self._failure(message, attempt, exc, "uncertain",

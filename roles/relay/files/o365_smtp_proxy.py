@@ -210,7 +210,7 @@ def _deferred(exc):
     reply = getattr(exc, "server_reply", None) or ""
     if reply[:1] == "4":
         return reply
-    detail = (getattr(exc, "message", None) or str(exc)).replace("\r", " ").replace("\n", " ")[:300]
+    detail = _one_line(getattr(exc, "message", None) or str(exc))[:300]
     return "451 4.7.0 relay cannot deliver now, will retry: %s" % detail
 
 
