@@ -65,10 +65,13 @@ def parse_certificate(data, option):
     try:
         if match:
             cert = x509.load_pem_x509_certificate(match.group(0))
+        elif data[:1] == b"\x30":
+            # Binary DER (a SEQUENCE) as it is: its last bytes may well be 0x0a or 0x20, which strip() would eat.
+            cert = x509.load_der_x509_certificate(data)
         else:
             stripped = data.strip()
             try:
-                der = base64.b64decode(stripped, validate=True) if stripped[:1] != b"\x30" else stripped
+                der = base64.b64decode(stripped, validate=True)
             except (binascii.Error, ValueError):
                 der = stripped
             cert = x509.load_der_x509_certificate(der)
