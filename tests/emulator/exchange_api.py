@@ -85,11 +85,13 @@ def register(router, tenant):
 
 def handle(tenant, request):
     from emulator.https_server import Response  # the core's response type
+    request.parameter_set = None
     status, body, cmdlet, app_id = answer(tenant, request)
     request.cmdlet, request.client_id = cmdlet or None, app_id
     request.write = bool(cmdlet) and not cmdlet.lower().startswith(("get-", "test-"))  # tried, even if refused
+    # parameter_set: the set of Microsoft's cmdlet reference the request bound to (None: refused or not bound).
     tenant.log.add(part="exchange", method="POST", path=request.path, cmdlet=request.cmdlet, status=status,
-                   write=request.write, client_id=app_id)
+                   write=request.write, client_id=app_id, parameter_set=request.parameter_set)
     return Response(status, json=body, headers={"Content-Type": "application/json; odata.metadata=minimal",
                                                 "request-id": str(uuid.uuid4())})
 
@@ -111,7 +113,7 @@ def answer(tenant, request):
         params = cmdlet_input.get("Parameters") or {}
         if not isinstance(params, dict):
             raise invalid("CmdletInput.Parameters must be an object.")
-        rows, warnings = run_cmdlet(tenant.exchange, cmdlet, params)
+        rows, warnings = run_cmdlet(tenant.exchange, cmdlet, params, request)
     except CmdletError as error:
         return error.status, error.body(), cmdlet, app_id
     return 200, page(tenant, request, rows, warnings), cmdlet, app_id
@@ -203,15 +205,18 @@ class Params(object):
 
 
 # -- cmdlets ---------------------------------------------------------------------------------------------------------
-def run_cmdlet(ex, name, values):
+def run_cmdlet(ex, name, values, request=None):
     handler = CMDLETS.get(name.lower())
     if handler is None or spec(name)[1] is None:
         raise invalid("The term '%s' is not recognized as a name of a cmdlet, function, script file, or executable "
                       "program." % name, "System.Management.Automation.CommandNotFoundException")
     func, allowed = handler
     warnings = []
+    params = Params(name, values, allowed)
+    if request is not None:
+        request.parameter_set = params.parameter_set
     with ex.lock:
-        rows = func(ex, Params(name, values, allowed), warnings)
+        rows = func(ex, params, warnings)
     return rows or [], warnings
 
 
