@@ -32,6 +32,8 @@ SMTP_SAMPLES = [
      "security defaults"),
     (535, "5.7.139 Authentication unsuccessful, the request did not meet the criteria to be authenticated "
           "successfully.", "authentication criteria not met"),
+    # Not Exchange's words: a strict server (Dovecot) refusing a client that puts the token on the AUTH line.
+    (500, "5.5.2 Line too long", "AUTH line over SMTP's limit"),
 ]
 
 
@@ -73,6 +75,11 @@ def troubleshooting():
         cells = (enhanced, _md(diagnosis.cause), _md(diagnosis.option or ""), _md(diagnosis.fix),
                  "yes" if diagnosis.transient else "no")
         lines.append("| %s | %s | %s | %s | %s |" % cells)
+    d = _smtp_diagnosis.diagnose(535, "5.7.8 Authentication failed.",
+                                 challenge={"status": "401", "schemes": "bearer", "scope": "mail"})
+    lines += ["", "A server that answers a refused token with an XOAUTH2 error challenge (`334` and base64 JSON, as "
+              "Dovecot and Google do) gets an empty line, and its words are named in the diagnosis of the final "
+              "reply, e.g. `535 5.7.8`: %s." % _md(d.cause)]
     lines += ["", "## 535 5.7.3, read against the token", "",
               "For `5.7.3`, send_mail decodes its own token (no signature check) and names the most likely cause:",
               ""]

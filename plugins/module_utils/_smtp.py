@@ -9,6 +9,9 @@ Plain Python (no Ansible import). The API, in the order a caller uses it:
                           mailbox="app@contoso.com", token_source=callable)
     session.connect()             # TCP, greeting, EHLO, STARTTLS (certificate and host name verified), EHLO
     session.authenticate()        # AUTH XOAUTH2 with token_source() (an AccessToken or a str); never before TLS;
+                                  # the response after `334` unless the whole AUTH line fits in 512 octets
+                                  # (RFC 4954); an error challenge `334 <base64 JSON>` is answered with an empty
+                                  # line and its status / scope named in the error;
                                   # after `501 5.5.127` the next call is token_source(fresh=True): bypass caches
     result = session.send(envelope_from, recipients, data)   # -> SendResult, per-recipient answers
     session.quit()                # polite QUIT; close() drops the socket without a word
@@ -30,6 +33,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import base64
+import json
 import re
 import smtplib
 import socket
@@ -41,6 +45,7 @@ from ansible_collections.o365.smtp_oauth.plugins.module_utils._smtp_diagnosis im
 
 SECURE_MODES = ("starttls", "always", "never")
 _ENHANCED_RE = re.compile(r"^\s*([245]\.\d{1,3}\.\d{1,3})\b")
+COMMAND_LINE_LIMIT = 512  # RFC 5321 4.5.3.1.4: a command line, CRLF included
 
 
 def xoauth2_string(mailbox, token):
@@ -100,10 +105,23 @@ class SendResult(object):
         }
 
 
-def smtp_error(stage, code, message, claims=None, mailbox=None, address=None):
-    """SmtpError for a refused step, with the Microsoft-specific cause and fix."""
+def error_challenge(message):
+    """The JSON of a SASL error challenge (`334 <base64 JSON>`, e.g. {"status": "401", "scope": "mail"}) as a
+    dict of short strings, or None. It is the server's words about the token, never the token itself."""
+    text = message.decode("ascii", "replace") if isinstance(message, bytes) else str(message or "")
+    try:
+        decoded = json.loads(base64.b64decode(text.strip(), validate=True).decode("utf-8"))
+    except (ValueError, TypeError, UnicodeDecodeError):
+        return None
+    if not isinstance(decoded, dict):
+        return None
+    return dict((str(k)[:40], str(v)[:200]) for k, v in decoded.items() if isinstance(v, (str, int, float)))
+
+
+def smtp_error(stage, code, message, claims=None, mailbox=None, address=None, challenge=None):
+    """SmtpError for a refused step, with the Microsoft-specific cause and fix (challenge: error_challenge())."""
     code, enhanced, text = split_reply(code, message)
-    found = diagnose(code, text, claims=claims, stage=stage, mailbox=mailbox, address=address)
+    found = diagnose(code, text, claims=claims, stage=stage, mailbox=mailbox, address=address, challenge=challenge)
     err = SmtpError("%s refused at %s: %s %s. %s" % ("server", stage, code, text, found.cause),
                     smtp_code=code, enhanced_code=enhanced or found.code, server_reply="%s %s" % (code, text),
                     fix=found.fix, option=found.option)
@@ -284,19 +302,31 @@ class SmtpSession(object):
         self.token_expires_on = expires_on
         initial = xoauth2_base64(self.mailbox, token)
         self._secrets[:] = [token, initial]
+        challenge = None
         try:
-            code, message = self._smtp.docmd("AUTH", "XOAUTH2 " + initial)
+            code, message = self._send_xoauth2(initial)
             if code == 334:
-                # RFC 7628 style error challenge: answer with an empty line to get the final reply.
+                # An error challenge (RFC 7628 3.2.2: base64 JSON status): an empty line gets the final reply.
+                challenge = error_challenge(message)
                 code, message = self._smtp.docmd("")
         except smtplib.SMTPServerDisconnected as exc:
             self._lost("auth", exc)
         if code != 235:
             self._fresh_token_next = split_reply(code, message)[1] == "5.5.127"
             claims = self.claims_decoder(token) if self.claims_decoder else None
-            raise smtp_error("auth", code, message, claims=claims, mailbox=self.mailbox)
+            raise smtp_error("auth", code, message, claims=claims, mailbox=self.mailbox, challenge=challenge)
         self.authenticated = True
         return self
+
+    def _send_xoauth2(self, initial):
+        """RFC 4954 section 4: the initial response rides on the AUTH line only when the whole command fits in
+        SMTP's 512 octets; a token never does, so the usual exchange is AUTH XOAUTH2, 334, then the response."""
+        if len("AUTH XOAUTH2 ") + len(initial) + 2 <= COMMAND_LINE_LIMIT:
+            return self._smtp.docmd("AUTH", "XOAUTH2 " + initial)
+        code, message = self._smtp.docmd("AUTH", "XOAUTH2")
+        if code != 334:
+            return code, message
+        return self._smtp.docmd(initial)
 
     def token_expiring(self, margin, now=None):
         """True when the token used for this session expires within `margin` seconds."""

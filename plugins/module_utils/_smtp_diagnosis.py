@@ -3,9 +3,11 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """What an Exchange Online SMTP answer means and what the user must do about it.
 
-`diagnose(smtp_code, reply, claims=None, stage=None, mailbox=None, address=None)` -> Diagnosis(code, cause, fix,
-option, transient). `claims` are the access token's decoded claims (no signature check, _jwt_claims): for
-`535 5.7.3` they let us name the likely cause instead of listing every possibility.
+`diagnose(smtp_code, reply, claims=None, stage=None, mailbox=None, address=None, challenge=None)` -> Diagnosis(code,
+cause, fix, option, transient). `claims` are the access token's decoded claims (no signature check, _jwt_claims): for
+`535 5.7.3` they let us name the likely cause instead of listing every possibility. `challenge` is the JSON of an
+XOAUTH2 error challenge (`334 <base64 JSON>`, sent before the final 535 by servers such as Dovecot and Google):
+its status and scope are named in the cause.
 
 Plain Python, no Ansible import (the relay's proxy logs the same diagnosis).
 """
@@ -113,6 +115,11 @@ _TABLE = (
      "persists, retry later", None, True),
     ("5.7.4", "the server does not offer this authentication type (AUTH before TLS, or XOAUTH2 unknown)",
      "use secure: starttls and the Exchange Online SMTP host", "secure", False),
+    ("5.7.8", "the server refused the token (authentication credentials invalid). Exchange Online answers 5.7.3; "
+     "this server checks the token itself: its signature against the issuer's keys, its expiry, and that it was "
+     "issued for this mailbox",
+     "check that host and port are the server you mean; a server other than Exchange must trust your tenant's "
+     "tokens (issuer, signing keys, the claim naming the mailbox); else get a new token", "host", False),
     ("5.5.124", "the XOAUTH2 data was malformed", "check the mailbox value (one address) and the token", "mailbox", False),
     ("5.1.8", "the sender address was refused by Exchange (access denied, bad outbound sender: often a mailbox that "
      "was blocked for sending spam)", "check the mailbox in the Microsoft 365 Defender 'Restricted entities' page",
@@ -147,14 +154,27 @@ def _diagnose_5139(reply):
                      "follows the tenant setting)")
 
 
-def diagnose(smtp_code, reply, claims=None, stage=None, mailbox=None, address=None):
+def diagnose(smtp_code, reply, claims=None, stage=None, mailbox=None, address=None, challenge=None):
     """Cause and fix for one reply. Unknown answers get a generic diagnosis, never an exception."""
+    found = _diagnose(smtp_code, reply, claims, stage, mailbox, address)
+    if challenge:
+        said = ", ".join("%s %s" % (key, challenge[key]) for key in ("status", "scope", "schemes") if key in challenge)
+        found.cause = "%s (the server's XOAUTH2 error challenge said: %s)" % (found.cause, said or "nothing")
+    return found
+
+
+def _diagnose(smtp_code, reply, claims, stage, mailbox, address):
     enhanced = _enhanced(reply)
     low = (reply or "").lower()
     if enhanced == "5.7.3" or (smtp_code == 535 and enhanced is None):
         return _diagnose_573(claims, mailbox)
     if enhanced == "5.7.139":
         return _diagnose_5139(reply)
+    if "line too long" in low:
+        return Diagnosis(enhanced, "the server refused a line as too long: its limit is below the size of the XOAUTH2 "
+                         "response (the token, 1-4 KB)", "raise the server's line limit for AUTH responses; this "
+                         "module sends the token on its own line after 334, never on the AUTH line (RFC 4954)",
+                         "host", False)
     if "sendasdenied" in low and enhanced != "5.7.60":
         enhanced = "5.7.60"
     if "submissionquotaexceeded" in low:

@@ -9,7 +9,6 @@ of 500/s. Figures only, no assertions.
 """
 
 import argparse
-import base64
 import http.client
 import json
 import os
@@ -24,6 +23,7 @@ import warnings
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from emulator import Emulator  # noqa: E402
+from emulator.clients import smtp_xoauth2  # noqa: E402
 
 GRAPH_GOAL, SMTP_GOAL = 200, 500
 MAILBOX_ALIAS = "reports"
@@ -83,13 +83,12 @@ def smtp_rate(emulator, seconds):
     mailbox = "%s@%s" % (MAILBOX_ALIAS, emulator.tenant.domain)
     smtp.allow(emulator.admin.client_id, mailbox)
     token = fetch_token(emulator, "https://outlook.office365.com/.default")
-    auth = base64.b64encode(("user=%s\x01auth=Bearer %s\x01\x01" % (mailbox, token)).encode()).decode()
     message = ("From: %s\r\nTo: ops@example.com\r\nSubject: emulator benchmark\r\n\r\n%s\r\n"
                % (mailbox, "\r\n".join(["x" * 76] * 26))).encode()
     with smtplib.SMTP(smtp.host, smtp.port, timeout=30) as conn:
         conn.starttls(context=ssl.create_default_context(cafile=emulator.ca_path))
         conn.ehlo("bench")
-        code, reply = conn.docmd("AUTH", "XOAUTH2 " + auth)
+        code, reply = smtp_xoauth2(conn, mailbox, token)
         if code != 235:
             raise SystemExit("AUTH refused: %s %s" % (code, reply))
         sent, start = 0, time.perf_counter()

@@ -9,7 +9,6 @@
    azure-identity must only be imported by the kinds that need it.
 """
 
-import base64
 import os
 import smtplib
 import ssl
@@ -23,6 +22,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))  # tests/, for `import emulator` and `import helpers`
 
 from emulator import Emulator  # noqa: E402
+from emulator.clients import smtp_xoauth2  # noqa: E402
 from helpers.playbook import base_env, run_playbook  # noqa: E402
 
 MAILBOX = "app@contoso.onmicrosoft.com"
@@ -36,8 +36,7 @@ def endpoint_rate(smtp, app_id, count=2000):
     conn = smtplib.SMTP(smtp.host, smtp.port, timeout=30)
     conn.starttls(context=ssl.create_default_context(cafile=smtp.ca_path))
     conn.ehlo("bench")
-    code, reply = conn.docmd("AUTH", "XOAUTH2 " + base64.b64encode(
-        ("user=%s\x01auth=Bearer %s\x01\x01" % (MAILBOX, token)).encode()).decode())
+    code, reply = smtp_xoauth2(conn, MAILBOX, token)
     if code != 235:
         raise SystemExit("AUTH failed: %s" % code)
     data = b"From: %s\r\nTo: bob@example.com\r\nSubject: bench\r\n\r\nbody\r\n" % MAILBOX.encode()

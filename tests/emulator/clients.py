@@ -30,3 +30,12 @@ def token_form(client_id, scope="https://graph.microsoft.com/.default", **extra)
     form = {"grant_type": "client_credentials", "client_id": client_id, "scope": scope}
     form.update(extra)
     return form
+
+
+def smtp_xoauth2(conn, mailbox, token):
+    """AUTH XOAUTH2 on an smtplib connection the way RFC 4954 wants it for a token (too long for the AUTH line):
+    `AUTH XOAUTH2`, then the response after `334`. Returns the final (code, reply)."""
+    import base64
+    blob = base64.b64encode(("user=%s\x01auth=Bearer %s\x01\x01" % (mailbox, token)).encode()).decode()
+    code, reply = conn.docmd("AUTH", "XOAUTH2")
+    return conn.docmd(blob) if code == 334 else (code, reply)

@@ -25,6 +25,10 @@ What it checks, like Exchange does (reply texts are the ones Exchange Online sen
 - A session whose token expired after AUTH is closed at the next MAIL with `421 4.7.0` (emulator rule: it
   forces clients to renew during long runs; Exchange's exact behaviour is not documented).
 - Refused recipients on demand (settings.refuse_recipients) -> `550 5.1.10 RESOLVER.ADR.RecipientNotFound`.
+- The AUTH line is held to SMTP's 512 octets like a strict server (Dovecot) holds it: a token on the AUTH line
+  (`AUTH XOAUTH2 <base64>`, 1-4 KB) -> `500 5.5.2 Line too long`; the response after `334` may be long (RFC 4954).
+  Exchange Online accepts the long line today (nothing promises it): settings.auth_line_limit=None does too.
+- settings.record_wire=True keeps what each session sent, byte for byte after TLS: `wire_lines(session_id)`.
 Each command is logged to the tenant's request log with part "smtp" and the verb.
 """
 
@@ -127,6 +131,7 @@ R_CLOSING = "421 4.3.2 Service not available, closing transmission channel"
 R_TOKEN_EXPIRED = "421 4.7.0 Temporary server error. The session's access token expired; reconnect. [%s]" % HOSTNAME
 R_NO_RECIPIENT = ("550 5.1.10 RESOLVER.ADR.RecipientNotFound; Recipient %s not found by SMTP address lookup [%s]")
 R_QUEUED = "250 2.0.0 OK <%s> [Hostname=%s]"
+R_LINE_TOO_LONG = "500 5.5.2 Line too long"  # Dovecot's words; Exchange's are not known
 
 
 class SmtpSettings(object):
@@ -141,6 +146,8 @@ class SmtpSettings(object):
         self.max_connections = None          # Exchange: 3 concurrent connections / mailbox
         self.refuse_recipients = set()       # addresses answered 550 5.1.10
         self.data_size_limit = 36700160      # 35 MB, Exchange Online's default
+        self.auth_line_limit = 512           # octets of an AUTH line with CRLF (RFC 5321); None: no limit
+        self.record_wire = False             # keep each session's bytes (wire_lines)
         self.log_commands = True
         for key, value in overrides.items():
             if not hasattr(self, key):
@@ -394,6 +401,10 @@ class ExchangeSMTP(SMTP):
         if not self.tls_active:
             await self.push(R_AUTH_BEFORE_TLS)
             return
+        limit = self.emulator_server.settings.auth_line_limit
+        if limit and len("AUTH %s\r\n" % (arg or "")) > limit:
+            await self.push(R_LINE_TOO_LONG)
+            return
         await super().smtp_AUTH(arg)
 
     async def smtp_DATA(self, arg):
@@ -401,6 +412,12 @@ class ExchangeSMTP(SMTP):
             await self.push(R_NOT_AUTH)
             return
         await super().smtp_DATA(arg)
+
+    def data_received(self, data):
+        # After STARTTLS the TLS layer hands the decrypted bytes to this same method.
+        if self.emulator_server.settings.record_wire:
+            self.emulator_server.wire[self.session_id].extend(data)
+        super().data_received(data)
 
     def connection_lost(self, error):
         self.emulator_server.session_closed(self)
@@ -415,6 +432,7 @@ class EmulatedSmtp(object):
         self.settings = settings or SmtpSettings()
         self.faults = SmtpFaults()
         self.messages = []
+        self.wire = defaultdict(bytearray)     # session id -> bytes received (settings.record_wire)
         self.host = "127.0.0.1"
         self.port = None
         self.tls_port = None
@@ -489,6 +507,7 @@ class EmulatedSmtp(object):
     def reset(self):
         """Forget messages, quotas and faults (a fresh tenant per test)."""
         self.messages = []
+        self.wire.clear()
         self.faults.clear()
         self.settings = SmtpSettings()
         with self._lock:
@@ -503,6 +522,11 @@ class EmulatedSmtp(object):
             if tenant_fault is not None:
                 fault = from_tenant_fault(tenant_fault)
         return fault
+
+    def wire_lines(self, session_id=None):
+        """The lines a session sent (the last one by default), as text without CRLF."""
+        session_id = session_id or max(self.wire)
+        return bytes(self.wire[session_id]).decode("utf-8", "replace").split("\r\n")[:-1]
 
     # -- checks -----------------------------------------------------------------------------------------------
     def next_session_id(self):

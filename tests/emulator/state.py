@@ -103,6 +103,7 @@ class Tenant(object):
             self.graph_replication_lag = 0.0
             self.credential_replication_lag = 0.0
             self.tokens.lifetime = self.token_lifetime = 3599
+            self.tokens.mailbox_claims.clear()
             self.log.clear()
             self.faults.clear()
             self.managed_identities = {"system": None, "user": []}

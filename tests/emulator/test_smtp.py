@@ -8,6 +8,7 @@ import time
 import pytest
 
 from emulator import smtp_server
+from emulator.clients import smtp_xoauth2
 
 MAILBOX = "app@contoso.onmicrosoft.com"
 APP = "11111111-2222-3333-4444-555555555555"
@@ -29,8 +30,7 @@ def client(server, tls=True):
 
 
 def xoauth2(conn, token, mailbox=MAILBOX):
-    blob = base64.b64encode(("user=%s\x01auth=Bearer %s\x01\x01" % (mailbox, token)).encode()).decode()
-    return conn.docmd("AUTH", "XOAUTH2 " + blob)
+    return smtp_xoauth2(conn, mailbox, token)
 
 
 def allowed(server, **kw):
@@ -64,6 +64,18 @@ def test_auth_is_offered_only_after_tls_and_refused_before(smtp):
     conn.starttls(context=ssl.create_default_context(cafile=smtp.ca_path))
     conn.ehlo("x")
     assert conn.esmtp_features["auth"].split() == ["LOGIN", "XOAUTH2"]
+    conn.close()
+
+
+def test_token_on_the_auth_line_gets_a_strict_servers_answer_unless_long_lines_are_allowed(smtp):
+    blob = base64.b64encode(("user=%s\x01auth=Bearer %s\x01\x01" % (MAILBOX, allowed(smtp))).encode()).decode()
+    conn = client(smtp)
+    assert conn.docmd("AUTH", "XOAUTH2 " + blob) == (500, b"5.5.2 Line too long")
+    assert conn.mail(MAILBOX)[0] == 530
+    conn.close()
+    smtp.settings.auth_line_limit = None  # what Exchange Online does today
+    conn = client(smtp)
+    assert conn.docmd("AUTH", "XOAUTH2 " + blob)[0] == 235
     conn.close()
 
 

@@ -61,6 +61,10 @@ class TokenService(object):
         self.public_key = self.key.public_key()
         self.kid = _b64url(hashlib.sha1(str(self.public_key.public_numbers().n).encode()).digest())
         self.lifetime = DEFAULT_LIFETIME
+        # Dovecot witness mode only (tests/dovecot): app id -> mailbox, put in an `email` claim of the app's
+        # Exchange tokens. Microsoft's app-only tokens name no mailbox; Dovecot's oauth2 passdb must find the login
+        # name in a claim (username_attribute). Empty everywhere else, and emptied by every tenant reset.
+        self.mailbox_claims = {}
         self._verified = {}  # token -> claims: a signature is checked once (SMTP benchmark reuses one token)
 
     @property
@@ -88,6 +92,8 @@ class TokenService(object):
                   "uti": _b64url(uuid.uuid4().bytes), "ver": "1.0"}
         if roles:
             claims["roles"] = sorted(set(roles))
+        if audience == EXCHANGE_AUDIENCE and app_id in self.mailbox_claims:
+            claims["email"] = self.mailbox_claims[app_id]
         claims.update(extra)
         return jwt.encode(claims, self.key, algorithm="RS256", headers={"kid": self.kid, "x5t": self.kid})
 

@@ -6,7 +6,6 @@ The sending app is created by entra_app in the same playbook. Its SMTP token is 
 (smtp_server.app_token) with the roles the app holds in Entra, which is what the identity platform would put in it.
 """
 
-import base64
 import smtplib
 import ssl
 import threading
@@ -16,6 +15,7 @@ import pytest
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._jwt_claims import decode_claims
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._smtp_diagnosis import diagnose
 from emulator import smtp_server
+from emulator.clients import smtp_xoauth2
 from helpers.playbook import run_playbook
 
 DOMAIN = "contoso.onmicrosoft.com"
@@ -64,8 +64,7 @@ def smtp_login(emulator, tenant, app_id, sp_id, mailbox):
     try:
         conn.starttls(context=ssl.create_default_context(cafile=endpoint.ca_path))
         conn.ehlo("test")
-        blob = base64.b64encode(("user=%s\x01auth=Bearer %s\x01\x01" % (mailbox, token)).encode()).decode()
-        code, reply = conn.docmd("AUTH", "XOAUTH2 " + blob)
+        code, reply = smtp_xoauth2(conn, mailbox, token)
         return code, reply.decode()
     finally:
         conn.close()

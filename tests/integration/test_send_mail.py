@@ -135,7 +135,7 @@ def test_secret_never_in_verbose_output(emulator, smtp):
     assert result["sent"] == 1
     assert sentinel_secret not in output
     assert "eyJ" not in output  # no JWT (header of every token) at -vvvv, including the SMTP transcript
-    assert "AUTH XOAUTH2 ********" in output
+    assert "\"send: 'AUTH XOAUTH2\\\\r\\\\n'\"" in output and "\"send: '********\\\\r\\\\n'\"" in output
 
 
 def test_concurrent_connections_4_3_2_backoff(emulator, smtp, tenant):

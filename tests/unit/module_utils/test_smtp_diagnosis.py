@@ -1,9 +1,11 @@
 """_smtp_diagnosis: each Microsoft answer gets a cause and a fix; 5.7.3 is read against the token's claims."""
 
+import base64
 import time
 
 import pytest
 
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._smtp import error_challenge
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._smtp_diagnosis import diagnose
 
 HOST = "[AM0PR01MB0001.eurprd01.prod.outlook.com]"
@@ -77,3 +79,18 @@ def test_transient_answers_are_marked():
 def test_unknown_answer_never_raises():
     d = diagnose(599, "9.9.9 unheard of", stage="rcpt")
     assert "recipient" in d.cause and d.fix
+
+
+def test_xoauth2_error_challenge_is_named_in_the_diagnosis():
+    # Dovecot's error challenge, byte for byte, before its final 535 5.7.8.
+    challenge = error_challenge(b"eyJzdGF0dXMiOiI0MDEiLCJzY2hlbWVzIjoiYmVhcmVyIiwic2NvcGUiOiJtYWlsIn0=")
+    assert challenge == {"status": "401", "schemes": "bearer", "scope": "mail"}
+    d = diagnose(535, "5.7.8 Authentication failed.", stage="auth", challenge=challenge)
+    assert d.code == "5.7.8" and "status 401, scope mail" in d.cause and "5.7.3" in d.cause and d.option == "host"
+    assert error_challenge(b"") is None and error_challenge(b"not base64!") is None
+    assert error_challenge(base64.b64encode(b"[1, 2]")) is None
+
+
+def test_line_too_long_names_the_servers_limit():
+    d = diagnose(500, "5.5.2 Line too long", stage="auth")
+    assert "too long" in d.cause and "334" in d.fix and d.option == "host"

@@ -131,6 +131,41 @@ def test_plain_connection_cannot_carry_a_token():
     assert exc.value.option == "secure"
 
 
+def test_on_the_wire_the_token_follows_334_on_a_line_of_its_own(smtp):
+    # What the server received, line by line (the emulator records it), as curl's SMTP tests check it.
+    smtp.settings.record_wire = True
+    source = token_source(smtp)
+    issued = []
+    s = session(smtp, ehlohost="client.test", token_source=lambda: issued.append(source()) or issued[-1])
+    s.open()
+    built = msg()
+    s.send(built.envelope_from, built.recipients, built.data)
+    s.quit()
+    lines = smtp.wire_lines()
+    assert lines[:5] == ["ehlo client.test", "STARTTLS", "ehlo client.test", "AUTH XOAUTH2",
+                         xoauth2_base64(MAILBOX, issued[0].token)]
+    assert lines[5].startswith("mail FROM:<%s>" % MAILBOX) and lines[6:8] == ["rcpt TO:<bob@example.com>", "DATA"]
+    assert lines[-2:] == [".", "quit"] and len(smtp.messages) == 1
+
+
+@pytest.mark.parametrize("raw_length, one_line", [(372, True), (373, False)])
+def test_initial_response_rides_on_the_auth_line_only_when_the_line_fits_512_octets(smtp, raw_length, one_line):
+    # 372 raw octets -> 496 base64 -> "AUTH XOAUTH2 " + 496 + CRLF = 511 octets; one more octet -> 500 -> 515.
+    smtp.settings.record_wire = True
+    token = "x" * (raw_length - len("user=%s\x01auth=Bearer \x01\x01" % MAILBOX))
+    assert len(xoauth2_string(MAILBOX, token)) == raw_length
+    s = session(smtp, token_source=lambda: token)
+    with pytest.raises(SmtpError) as exc:
+        s.open()  # not a token the tenant signed: refused, whichever way it was sent
+    assert (exc.value.smtp_code, exc.value.enhanced_code) == (535, "5.7.3")
+    blob = xoauth2_base64(MAILBOX, token)
+    auth = [line for line in smtp.wire_lines() if line.startswith("AUTH")]
+    if one_line:
+        assert auth == ["AUTH XOAUTH2 " + blob] and len(auth[0]) + 2 <= 512
+    else:
+        assert auth == ["AUTH XOAUTH2"] and blob in smtp.wire_lines()
+
+
 def test_auth_refusal_is_diagnosed_from_the_claims(smtp):
     import jwt
     s = session(smtp, mailbox="other@contoso.onmicrosoft.com",
@@ -152,7 +187,9 @@ def test_transcript_never_holds_the_token(smtp):
     s.send(built.envelope_from, built.recipients, built.data)
     s.quit()
     text = "\n".join(s.transcript)
-    assert "AUTH XOAUTH2 ********" in text and "235" in text
+    # RFC 4954: the token is too long for the AUTH line, so it follows the 334 on a line of its own.
+    sent = [line for line in s.transcript if line.startswith("send:")]
+    assert sent[3:5] == ["send: 'AUTH XOAUTH2\\r\\n'", "send: '********\\r\\n'"] and "235" in text
     assert tokens[0].token not in text and xoauth2_base64(MAILBOX, tokens[0].token) not in text
     assert tokens[0].token.split(".")[1] not in text
 

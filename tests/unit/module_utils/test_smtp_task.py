@@ -122,7 +122,7 @@ def test_debug_transcript_is_redacted(smtp):
     issued = []
     failed, result = send_mail_task(params(smtp, debug=True), False, lambda: issued.append(source()) or issued[-1], None)
     text = "\n".join(result["transcript"])
-    assert "AUTH XOAUTH2 ********" in text and issued[0].token not in text
+    assert "send: 'AUTH XOAUTH2\\r\\n'" in text and "send: '********\\r\\n'" in text and issued[0].token not in text
 
 
 def test_negative_numbers_name_the_option(smtp):

@@ -29,9 +29,12 @@ class _Handler(object):
         self.server = server
 
     async def auth_XOAUTH2(self, smtp, args):
-        blob = args[1] if len(args) > 1 else ""
         try:
-            text = base64.b64decode(blob).decode()
+            if len(args) > 1:
+                text = base64.b64decode(args[1]).decode()
+            else:  # the response after 334 (RFC 4954), decoded by aiosmtpd
+                answer = await smtp.challenge_auth("", encode_to_b64=False)
+                text = answer.decode() if isinstance(answer, bytes) else ""
             user, auth = text.split("\x01")[:2]
             user, token = user[len("user="):], auth[len("auth=Bearer "):]
         except (ValueError, IndexError):
