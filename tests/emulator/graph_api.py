@@ -90,7 +90,9 @@ def checked(tenant, request):
     except ContractError as error:
         tenant.log.add(part="graph", contract="refused", contract_error=error.message)
         raise
-    tenant.log.add(part="graph", contract="ok", graph_route="%s %s" % (request.method, target.shape))
+    options = sorted(k for k in request.query or {} if k.startswith("$") and k != "$skiptoken")
+    tenant.log.add(part="graph", contract="ok", graph_route="%s %s%s" % (
+        request.method, target.shape, "?" + "&".join(options) if options else ""))
     return target
 
 
