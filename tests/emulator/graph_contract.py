@@ -59,7 +59,7 @@ def invalid_value(name, owner):
 
 class Target(object):
     """What a request addresses once its path resolved: kind (collection | entity | operation | count | ref |
-    property), the entity type, the operation (for actions) and a shape naming the route without key values."""
+    property | beyond: below a navigation property to a type the contract does not vendor), the entity type, the operation (for actions) and a shape naming the route without key values."""
 
     def __init__(self, kind, type_name, shape, operation=None, contained=True):
         self.kind, self.type_name, self.shape = kind, type_name, shape
@@ -118,7 +118,7 @@ class Contract(object):
             raise segment_not_found("")
         state = None  # (kind, type, contained) while walking
         shape = []
-        for index, text in enumerate(raw):
+        for text in raw:
             segment = unquote(text)
             match = _SEGMENT.match(segment)
             name, args = match.group("name"), match.group("args")
@@ -134,6 +134,9 @@ class Contract(object):
                 state = self._after_entity(state, name, args, segment, shape)
                 if state[0] != "collection":
                     args = None  # a function's arguments
+            elif state[0] == "beyond":  # below a type this contract does not vendor: not checked further
+                shape.append(name)
+                continue
             else:  # nothing follows an action, a function, $count, $ref or a property value
                 raise segment_not_found(segment)
             if args is not None and state[0] == "collection":
@@ -170,6 +173,8 @@ class Contract(object):
         if name in entity["navigation"]:
             nav = entity["navigation"][name]
             shape.append(name)
+            if nav["type"] not in self.entities:  # e.g. extensionProperties: Graph's, never sent by the collection
+                return ("beyond", nav["type"], nav["contained"])
             return ("collection" if nav["collection"] else "entity", nav["type"], nav["contained"])
         if name == "$ref" and args is None and not contained:
             shape.append("$ref")

@@ -92,6 +92,7 @@ def test_vendored_contract_is_what_the_script_extracts():
     ("servicePrincipals(appId='%s')/appRoleAssignedTo" % GUID, "servicePrincipals(appId)/appRoleAssignedTo"),
     ("applications/$count", "applications/$count"),
     ("directoryObjects/%s/microsoft.graph.user" % GUID, "directoryObjects/{id}/microsoft.graph.user"),
+    ("applications/%s/extensionProperties/x" % GUID, "applications/{id}/extensionProperties/x"),  # not vendored
 ])
 def test_paths_graph_accepts_resolve(path, shape):
     assert graph_contract.contract().resolve(path).shape == shape
