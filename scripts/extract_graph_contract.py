@@ -137,9 +137,8 @@ def extract(schema):
     for node in schema.container.findall(EDM + "EntitySet"):
         if node.get("Name") in ENTITY_SETS:
             type_name = short(node.get("EntityType"))
-            sets[node.get("Name")] = {"type": type_name,
-                                      "upsertable": schema.upsertable("%s.GraphService/%s" % (NAMESPACE,
-                                                                                               node.get("Name")))}
+            target = "%s.GraphService/%s" % (NAMESPACE, node.get("Name"))
+            sets[node.get("Name")] = {"type": type_name, "upsertable": schema.upsertable(target)}
             entity_names.append(type_name)
     missing = set(ENTITY_SETS) - set(sets)
     if missing:
@@ -249,7 +248,7 @@ def git_dir(repo):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("--repo", help="a clone (or bare git dir) of microsoftgraph/msgraph-metadata")
     parser.add_argument("--csdl", help="the v1.0-Prod.csdl file itself (then --commit names its commit)")
     parser.add_argument("--commit", help="the metadata commit to read (default: the clone's HEAD)")

@@ -25,7 +25,7 @@ from emulator import graph_contract
 from emulator import graph_principals as sps
 from emulator.graph_call import GRAPH_AUDIENCE, Call, Count
 from emulator.graph_contract import ContractError
-from emulator.graph_objects import GraphError, bad_request
+from emulator.graph_objects import GraphError
 from emulator.graph_odata import ODataError, parse_key_literal
 
 _FIRST = re.compile(r"^(?P<coll>[A-Za-z]+)(?:\((?:(?P<key>\w+)=)?(?P<lit>'(?:[^']|'')*')\))?(?:/(?P<rest>.*))?$")

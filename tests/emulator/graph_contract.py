@@ -59,7 +59,8 @@ def invalid_value(name, owner):
 
 class Target(object):
     """What a request addresses once its path resolved: kind (collection | entity | operation | count | ref |
-    property | beyond: below a navigation property to a type the contract does not vendor), the entity type, the operation (for actions) and a shape naming the route without key values."""
+    property | beyond: below a navigation property to a type the contract does not vendor), the entity type, the
+    operation (for actions) and a shape naming the route without key values."""
 
     def __init__(self, kind, type_name, shape, operation=None, contained=True):
         self.kind, self.type_name, self.shape = kind, type_name, shape

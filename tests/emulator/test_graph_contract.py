@@ -76,7 +76,7 @@ def test_vendored_contract_names_its_source_and_is_closed():
 def test_vendored_contract_is_what_the_script_extracts():
     commit = json.load(open(graph_contract.PATH))["source"]["commit"]
     done = subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "extract_graph_contract.py"), "--repo",
-                           MIRROR, "--commit", commit, "--check"], capture_output=True, text=True)
+                           MIRROR, "--commit", commit, "--check"], capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
 
 
