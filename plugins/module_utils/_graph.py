@@ -23,6 +23,9 @@ from ansible_collections.o365.smtp_oauth.plugins.module_utils._errors import Not
 NOT_FOUND_CODES = ("Request_ResourceNotFound", "ResourceNotFound", "NotFound", "Request_BadRequest")
 _LAG_TEXT = re.compile(r"(?i)does not exist|not present|does not reference a valid application|not found|"
                        r"no service principal|cannot be found")
+# Graph's refusal of a URL outside its metadata ("Resource not found for the segment 'x'.") is a client error,
+# never lag, although its text reads like one.
+_CONTRACT_TEXT = re.compile(r"(?i)not found for the segment")
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 
 APP_SELECT = None  # full objects: the info module needs every credential field
@@ -53,7 +56,8 @@ def is_replication_lag(error):
         return False
     if error.status == 404:
         return True
-    return error.status == 400 and bool(_LAG_TEXT.search(error.message or ""))
+    message = error.message or ""
+    return error.status == 400 and bool(_LAG_TEXT.search(message)) and not _CONTRACT_TEXT.search(message)
 
 
 def _body(response):

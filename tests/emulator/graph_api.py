@@ -21,9 +21,11 @@ import uuid
 from urllib.parse import unquote
 
 from emulator import graph_applications as apps
+from emulator import graph_contract
 from emulator import graph_principals as sps
 from emulator.graph_call import GRAPH_AUDIENCE, Call, Count
-from emulator.graph_objects import GraphError, bad_request
+from emulator.graph_contract import ContractError
+from emulator.graph_objects import GraphError
 from emulator.graph_odata import ODataError, parse_key_literal
 
 _FIRST = re.compile(r"^(?P<coll>[A-Za-z]+)(?:\((?:(?P<key>\w+)=)?(?P<lit>'(?:[^']|'')*')\))?(?:/(?P<rest>.*))?$")
@@ -60,9 +62,12 @@ def handle(tenant, request):
     headers = {"request-id": request_id, "client-request-id": client_request_id,
                "x-ms-ags-diagnostic": '{"ServerInfo":{"DataCenter":"Emulated","Slice":"E","Ring":"1"}}'}
     try:
+        checked(tenant, request)
         authenticate(call)
         with tenant.lock:
             status, body = route(call)
+    except ContractError as error:
+        status, body = error.status, error_body(error.code, error.message, request_id, client_request_id)
     except ODataError as error:
         status, body = 400, error_body(error.code, error.message, request_id, client_request_id)
     except GraphError as error:
@@ -75,6 +80,20 @@ def handle(tenant, request):
     if status < 400:
         headers["OData-Version"] = "4.0"
     return Response(status, json=body, headers=headers)
+
+
+def checked(tenant, request):
+    """Microsoft's v1.0 contract first (graph_contract): the verdict goes into this request's tenant.log entry, as
+    `contract` ("ok" or "refused") and `graph_route` (e.g. "POST applications/{id}/addPassword")."""
+    try:
+        target = graph_contract.check(request)
+    except ContractError as error:
+        tenant.log.add(part="graph", contract="refused", contract_error=error.message)
+        raise
+    options = sorted(k for k in request.query or {} if k.startswith("$") and k != "$skiptoken")
+    tenant.log.add(part="graph", contract="ok", graph_route="%s %s%s" % (
+        request.method, target.shape, "?" + "&".join(options) if options else ""))
+    return target
 
 
 def error_body(code, message, request_id, client_request_id):
@@ -111,24 +130,27 @@ def route(call):
     path = unquote(call.request.path[len("/v1.0/"):]).rstrip("/")
     found = _FIRST.match(path)
     if not found:
-        raise bad_request("Invalid request URI: %s" % call.request.path, code="BadRequest")
+        raise not_modelled("the URL form %s" % call.request.path)
     coll, rest = found.group("coll"), found.group("rest")
     segments = [s for s in (rest or "").split("/") if s]
     if found.group("lit") is not None:
         key = found.group("key") or "id"
         if (coll, key) not in KEYS:
-            raise bad_request("The key property '%s' is not an alternate key of '%s'." % (key, coll),
-                              code="BadRequest")
+            raise not_modelled("the key %s of %s" % (key, coll))
         segments.insert(0, (key, parse_key_literal(found.group("lit"))))
     method = call.request.method
     named = [isinstance(s, str) and s in NAMED for s in segments]
     handler = ROUTES.get((method, coll) + tuple(s if n else "{}" for s, n in zip(segments, named)))
-    if handler is None:
-        last = segments[-1] if segments else coll
-        raise bad_request("Resource not found for the segment '%s'." % (last[1] if isinstance(last, tuple) else last),
-                          code="BadRequest")
+    if handler is None:  # valid in Graph v1.0 (graph_contract passed it) but not modelled here
+        raise not_modelled("%s %s" % (method, call.request.path))
     args = [s for s, n in zip(segments, named) if not n]
     return handler(call, *args)
+
+
+def not_modelled(what):
+    """A request Graph accepts that the emulator does not serve: 501, never an invented Graph refusal."""
+    return GraphError(501, "EmulatorNotImplemented", "The emulated Graph does not implement %s (it is valid in "
+                                                     "Graph v1.0)." % what)
 
 
 KEYS = {("applications", "appId"), ("applications", "uniqueName"), ("applications", "id"),

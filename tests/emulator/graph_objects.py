@@ -103,9 +103,9 @@ def check_properties(body, writable, type_name, read_only=()):
         if name in read_only:
             raise bad_request("Property '%s' is read-only and cannot be set." % name)
         if name not in writable:
-            raise GraphError(400, "BadRequest", "The property '%s' does not exist on type 'microsoft.graph.%s'. "
-                                                "Make sure to only use property names that are defined by the "
-                                                "type or mark the type as open type." % (name, type_name))
+            # graph_contract has refused names the type does not have: this one is Graph's, not modelled here.
+            raise GraphError(501, "EmulatorNotImplemented", "The emulated Graph does not model writing '%s' of "
+                                                            "'microsoft.graph.%s'." % (name, type_name))
     for name in ("tags", "identifierUris", "requiredResourceAccess", "audiences"):
         if name in body and not isinstance(body[name], list):
             raise bad_request("Invalid value specified for property '%s' of resource '%s'."

@@ -57,8 +57,9 @@ def _tokens(text):
 class Filter(object):
     """A compiled $filter: matches(obj) -> bool. `advanced` lists operators that need ConsistencyLevel."""
 
-    def __init__(self, text, properties, type_name="directoryObject"):
+    def __init__(self, text, properties, type_name="directoryObject", unknown=None):
         self.text = text
+        self.unknown = unknown  # error factory for a property the type does not have (else: not filterable)
         self.properties = properties
         self.type_name = type_name
         self.advanced = []
@@ -154,6 +155,8 @@ class Filter(object):
         for known in self.properties:
             if known.lower() == name.lower():
                 return known
+        if self.unknown is not None:
+            raise self.unknown(name)
         raise ODataError("Request_UnsupportedQuery", "Unsupported or invalid query filter clause specified for "
                                                      "property '%s' of resource '%s'." % (name, self.type_name))
 
@@ -178,18 +181,14 @@ def _norm(value):
 
 # -- $select ---------------------------------------------------------------------------------------------------
 def parse_select(text, type_name, known):
-    """The selected property names, checked against the type (Graph answers 400 for unknown names)."""
+    """The selected property names in their own spelling. graph_contract has refused names the type does not
+    have (Graph's 400); a name of the type that the emulator does not model is answered as null."""
     if not text:
         return None
+    from emulator.graph_contract import contract
     names = [n.strip() for n in text.split(",") if n.strip()]
     lookup = dict((k.lower(), k) for k in known)
-    out = []
-    for name in names:
-        if name.lower() not in lookup:
-            raise ODataError("Request_BadRequest", "Could not find a property named '%s' on type "
-                                                   "'microsoft.graph.%s'." % (name, type_name))
-        out.append(lookup[name.lower()])
-    return out
+    return [lookup.get(name.lower()) or contract().canonical(type_name, name) for name in names]
 
 
 def select(obj, names):

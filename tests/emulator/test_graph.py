@@ -113,8 +113,9 @@ def test_get_by_id_app_id_and_unique_name(graph, tenant):
 
 def test_bad_writes_name_the_property(graph, tenant):
     app = upsert(graph, "strict", {"displayName": "Strict"}).json()
-    message = error(graph.patch("applications/%s" % app["id"], json={"displayNmae": "typo"}), 400, "BadRequest")
-    assert "'displayNmae' does not exist on type 'microsoft.graph.application'" in message
+    message = error(graph.patch("applications/%s" % app["id"], json={"displayNmae": "typo"}), 400,
+                    "Request_BadRequest")
+    assert message == "Invalid property 'displayNmae'."
     message = error(graph.patch("applications/%s" % app["id"], json={"uniqueName": "other"}), 400,
                     "Request_BadRequest")
     assert "uniqueName" in message
@@ -363,7 +364,9 @@ def test_paging_follows_next_links_with_filter_and_select(graph, tenant):
     assert sorted(seen) == ["paged-%d" % i for i in range(5)] and pages == 3
     top = graph.get("applications", params={"$top": "1"}).json()
     assert len(top["value"]) == 1 and "$top=1" in top["@odata.nextLink"]
-    error(graph.get("applications", params={"$select": "secretText"}), 400, "Request_BadRequest")
+    assert error(graph.get("applications", params={"$select": "secretText"}), 400, "BadRequest") == (
+        "Parsing OData Select and Expand failed: Could not find a property named 'secretText' on type "
+        "'microsoft.graph.application'.")
     error(graph.get("applications", params={"$skiptoken": "garbage"}), 400, "Directory_ExpiredPageToken")
 
 

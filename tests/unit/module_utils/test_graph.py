@@ -135,3 +135,22 @@ def test_retry_while_lagging_retries_the_write_until_replicated():
     assert created == {"id": "sp1"} and graph.writes == 3
     assert graph.http.calls[-1]["url"].endswith("/servicePrincipals(appId='a1')")
     assert graph.http.calls[-1]["headers"] == {"Prefer": "create-if-missing"}
+
+
+@pytest.mark.parametrize("message, code", [
+    ("Resource not found for the segment 'addSecret'.", "BadRequest"),
+    ("Invalid property 'ResourceAccess'.", "Request_BadRequest"),
+    ("Parsing OData Select and Expand failed: Could not find a property named 'x' on type "
+     "'microsoft.graph.application'.", "BadRequest"),
+])
+def test_a_request_graph_refuses_by_its_contract_is_no_replication_lag(message, code):
+    """Graph's 400 for a URL or body outside its metadata fails at once: 'not found for the segment' and 'Could not
+    find a property' read like lag to a text match, and waiting wait_timeout for them hid the real error."""
+    clock = Clock()
+    graph = client([], clock)
+
+    def write():
+        raise ServiceError(message, code=code, status=400)
+    with pytest.raises(ServiceError) as caught:
+        graph.retry_while_lagging(write, "x", 60)
+    assert caught.value.message == message and clock.now == 0
