@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/env python
 """Extract the emulated Exchange admin API's contract from Microsoft's cmdlet reference.
 
 Source: the public repository MicrosoftDocs/office-docs-powershell, folder exchange/exchange-ps/ExchangePowerShell,
@@ -61,7 +61,7 @@ def yaml_blocks(body):
 
 def parse_cmdlet(text):
     top = dict(sections(text, "##"))
-    set_names = [name for name, _ in sections(top.get("SYNTAX", ""), "###")] or [DEFAULT_SET]
+    set_names = [name for name, unused_body in sections(top.get("SYNTAX", ""), "###")] or [DEFAULT_SET]
     parameters, membership = {}, {name: {} for name in set_names}
     for heading, body in sections(top.get("PARAMETERS", ""), "###"):
         if not heading.startswith("-"):
@@ -116,7 +116,7 @@ def extract(git_dir, commit):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("--git-dir", required=True, help="a git directory holding %s" % REPO)
     parser.add_argument("--commit", default="HEAD")
     parser.add_argument("--out", default=OUT)

@@ -94,6 +94,7 @@ def access_report(client, graph, params):
     # Written as -RecipientRestrictionFilter, printed as RecipientFilter.
     scopes = [{"name": s.get("Name"), "filter": s.get("RecipientFilter")} for s in read.scopes()
               if not app_id or _lower(s.get("Name")) in used_scopes]
+
     def granted(values, app, filtered_read):
         """A principal printed in a form no app's forms know (a SID...) is asked about with Exchange's own filter."""
         if any(app["_forms"].names(v) for v in values):
