@@ -105,7 +105,7 @@ def send_mail_task(params, check_mode, token_source, cloud_smtp_host, claims_dec
         if check_mode:
             session.open()
             session.quit()
-            result.update(changed=True, connections=session.connects, sent=0, failed=0,
+            result.update(changed=True, connections=session.connects, sent_count=0, failed_count=0,
                           messages=[{"message_id": m.message_id, "status": "check_mode", "accepted": [], "refused": {},
                                      "recipients": m.recipients, "code": None, "reply": None, "attempts": 0}
                                     for m in messages])
@@ -122,8 +122,10 @@ def send_mail_task(params, check_mode, token_source, cloud_smtp_host, claims_dec
     for item, message in zip(results, messages):
         item["recipients"] = message.recipients
     sent = sum(1 for r in results if r["status"] == "sent")
-    result.update(messages=results, sent=sent, failed=len(results) - sent, connections=session.connects,
-                  changed=sent > 0, message_id=messages[0].message_id, retries=sender.stats["retries"],
+    # No result key may be one Ansible reads itself (failed, changed, skipped, rc, attempts, retries, ...): a
+    # count named `failed` failed the task even with fail_on_refused false.
+    result.update(messages=results, sent_count=sent, failed_count=len(results) - sent, connections=session.connects,
+                  changed=sent > 0, message_id=messages[0].message_id, retry_count=sender.stats["retries"],
                   token_renewals=sender.stats["reconnects_for_token"])
     problems = [r for r in results if r["status"] in ("failed", "uncertain", "not_sent")]
     if params.get("fail_on_refused", True):

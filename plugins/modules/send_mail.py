@@ -288,14 +288,32 @@ messages:
     attempts:
       description: How many times the message was tried.
       type: int
-sent:
-  description: How many messages the server accepted.
+sent_count:
+  description:
+    - How many messages the server accepted.
+    - Renamed from C(sent) (a breaking change, see the changelog) together with RV(failed_count), so that no
+      result key is one Ansible reads itself.
   returned: always
   type: int
   sample: 1
-failed:
-  description: How many messages were not accepted (failed, refused, uncertain or not_sent).
+failed_count:
+  description:
+    - How many messages were not accepted (failed, refused, uncertain or not_sent).
+    - Renamed from C(failed) (a breaking change) because Ansible read any non-zero C(failed) as a task failure,
+      even with O(fail_on_refused=false).
   returned: always
+  type: int
+  sample: 0
+retry_count:
+  description:
+    - How many retries the run needed in all (temporary failures, lost connections).
+    - Renamed from C(retries) (a breaking change) because Ansible sets C(retries) itself in a task with C(until).
+  returned: when messages were sent (not in check mode)
+  type: int
+  sample: 0
+token_renewals:
+  description: How many times the token was renewed and the session reconnected during the run.
+  returned: when messages were sent (not in check mode)
   type: int
   sample: 0
 message_id:
