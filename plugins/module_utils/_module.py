@@ -122,6 +122,9 @@ class _AnsibleModule(AnsibleModule):
 
     def _load_params(self):
         super(_AnsibleModule, self)._load_params()
+        # Options the task set explicitly to null or '': in check mode, the id of an object an earlier task
+        # (itself in check mode) would have created. The environment fallback never fills an explicit null.
+        self.o365_given_empty = frozenset(k for k, v in self.params.items() if v is None or v == "")
         try:
             self._o365_shape_errors = dict_shape_errors(self.argument_spec, self.params)
         except Exception:  # never let this diagnosis hide ansible-core's own message
@@ -168,6 +171,10 @@ class O365Module(object):
     @property
     def check_mode(self):
         return self.module.check_mode
+
+    def given_empty(self, name):
+        """True when the task set this option explicitly to null or '' (not merely left it out)."""
+        return name in getattr(self.module, "o365_given_empty", ())
 
     # -- lazy pieces --------------------------------------------------------------------------------
     @property

@@ -85,8 +85,13 @@ def build_all(params):
     return built
 
 
-def send_mail_task(params, check_mode, token_source, cloud_smtp_host, claims_decoder=None, sleep=time.sleep):
-    """Run the task; returns (failed, result). Raises O365Error for errors that stop everything."""
+def send_mail_task(params, check_mode, token_source, cloud_smtp_host, claims_decoder=None, sleep=time.sleep,
+                   connect=True):
+    """Run the task; returns (failed, result). Raises O365Error for errors that stop everything.
+
+    connect=False (check mode only): validate the messages and predict the send without opening a session, for an
+    app that an earlier task in check mode would have created (no credential exists to authenticate with).
+    """
     for name in ("rate_limit", "retries", "timeout"):
         if params.get(name) is not None and params[name] < 0:
             raise ConfigError("must not be negative", option=name)
@@ -103,8 +108,9 @@ def send_mail_task(params, check_mode, token_source, cloud_smtp_host, claims_dec
     result = {"mailbox": mailbox, "changed": False}
     try:
         if check_mode:
-            session.open()
-            session.quit()
+            if connect:
+                session.open()
+                session.quit()
             result.update(changed=True, connections=session.connects, sent_count=0, failed_count=0,
                           messages=[{"message_id": m.message_id, "status": "check_mode", "accepted": [], "refused": {},
                                      "recipients": m.recipients, "code": None, "reply": None, "attempts": 0}
