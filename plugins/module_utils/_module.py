@@ -12,9 +12,10 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import inspect
+import sys
 import traceback
 
-from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule, env_fallback
 from ansible.module_utils.common.validation import check_type_dict, check_type_list
 from ansible.module_utils.six import string_types
 
@@ -251,8 +252,16 @@ class O365Module(object):
         return self.redact(traceback.format_exc())
 
     def _missing_library_result(self, error):
+        # Every missing library at once (not one per run), with one pip command for all of them.
+        from ansible_collections.o365.smtp_oauth.plugins.module_utils._requirements import (
+            missing_libraries, missing_message, pip_command)
         result = error.to_result(self.secret_values())
-        result["msg"] = missing_required_lib(error.library, reason=_purpose(error))
+        missing = missing_libraries(also=error.library)
+        if not any(name == error.library for name, _purpose in missing):
+            missing.insert(0, (error.library, _purpose(error) or "this task"))
+        result["msg"] = missing_message(missing, sys.executable)
+        result["error_fix"] = pip_command([name for name, _purpose in missing])
+        result["missing_libraries"] = [name for name, _purpose in missing]
         return result
 
 

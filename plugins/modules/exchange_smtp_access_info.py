@@ -11,7 +11,7 @@ DOCUMENTATION = r"""
 ---
 module: exchange_smtp_access_info
 short_description: Report which apps may send as which Exchange Online mailboxes over SMTP with OAuth, and why
-version_added: 1.0.0
+version_added: 0.1.0
 description:
   - Reads, for one app (O(app_id)), one mailbox (O(mailbox)) or the whole tenant, the Exchange Online side of
     app-only SMTP AUTH through the admin REST endpoint that the ExchangeOnlineManagement module uses.
@@ -25,6 +25,8 @@ author:
   - o365.smtp_oauth contributors (@o365-smtp-oauth)
 extends_documentation_fragment:
   - o365.smtp_oauth.auth
+  - o365.smtp_oauth.requirements
+  - o365.smtp_oauth.action_group
 attributes:
   check_mode:
     description: Can run in check_mode and return changed status prediction without modifying target.

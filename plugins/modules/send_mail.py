@@ -11,7 +11,7 @@ DOCUMENTATION = r"""
 ---
 module: send_mail
 short_description: Send mail through Exchange Online SMTP with OAuth 2.0 (SASL XOAUTH2)
-version_added: 1.0.0
+version_added: 0.1.0
 description:
   - Sends one message, or many over one authenticated connection, to Exchange Online SMTP client submission
     (C(smtp.office365.com:587)) with an app-only OAuth token (SASL XOAUTH2), after Basic authentication for
@@ -23,9 +23,11 @@ description:
     token's claims, C(5.7.139), C(5.7.60) SendAs, C(5.2.0) quota, C(4.3.2) connections).
   - "Sending mail is not idempotent: every run that is not in check mode sends the messages again."
 author:
-  - o365.smtp_oauth contributors (!UNKNOWN)
+  - o365.smtp_oauth contributors (@o365-smtp-oauth)
 extends_documentation_fragment:
   - o365.smtp_oauth.auth
+  - o365.smtp_oauth.requirements
+  - o365.smtp_oauth.action_group
 attributes:
   check_mode:
     description: Can run in check_mode and return changed status prediction without modifying target.
@@ -246,11 +248,17 @@ EXAMPLES = r"""
     attach:
       - /tmp/report.pdf
 
-- name: One mail per owner over one connection
+# owners: [{email: alice@contoso.com, hosts: [web1, web2]}, {email: bob@contoso.com, hosts: [db1]}]
+- name: One message per owner
+  ansible.builtin.set_fact:
+    owner_messages: "{{ owner_messages | default([]) + [{'to': [item.email], 'body': 'Your hosts: ' ~ (item.hosts | join(', '))}] }}"
+  loop: "{{ owners }}"
+
+- name: Send them over one connection
   o365.smtp_oauth.send_mail:
     sender: inventory@contoso.com
     subject: Your hosts
-    messages: "{{ owners | map('combine_owner_message') | list }}"
+    messages: "{{ owner_messages }}"
     rate_limit: 30
 """
 
