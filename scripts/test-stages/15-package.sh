@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# The collection as a user gets it: build the tarball, check it ships no development files, install it into an
+# empty collections path (offline; community.crypto, its one dependency, comes from the ansible package in the
+# venv, as for a user who installed ansible), then from outside the checkout: ansible-doc for every module and the
+# role, and the example playbook's --syntax-check.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$root"
+. scripts/env.sh
+t0=$SECONDS
+
+work=$(mktemp -d /tmp/o365-package.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+ansible-galaxy collection build --output-path "$work/dist" . >/dev/null
+tarball=$(ls "$work"/dist/o365-smtp_oauth-*.tar.gz)
+echo "15-package: built $(basename "$tarball") ($(du -k "$tarball" | cut -f1) KiB)"
+
+# No development file in the tarball.
+tar -tzf "$tarball" > "$work/files"
+bad=$(grep -E '^(\.ansible-lint|\.yamllint|\.gitignore|\.ci/|\.venv|\.build/|Makefile|pytest\.ini|requirements-test\.txt|scripts/|tests/|docs/development\.md|roles/[^/]+/molecule/|changelogs/fragments/)' "$work/files" || true)
+if [ -n "$bad" ]; then
+  echo "15-package: FAILED: development files in the tarball:" >&2
+  echo "$bad" >&2
+  exit 1
+fi
+
+# Installed into an empty path; the checkout (.build/collections, PYTHONPATH) is not visible any more.
+site=$(python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+export ANSIBLE_COLLECTIONS_PATH="$work/collections:$site"
+unset PYTHONPATH
+cd "$work"
+ansible-galaxy collection install --offline -p "$work/collections" "$tarball" >/dev/null
+installed=$(ansible-galaxy collection list o365.smtp_oauth --format json \
+  | python -c 'import json,sys; print(" ".join(json.load(sys.stdin)))')
+case "$installed" in
+  "$work/collections/ansible_collections") ;;
+  *) echo "15-package: FAILED: o365.smtp_oauth resolves to '$installed', not the installed tarball" >&2; exit 1 ;;
+esac
+
+modules=$(ansible-doc -t module -l o365.smtp_oauth --json | python -c 'import json,sys; print(" ".join(sorted(json.load(sys.stdin))))')
+expected=$(cd "$root/plugins/modules" && ls ./*.py | sed 's|^\./|o365.smtp_oauth.|; s|\.py$||' | sort | tr '\n' ' ')
+if [ "$modules " != "$expected" ]; then
+  echo "15-package: FAILED: ansible-doc lists '$modules', the checkout has '$expected'" >&2
+  exit 1
+fi
+for module in $modules; do
+  ansible-doc -t module "$module" > "$work/doc.txt"
+  grep -q "REQUIREMENTS" "$work/doc.txt" || { echo "15-package: FAILED: $module shows no requirements" >&2; exit 1; }
+done
+ansible-doc -t role o365.smtp_oauth.relay >/dev/null
+ANSIBLE_LOCALHOST_WARNING=false ANSIBLE_INVENTORY_UNPARSED_WARNING=false \
+  ansible-playbook o365.smtp_oauth.smtp_oauth_app --syntax-check >/dev/null
+echo "15-package: ansible-doc of $(echo "$modules" | wc -w) modules and the role, example playbook syntax ok"
+echo "15-package: $((SECONDS - t0)) s"
