@@ -12,10 +12,12 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import inspect
+import os
 import sys
 import traceback
 
 from ansible.module_utils.basic import AnsibleModule, env_fallback
+from ansible.module_utils.errors import AnsibleFallbackNotFound
 from ansible.module_utils.common.validation import check_type_dict, check_type_list
 from ansible.module_utils.six import string_types
 
@@ -25,11 +27,30 @@ from ansible_collections.o365.smtp_oauth.plugins.module_utils._errors import (
     redact,
 )
 
-# Names and environment variables: docs/development.md, "Shared module options" (doc fragment auth.py).
+# azure.azcollection's AZURE_CLOUD_ENVIRONMENT values (as its users have them set) -> our cloud names.
+AZCOLLECTION_CLOUDS = {"azurecloud": "public", "azureusgovernment": "usgov", "azurechinacloud": "china"}
+
+
+def _cloud_fallback(*names):
+    """O365_CLOUD, else azure.azcollection's AZURE_CLOUD_ENVIRONMENT mapped to our names (unknown: not used)."""
+    for name in names:
+        value = os.environ.get(name)
+        if not value:
+            continue
+        if name == "AZURE_CLOUD_ENVIRONMENT":
+            value = AZCOLLECTION_CLOUDS.get(value.strip().lower())
+            if value is None:
+                continue
+        return value
+    raise AnsibleFallbackNotFound
+
+
+# Names and environment variables: docs/development.md, "Shared module options" (doc fragment auth.py). The
+# azure.azcollection names (AZURE_TENANT, AZURE_SECRET, AZURE_CLOUD_ENVIRONMENT) come after ours: lower priority.
 AUTH_ARGUMENT_SPEC = dict(
-    tenant_id=dict(type="str", fallback=(env_fallback, ["AZURE_TENANT_ID"])),
+    tenant_id=dict(type="str", fallback=(env_fallback, ["AZURE_TENANT_ID", "AZURE_TENANT"])),
     client_id=dict(type="str", fallback=(env_fallback, ["AZURE_CLIENT_ID"])),
-    client_secret=dict(type="str", no_log=True, fallback=(env_fallback, ["AZURE_CLIENT_SECRET"])),
+    client_secret=dict(type="str", no_log=True, fallback=(env_fallback, ["AZURE_CLIENT_SECRET", "AZURE_SECRET"])),
     certificate_path=dict(type="path", fallback=(env_fallback, ["AZURE_CLIENT_CERTIFICATE_PATH"])),
     certificate_password=dict(type="str", no_log=True, fallback=(env_fallback, ["AZURE_CLIENT_CERTIFICATE_PASSWORD"])),
     certificate_thumbprint_algorithm=dict(type="str", choices=["sha256", "sha1"], default="sha256"),
@@ -42,7 +63,7 @@ AUTH_ARGUMENT_SPEC = dict(
                      choices=["auto", "client_secret", "certificate", "workload_identity", "managed_identity",
                               "azure_cli", "access_token"]),
     cloud=dict(type="str", default="public", choices=["public", "usgov", "dod", "china"],
-               fallback=(env_fallback, ["O365_CLOUD"])),
+               fallback=(_cloud_fallback, ["O365_CLOUD", "AZURE_CLOUD_ENVIRONMENT"])),
     authority_host=dict(type="str", fallback=(env_fallback, ["AZURE_AUTHORITY_HOST"])),
     graph_endpoint=dict(type="str", fallback=(env_fallback, ["O365_GRAPH_ENDPOINT"])),
     exchange_endpoint=dict(type="str", fallback=(env_fallback, ["O365_EXCHANGE_ENDPOINT"])),

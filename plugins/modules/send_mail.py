@@ -54,7 +54,9 @@ options:
       - C(never) is a plain connection, allowed only without authentication (an internal relay); it can never
         carry a token.
     type: str
-    choices: [starttls, always, never]
+      - C(try) is accepted for M(community.general.mail) playbooks (its default) and means C(starttls) with a
+        warning. A token is never sent without TLS, so there is no plain-text fallback.
+    choices: [starttls, always, never, try]
     default: starttls
   sender:
     description:
@@ -92,6 +94,7 @@ options:
     description: The subject. Line breaks are refused (header injection).
     type: str
     default: ''
+    aliases: [msg]
   body:
     description: The body. Defaults to the subject, as in M(community.general.mail).
     type: str
@@ -115,8 +118,23 @@ options:
   headers:
     description:
       - Extra headers, as a dictionary or as a list of C(Name=value) strings (as in M(community.general.mail)).
-      - Headers that have their own option (From, To, Cc, Subject, Reply-To, Content-*) are refused.
+      - Headers that have their own option (From, To, Cc, Subject, Content-*) are refused. C(Reply-To) is
+        accepted (as in M(community.general.mail)'s examples) and added to O(reply_to).
     type: raw
+  message_id_domain:
+    description:
+      - The domain of the generated Message-ID headers, as in M(community.general.mail). Defaults to the domain
+        of the sender's address.
+    type: str
+  username:
+    description:
+      - Not supported; accepted only to refuse it with what to write instead. send_mail authenticates with
+        OAuth. Set O(client_id) and a credential; see the guide C(docs/migrating-from-community-general-mail.md).
+    type: str
+  password:
+    description:
+      - Not supported, as O(username).
+    type: str
   messages:
     description:
       - Several messages sent over one authenticated connection, each with the keys below. Keys not given take
@@ -368,20 +386,24 @@ def argument_spec():
     return dict(
         host=dict(type="str", fallback=(env_fallback, ["O365_SMTP_HOST"])),
         port=dict(type="int", fallback=(env_fallback, ["O365_SMTP_PORT"])),
-        secure=dict(type="str", choices=["starttls", "always", "never"], default="starttls"),
+        secure=dict(type="str", choices=["starttls", "always", "never", "try"], default="starttls"),
         sender=dict(type="str", aliases=["from"]),
         mailbox=dict(type="str"),
         to=dict(type="list", elements="str", default=[], aliases=["recipients"]),
         cc=dict(type="list", elements="str", default=[]),
         bcc=dict(type="list", elements="str", default=[]),
         reply_to=dict(type="list", elements="str", default=[]),
-        subject=dict(type="str", default=""),
+        subject=dict(type="str", default="", aliases=["msg"]),
         body=dict(type="str"),
         subtype=dict(type="str", choices=["plain", "html"], default="plain"),
         body_html=dict(type="str"),
         charset=dict(type="str", default="utf-8"),
         attach=dict(type="list", elements="path", default=[]),
         headers=dict(type="raw"),
+        message_id_domain=dict(type="str"),
+        # community.general.mail's Basic-auth options, refused with what to write instead.
+        username=dict(type="str"),
+        password=dict(type="str", no_log=True),
         messages=dict(type="list", elements="dict", options=message_options),
         timeout=dict(type="int", default=30),
         ehlohost=dict(type="str"),
@@ -416,6 +438,10 @@ def main():
     def run():
         params = module.params
         token_source = None
+        if params["secure"] == "try":
+            module.warn("secure: try (community.general.mail's default) is starttls here: a token is never sent "
+                        "without TLS, so there is no fallback to a plain connection")
+            params["secure"] = "starttls"
         if params["secure"] == "never" and any(params.get(k) for k in (
                 "client_secret", "certificate_path", "access_token", "federated_token_file", "managed_identity")):
             module.warn("secure is never: the mail goes without TLS and without authentication (a token is never "
