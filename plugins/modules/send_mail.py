@@ -53,9 +53,9 @@ options:
       - C(always) uses implicit TLS from the first byte (port 465 servers; Exchange Online does not offer it).
       - C(never) is a plain connection, allowed only without authentication (an internal relay); it can never
         carry a token.
-    type: str
       - C(try) is accepted for M(community.general.mail) playbooks (its default) and means C(starttls) with a
         warning. A token is never sent without TLS, so there is no plain-text fallback.
+    type: str
     choices: [starttls, always, never, try]
     default: starttls
   sender:
