@@ -18,7 +18,7 @@ class Cloud(object):
     """One national cloud. *_resource are token audiences; *_endpoint are where requests go."""
 
     __slots__ = ("name", "authority_host", "graph_resource", "graph_endpoint", "exchange_resource",
-                 "exchange_endpoint", "smtp_host", "authority_overridden")
+                 "exchange_endpoint", "smtp_host", "authority_overridden", "federated_audience")
 
     def __init__(self, name, authority_host, graph_resource, exchange_resource, smtp_host,
                  graph_endpoint=None, exchange_endpoint=None, authority_overridden=False):
@@ -31,6 +31,9 @@ class Cloud(object):
         self.smtp_host = smtp_host
         # MSAL / azure-identity must skip instance discovery only for an authority they cannot know.
         self.authority_overridden = authority_overridden
+        # What a federated identity credential's external token must carry in this cloud (Microsoft's workload
+        # identity federation docs: one audience per cloud).
+        self.federated_audience = FEDERATED_AUDIENCES.get(name, FEDERATED_AUDIENCES["public"])
 
     @property
     def graph_scope(self):
@@ -47,6 +50,9 @@ class Cloud(object):
     def as_dict(self):
         return dict((key, getattr(self, key)) for key in self.__slots__)
 
+
+FEDERATED_AUDIENCES = {"public": "api://AzureADTokenExchange", "usgov": "api://AzureADTokenExchangeUSGov",
+                       "dod": "api://AzureADTokenExchangeUSGov", "china": "api://AzureADTokenExchangeChina"}
 
 # smtp_host None: not confirmed by Microsoft's documentation; the user must set the host explicitly.
 _CLOUDS = {

@@ -22,10 +22,10 @@ from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth import Acces
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._errors import (
     AuthError, ConfigError, MissingLibraryError)
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._jwt_claims import ClaimsError, decode_claims
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._clouds import FEDERATED_AUDIENCES
 
 # The audience Entra expects in a federated token, per cloud.
-_EXCHANGE_AUDIENCES = ("api://AzureADTokenExchange", "api://AzureADTokenExchangeUSGov",
-                       "api://AzureADTokenExchangeChina")
+_EXCHANGE_AUDIENCES = tuple(sorted(set(FEDERATED_AUDIENCES.values())))
 _FEDERATED_MISMATCH = (70021, 700211, 700212, 700213)
 
 
@@ -168,7 +168,8 @@ class WorkloadIdentityCredential(_IdentityCredential):
         aud = claims.get("aud")
         auds = aud if isinstance(aud, list) else [aud]
         if not any(a in _EXCHANGE_AUDIENCES for a in auds):
-            warnings.append("the federated token's audience is %r; Entra expects api://AzureADTokenExchange" % (aud,))
+            warnings.append("the federated token's audience is %r; Entra expects %s" % (aud, " or ".join(
+                _EXCHANGE_AUDIENCES)))
         exp = claims.get("exp")
         if isinstance(exp, (int, float)) and exp <= time.time():
             warnings.append("the federated token in %s has expired; the platform should have replaced it" % path)

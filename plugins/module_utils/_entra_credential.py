@@ -80,6 +80,11 @@ class CredentialState(object):
         self.warnings = []
         self.verify_error = None
 
+    def default_audience(self):
+        """The audience Microsoft documents for federated credentials in the tenant's cloud."""
+        cloud = getattr(self.graph, "cloud", None)
+        return getattr(cloud, "federated_audience", None) or DEFAULT_AUDIENCE
+
     def _app_path(self, suffix=""):
         return "applications/%s%s" % (self.app["id"], suffix)
 
@@ -294,7 +299,7 @@ class CredentialState(object):
                                   fix="for GitHub Actions: issuer https://token.actions.githubusercontent.com, "
                                       "subject repo:ORG/REPO:ref:refs/heads/main")
         desired = {"issuer": p["issuer"], "subject": p["subject"],
-                   "audiences": sorted(p.get("audiences") or [DEFAULT_AUDIENCE])}
+                   "audiences": sorted(p.get("audiences") or [self.default_audience()])}
         if p.get("description") is not None:
             desired["description"] = p["description"]
         if existing:

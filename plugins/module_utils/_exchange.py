@@ -19,12 +19,22 @@ __metaclass__ = type
 
 import json as _json
 
+try:
+    from urllib.parse import urljoin, urlsplit
+except ImportError:  # Python 2 (sanity only)
+    from urlparse import urljoin, urlsplit
+
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._errors import ServiceError
 
 # The arbitration mailbox ExchangeOnlineManagement anchors admin calls on (routes the call to the tenant's forest).
 ANCHOR = "UPN:SystemMailbox{bb558c35-97f1-4cb9-8ff7-d53741dc928c}@%s"
 BOOTSTRAP_DOC = "docs/exchange-bootstrap.md"
 MAX_PAGES = 1000  # a runaway nextLink loop must end
+MAX_REDIRECTS = 3
+# Where Exchange Online may send a client (tenant-specific redirects, next pages): Microsoft's own hosts only, in
+# every cloud, or the configured endpoint's own host. Anything else never sees the token.
+MICROSOFT_SUFFIXES = (".office365.com", ".outlook.com", ".office365.us", ".outlook.cn", ".partner.outlook.cn",
+                      ".microsoft.com")
 
 
 class ExchangeCmdletError(ServiceError):
@@ -144,12 +154,35 @@ class ExchangeAdminClient(object):
                 return None
             raise
 
+    def trusted(self, url):
+        """True for an https URL on the configured endpoint's host or on one of Microsoft's Exchange hosts."""
+        parts = urlsplit(url)
+        host = (parts.hostname or "").lower()
+        own = (urlsplit(self.url).hostname or "").lower()
+        return parts.scheme == "https" and bool(host) and (host == own or host.endswith(MICROSOFT_SUFFIXES))
+
     def _post(self, cmdlet, url, body, headers):
         # Every cmdlet is sent as retryable: reads are, and a write whose answer was lost comes back as
         # "already present" (Add-*, Set-*), duplicate (New-*) or not found (Remove-*), which callers treat as done.
-        response = self.http.request("POST", url, scope=self.scope, json=body, headers=headers, idempotent=True,
-                                     raise_errors=False)
-        status = getattr(response, "status", 200)
+        for unused in range(MAX_REDIRECTS + 1):
+            if not self.trusted(url):
+                raise ExchangeCmdletError(
+                    "%s: the Exchange admin API sent the client to %s, which is not a Microsoft Exchange host; the "
+                    "request (and its token) was not sent there" % (cmdlet, urlsplit(url).hostname), cmdlet=cmdlet,
+                    fix="check exchange_endpoint and any proxy in between")
+            response = self.http.request("POST", url, scope=self.scope, json=body, headers=headers,
+                                         idempotent=True, raise_errors=False)
+            status = getattr(response, "status", 200)
+            location = (getattr(response, "headers", None) or {}).get("location")
+            if status not in (301, 302, 307, 308) or not location:
+                break
+            # A tenant-specific redirect (another forest): follow it (once trusted, above) and send later calls
+            # there directly.
+            url = urljoin(url, location)
+            if self.trusted(url) and url.split("?", 1)[0].endswith("/InvokeCommand"):
+                self.url = url.split("?", 1)[0]
+        else:
+            raise ExchangeCmdletError("%s: more than %d redirects" % (cmdlet, MAX_REDIRECTS), cmdlet=cmdlet)
         page = _loads(getattr(response, "body", None))
         if status >= 400:
             raise translate(cmdlet, status, page, getattr(response, "request_id", None))

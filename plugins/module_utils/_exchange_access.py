@@ -16,11 +16,17 @@ import time
 
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._errors import ConfigError
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._exchange import ExchangeCmdletError
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._exchange_filter import same_filter
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._exchange_principal import PrincipalForms
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._exchange_read import (
     ExchangeReader, nullable_bool, _lower)
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._exchange_verdict import (
     SMTP_SEND_ROLE, smtp_auth_state, verdict)
 
+ADMIN_API_ONLY = ("Exchange's admin API (Test-ServicePrincipalAuthorization) shows the grant in effect, but SMTP "
+                  "AUTH answers from Exchange's permission cache, which can lag behind by more than an hour: until "
+                  "it catches up SMTP answers 535 5.7.3. Prove it with o365.smtp_oauth.send_mail in check mode and "
+                  "the sending app's own credential (see this module's examples)")
 # SmtpClientAuthenticationDisabled for each word (the mailbox's own value; "inherit" follows the tenant).
 SMTP_AUTH_VALUES = {"inherit": None, "disabled": True, "enabled": False}
 
@@ -80,6 +86,8 @@ class ExchangeAccess(object):
         regs = self.read.service_principals(self.identity.app_id)
         self.good_reg = [r for r in regs if _lower(r.get("ObjectId")) == _lower(sp_id)]
         self.wrong_regs = [r for r in regs if _lower(r.get("ObjectId")) != _lower(sp_id)]
+        self.forms = PrincipalForms(self.identity.app_id, sp_id, self.identity.display_name,
+                                    self.good_reg).exclude(self.wrong_regs)
         registered = bool(self.good_reg)
         self.tenant_disabled = self.read.tenant_smtp_disabled()
         state = {"service_principal": {"app_id": self.identity.app_id, "object_id": sp_id} if registered else None,
@@ -100,8 +108,9 @@ class ExchangeAccess(object):
                 "send_as": registered and self.read.has_send_as(entry["address"], sp_id),
             }
         scope = self.read.scope(self.scope_name)
-        state["scope"] = {"name": scope["Name"], "filter": scope.get("RecipientRestrictionFilter")} if scope else None
-        self.assignments = self.read.smtp_assignments(sp_id) if registered else []
+        # Written as -RecipientRestrictionFilter, read back as RecipientFilter (in Exchange's own spelling).
+        state["scope"] = {"name": scope["Name"], "filter": scope.get("RecipientFilter")} if scope else None
+        self.assignments = self.read.smtp_assignments(sp_id, self.forms) if registered else []
         state["role_assignments"] = sorted("%s (scope: %s)" % (a.get("Name"), a.get("CustomResourceScope") or
                                                                "organization") for a in self.assignments)
         return state
@@ -138,9 +147,11 @@ class ExchangeAccess(object):
         if before["scope"] is None:
             self._act("New-ManagementScope", {"Name": self.scope_name, "RecipientRestrictionFilter": wanted},
                       "create the management scope over the declared mailboxes")
-        elif before["scope"]["filter"] != wanted:
+        elif not same_filter(before["scope"]["filter"], wanted):
             self._act("Set-ManagementScope", {"Identity": self.scope_name, "RecipientRestrictionFilter": wanted},
                       "update the management scope to the declared mailboxes")
+        else:
+            wanted = before["scope"]["filter"]  # the same filter in Exchange's spelling: no change to show
         after["scope"] = {"name": self.scope_name, "filter": wanted}
         ours = [a for a in self.assignments if _lower(a.get("CustomResourceScope")) == _lower(self.scope_name)]
         if not ours:
@@ -233,7 +244,8 @@ class ExchangeAccess(object):
         if not regs:
             return after
         for reg in regs:
-            for assignment in self.read.smtp_assignments(reg.get("ObjectId")):
+            forms = PrincipalForms(reg.get("AppId"), reg.get("ObjectId"), reg.get("DisplayName"), [reg])
+            for assignment in self.read.smtp_assignments(reg.get("ObjectId"), forms):
                 self._act("Remove-ManagementRoleAssignment", {"Identity": assignment.get("Name"), "Confirm": False},
                           "remove the role assignment %s" % assignment.get("Name"))
         after["role_assignments"] = []
@@ -280,12 +292,12 @@ class ExchangeAccess(object):
         if verb != "New" or not error.duplicate:
             return False
         if action.cmdlet == "New-ManagementRoleAssignment":  # the name may belong to another app's assignment
-            rows = self.client.get_or_none("Get-ManagementRoleAssignment", {"Identity": action.parameters["Name"]})
-            return bool(rows) and _lower(rows[0].get("App")) == _lower(self.identity.sp_id)
+            rows = self.read.smtp_assignments(self.identity.sp_id, self.forms)
+            return any(_lower(r.get("Name")) == _lower(action.parameters["Name"]) for r in rows)
         if action.cmdlet == "New-ManagementScope":
             scope = self.read.scope(action.parameters["Name"])
-            return scope is not None and scope.get("RecipientRestrictionFilter") == \
-                action.parameters["RecipientRestrictionFilter"]
+            return scope is not None and same_filter(scope.get("RecipientFilter"),
+                                                     action.parameters["RecipientRestrictionFilter"])
         regs = self.read.service_principals(self.identity.app_id)
         return any(_lower(r.get("ObjectId")) == _lower(self.identity.sp_id) for r in regs)
 
@@ -309,7 +321,13 @@ class ExchangeAccess(object):
         return not pending
 
     def verdicts(self, after, confirmed):
-        """Per declared mailbox: what changed and whether the app may send as it now (allowed/pending/denied)."""
+        """Per declared mailbox: what changed and whether the app may send as it now (allowed/pending/denied).
+
+        A mailbox this run changed stays 'pending' even when wait_for_effect saw the grant in the admin API
+        (confirmed): SMTP AUTH answers from Exchange's permission cache, which lags behind the admin API (by more
+        than an hour, Microsoft says of the sister mechanism). Only an XOAUTH2 login with the sending app's own
+        credential proves it: send_mail in check mode.
+        """
         sp_ok = after["service_principal"] is not None
         # Read in both models: in RBAC a consented SMTP.SendAsApp makes Exchange ignore the role assignment.
         consent = self.smtp_consent() if self.smtp_consent else None
@@ -317,7 +335,7 @@ class ExchangeAccess(object):
         results = []
         for entry in self.mailboxes:
             address, state = entry["address"], after["mailboxes"][entry["address"]]
-            touched = not confirmed and any(a.address in (None, address) for a in self.actions)
+            touched = any(a.address in (None, address) for a in self.actions)
             in_scope, pending = None, touched
             if sp_ok and has_assignment:
                 if touched:
@@ -330,9 +348,13 @@ class ExchangeAccess(object):
                      "in_scope": in_scope, "full_access": state["full_access"], "entra_send_claim": consent,
                      "smtp_auth": smtp_auth_state(SMTP_AUTH_VALUES[state["smtp_auth"]], self.tenant_disabled),
                      "pending": pending}
+            judged = verdict(facts)
+            if confirmed and judged["status"] == "pending":
+                judged["reasons"] = [ADMIN_API_ONLY]
             results.append({"address": address, "changes": [a.what for a in self.actions if a.address == address],
                             "full_access": state["full_access"], "send_as": state["send_as"],
-                            "smtp_auth": facts["smtp_auth"], "in_scope": in_scope, "verdict": verdict(facts)})
+                            "smtp_auth": facts["smtp_auth"], "in_scope": in_scope,
+                            "admin_api_in_effect": bool(confirmed) if touched else None, "verdict": judged})
         if self.model == "rbac" and consent:
             self.warnings.append("the app also holds the Entra permission SMTP.SendAsApp: its tokens then carry that "
                                  "role and Exchange checks FullAccess instead of RBAC; remove it for the RBAC model")

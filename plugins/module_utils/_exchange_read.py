@@ -8,6 +8,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._exchange import ExchangeCmdletError
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._exchange_principal import PrincipalForms, is_builtin
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._exchange_verdict import SMTP_SEND_ROLE
 
 
@@ -35,6 +37,7 @@ class ExchangeReader(object):
 
     def __init__(self, client):
         self.client = client
+        self.role_assignee_works = True  # until Exchange refuses -RoleAssignee for a service principal
 
     def service_principals(self, app_id=None):
         rows = self.client.invoke("Get-ServicePrincipal")
@@ -57,8 +60,9 @@ class ExchangeReader(object):
         return rows[0] if rows else None
 
     def has_full_access(self, address, sp_id):
+        # Exchange filters by -User itself: whatever form it prints the principal in, these rows are its rows.
         rows = self.client.invoke("Get-MailboxPermission", {"Identity": address, "User": sp_id})
-        return any(_lower(r.get("User")) == _lower(sp_id) and "FullAccess" in str(r.get("AccessRights"))
+        return any(not is_builtin(r.get("User")) and "FullAccess" in str(r.get("AccessRights"))
                    and not _is_true(r.get("Deny")) for r in rows)
 
     def send_as(self, sp_id):
@@ -77,11 +81,28 @@ class ExchangeReader(object):
     def scopes(self):
         return self.client.invoke("Get-ManagementScope")
 
-    def smtp_assignments(self, sp_id=None):
-        """Role assignments 'Application SMTP.SendAsApp' (for one SP, or all)."""
+    def smtp_assignments(self, sp_id=None, forms=None):
+        """Role assignments 'Application SMTP.SendAsApp': all of them, or those of one service principal.
+
+        The cmdlet filters by -Role and -RoleAssignee (there is no -App). Whether -RoleAssignee resolves a service
+        principal is not documented (its reference names role groups, policies, users and groups): when Exchange
+        refuses it, the role's assignments are read and matched here by every form the principal is printed in.
+        """
         params = {"Role": SMTP_SEND_ROLE}
+        if sp_id and self.role_assignee_works:
+            try:
+                return self._smtp_rows(dict(params, RoleAssignee=sp_id))
+            except ExchangeCmdletError as error:
+                if error.status not in (400, 404):
+                    raise
+                self.role_assignee_works = False
+        rows = self._smtp_rows(params)
         if sp_id:
-            params["App"] = sp_id
+            forms = forms or PrincipalForms(sp_id=sp_id)
+            rows = [r for r in rows if forms.assigned(r)]
+        return rows
+
+    def _smtp_rows(self, params):
         rows = self.client.invoke("Get-ManagementRoleAssignment", params)
         return [r for r in rows if _lower(r.get("Role")) == _lower(SMTP_SEND_ROLE)]
 

@@ -101,10 +101,12 @@ options:
     description: The subject the external token must carry, for example C(repo:org/repo:ref:refs/heads/main).
     type: str
   audiences:
-    description: Audiences the external token must carry.
+    description:
+      - Audiences the external token must carry.
+      - Default the audience Microsoft documents for the O(cloud) - C(api://AzureADTokenExchange) (public),
+        C(api://AzureADTokenExchangeUSGov) (usgov, dod), C(api://AzureADTokenExchangeChina) (china).
     type: list
     elements: str
-    default: [api://AzureADTokenExchange]
   description:
     description: The federated credential's description.
     type: str
@@ -257,7 +259,7 @@ def argument_spec():
         name=dict(type="str"),
         issuer=dict(type="str"),
         subject=dict(type="str"),
-        audiences=dict(type="list", elements="str", default=["api://AzureADTokenExchange"]),
+        audiences=dict(type="list", elements="str"),
         description=dict(type="str"),
         verify=dict(type="bool", default=False),
         wait_timeout=dict(type="int", default=120),

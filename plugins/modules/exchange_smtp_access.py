@@ -28,8 +28,11 @@ description:
     then not hold the Entra permission C(SMTP.SendAsApp). C(classic) grants FullAccess on each mailbox and needs the
     Entra permission C(SMTP.SendAsApp) with admin consent (see M(o365.smtp_oauth.entra_app)).
   - Returns, per mailbox, what changed and the verdict (allowed, pending, denied with reasons). Exchange applies
-    permission changes after a delay (minutes, sometimes up to about two hours); a mailbox changed in this run is
-    C(pending) unless O(wait_for_effect) confirmed it.
+    permission changes after a delay (minutes, sometimes more than an hour); a mailbox changed in this run is
+    C(pending), also when O(wait_for_effect) saw the grant in the admin API, because SMTP AUTH answers from
+    Exchange's permission cache, which lags behind the admin API. The only proof that the app can send is an
+    XOAUTH2 login with the sending app's own credential - M(o365.smtp_oauth.send_mail) in check mode, with
+    C(retries)/C(until) (see the examples).
   - A second run with the same declaration sends only read cmdlets and reports C(changed=false).
 author:
   - o365.smtp_oauth contributors (@o365-smtp-oauth)
@@ -124,9 +127,12 @@ options:
     default: false
   wait_for_effect:
     description:
-      - After a change, poll C(Test-ServicePrincipalAuthorization) until Exchange applies the role assignment to
-        every declared mailbox, for at most O(wait_timeout) seconds (RBAC model). On timeout the verdict stays
-        C(pending) and a warning says so.
+      - After a change, poll C(Test-ServicePrincipalAuthorization) until Exchange's admin API shows the role
+        assignment in effect for every declared mailbox, for at most O(wait_timeout) seconds (RBAC model), and
+        report it per mailbox in RV(mailboxes[].admin_api_in_effect). On timeout a warning says so.
+      - This is not proof that SMTP AUTH accepts the app yet (Exchange's permission cache lags behind the admin
+        API); the verdict of a changed mailbox stays C(pending). Prove it with M(o365.smtp_oauth.send_mail) in
+        check mode (see the examples).
     type: bool
     default: false
   wait_timeout:
@@ -175,6 +181,20 @@ EXAMPLES = r"""
       - address: alerts@contoso.onmicrosoft.com
     wait_for_effect: true
     wait_timeout: 600
+
+# The proof: an XOAUTH2 login with the sending app's own credential, nothing sent. Exchange's permission cache can
+# take more than an hour after a change, so retry for up to 90 minutes.
+- name: Prove that the sending app can log in as the mailbox over SMTP
+  o365.smtp_oauth.send_mail:
+    client_id: "{{ app_id }}"
+    client_secret: "{{ app_secret }}"
+    sender: alerts@contoso.onmicrosoft.com
+    to: alerts@contoso.onmicrosoft.com
+  check_mode: true
+  register: smtp_proof
+  until: smtp_proof is succeeded
+  retries: 45
+  delay: 120
 
 - name: Remove the app's Exchange access
   o365.smtp_oauth.exchange_smtp_access:
@@ -232,6 +252,12 @@ mailboxes:
       type: dict
     in_scope:
       description: Whether an C(Application SMTP.SendAsApp) role assignment covers the mailbox (RBAC), else null.
+      type: bool
+    admin_api_in_effect:
+      description:
+        - For a mailbox this run changed with O(wait_for_effect), whether Exchange's admin API showed the grant in
+          effect before O(wait_timeout); null for a mailbox this run did not change.
+        - Not proof that SMTP AUTH accepts the app yet (see the description).
       type: bool
     verdict:
       description: C(status) (allowed, pending, denied), C(allowed) (bool) and C(reasons) (list of str).

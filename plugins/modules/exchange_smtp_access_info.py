@@ -117,7 +117,10 @@ scopes:
   type: list
   elements: dict
 role_assignments:
-  description: C(Application SMTP.SendAsApp) role assignments (name, role, service_principal_id, scope, enabled).
+  description:
+    - C(Application SMTP.SendAsApp) role assignments (name, role, service_principal_id, role_assignee as Exchange
+      prints it, scope, enabled).
+    - service_principal_id is null for an assignment of an app that is not in the report.
   returned: always
   type: list
   elements: dict

@@ -26,6 +26,7 @@ import base64
 import re
 import uuid
 
+from emulator.exchange_contract import BindingError, bind, spec
 from emulator.exchange_state import SMTP_SEND_ROLE, FilterError, parse_filter
 
 EXCHANGE_AUDIENCE = "https://outlook.office365.com"
@@ -84,11 +85,13 @@ def register(router, tenant):
 
 def handle(tenant, request):
     from emulator.https_server import Response  # the core's response type
+    request.parameter_set = None
     status, body, cmdlet, app_id = answer(tenant, request)
     request.cmdlet, request.client_id = cmdlet or None, app_id
     request.write = bool(cmdlet) and not cmdlet.lower().startswith(("get-", "test-"))  # tried, even if refused
+    # parameter_set: the set of Microsoft's cmdlet reference the request bound to (None: refused or not bound).
     tenant.log.add(part="exchange", method="POST", path=request.path, cmdlet=request.cmdlet, status=status,
-                   write=request.write, client_id=app_id)
+                   write=request.write, client_id=app_id, parameter_set=request.parameter_set)
     return Response(status, json=body, headers={"Content-Type": "application/json; odata.metadata=minimal",
                                                 "request-id": str(uuid.uuid4())})
 
@@ -110,7 +113,7 @@ def answer(tenant, request):
         params = cmdlet_input.get("Parameters") or {}
         if not isinstance(params, dict):
             raise invalid("CmdletInput.Parameters must be an object.")
-        rows, warnings = run_cmdlet(tenant.exchange, cmdlet, params)
+        rows, warnings = run_cmdlet(tenant.exchange, cmdlet, params, request)
     except CmdletError as error:
         return error.status, error.body(), cmdlet, app_id
     return 200, page(tenant, request, rows, warnings), cmdlet, app_id
@@ -163,15 +166,19 @@ def public(row):
 
 # -- parameters ----------------------------------------------------------------------------------------------------
 class Params(object):
-    """Cmdlet parameters with PowerShell's rules: names case-insensitive, unknown names refused."""
+    """Cmdlet parameters bound as Exchange binds them (exchange_contract, from Microsoft's cmdlet reference), then
+    limited to what this emulator models: a valid parameter it does not model fails loudly (501), never silently."""
 
-    def __init__(self, cmdlet, values, allowed):
-        allowed = {a.lower(): a for a in allowed + ("Confirm", "ErrorAction", "WarningAction", "ResultSize")}
-        self.values = {}
-        for key, value in values.items():
-            if key.lower() not in allowed:
-                raise invalid("A parameter cannot be found that matches parameter name '%s'." % key, PARAM_TYPE)
-            self.values[allowed[key.lower()]] = value
+    def __init__(self, cmdlet, values, modelled):
+        try:
+            self.values, self.parameter_set = bind(cmdlet, values)
+        except BindingError as error:
+            raise invalid(str(error), PARAM_TYPE)
+        extra = sorted(set(self.values) - set(modelled) - {"Confirm", "WhatIf"})
+        if extra:
+            raise CmdletError(501, "NotImplemented", "EmulatorOnly", "NotImplementedByEmulator",
+                              "The emulator does not model parameter(s) %s of %s (valid in Exchange Online)."
+                              % (", ".join(extra), cmdlet))
         self.cmdlet = cmdlet
 
     def get(self, name, default=None):
@@ -198,15 +205,18 @@ class Params(object):
 
 
 # -- cmdlets ---------------------------------------------------------------------------------------------------------
-def run_cmdlet(ex, name, values):
+def run_cmdlet(ex, name, values, request=None):
     handler = CMDLETS.get(name.lower())
-    if handler is None:
+    if handler is None or spec(name)[1] is None:
         raise invalid("The term '%s' is not recognized as a name of a cmdlet, function, script file, or executable "
                       "program." % name, "System.Management.Automation.CommandNotFoundException")
     func, allowed = handler
     warnings = []
+    params = Params(name, values, allowed)
+    if request is not None:
+        request.parameter_set = params.parameter_set
     with ex.lock:
-        rows = func(ex, Params(name, values, allowed), warnings)
+        rows = func(ex, params, warnings)
     return rows or [], warnings
 
 
@@ -255,7 +265,7 @@ def _permission_rows(ex, rows, who_key):
         box = ex.mailboxes.get(row["Identity"]) or ex.groups.get(row["Identity"])
         shown = dict(row, Identity=box["Identity"] if box else row["Identity"])
         if sp is not None:
-            shown[who_key + "DisplayName"] = sp["DisplayName"]
+            shown[who_key] = ex.principal_as_printed(sp)
         out.append(shown)
     return out
 
@@ -380,7 +390,7 @@ def new_management_scope(ex, p, warnings):
     if name.lower() in ex.scopes:
         raise duplicate("The management scope \"%s\" already exists." % name)
     try:
-        return [ex.add_scope(name, str(p.require("RecipientRestrictionFilter")))]
+        return [ex.add_scope(name, str(p.require("RecipientRestrictionFilter")))]  # printed as RecipientFilter
     except FilterError as error:
         raise invalid("Invalid filter syntax for RecipientRestrictionFilter: %s" % error)
 
@@ -396,7 +406,7 @@ def set_management_scope(ex, p, warnings):
             parse_filter(text)
         except FilterError as error:
             raise invalid("Invalid filter syntax for RecipientRestrictionFilter: %s" % error)
-        scope["RecipientRestrictionFilter"] = text
+        ex.set_scope_filter(scope, text)
 
 
 def get_recipient(ex, p, warnings):
@@ -426,13 +436,16 @@ def get_management_role_assignment(ex, p, warnings):
         if found is None:
             raise not_found(p.get("Identity"))
         rows = [found]
-    for key in ("RoleAssignee", "App"):
-        if p.has(key):
-            sp = ex.find_sp(p.get(key))
-            rows = [a for a in rows if sp is not None and a["App"].lower() == sp["ObjectId"].lower()]
+    if p.has("RoleAssignee"):
+        # Emulator assumption (unverified): -RoleAssignee resolves a service principal like the other assignee
+        # kinds. tenant.exchange.role_assignee_resolves_sp = False models the other answer (not found).
+        sp = ex.find_sp(p.get("RoleAssignee")) if ex.role_assignee_resolves_sp else None
+        if sp is None:
+            raise not_found(p.get("RoleAssignee"))
+        rows = [a for a in rows if a["_sp"].lower() == sp["ObjectId"].lower()]
     if p.has("Role"):
         rows = [a for a in rows if a["Role"].lower() == str(p.get("Role")).lower()]
-    return rows
+    return [ex.show_assignment(a) for a in rows]
 
 
 def new_management_role_assignment(ex, p, warnings):
@@ -452,11 +465,11 @@ def new_management_role_assignment(ex, p, warnings):
     if name.lower() in ex.role_assignments:
         raise duplicate("The role assignment \"%s\" already exists." % name)
     for a in ex.role_assignments.values():
-        if a["App"].lower() == sp["ObjectId"].lower() and a["Role"].lower() == role.lower() \
+        if a["_sp"].lower() == sp["ObjectId"].lower() and a["Role"].lower() == role.lower() \
                 and (a["CustomResourceScope"] or "").lower() == (scope["Name"].lower() if scope else ""):
             raise duplicate("The role assignment \"%s\" already grants role \"%s\" to \"%s\" with this scope."
                             % (a["Name"], role, sp["DisplayName"]))
-    return [ex.add_role_assignment(name, SMTP_SEND_ROLE, sp, scope)]
+    return [ex.show_assignment(ex.add_role_assignment(name, SMTP_SEND_ROLE, sp, scope))]
 
 
 def remove_management_role_assignment(ex, p, warnings):
@@ -470,12 +483,12 @@ def test_service_principal_authorization(ex, p, warnings):
     box = _mailbox(ex, p.get("Resource")) if p.has("Resource") else None
     rows = []
     for a in ex.role_assignments.values():
-        if a["App"].lower() != sp["ObjectId"].lower():
+        if a["_sp"].lower() != sp["ObjectId"].lower():
             continue
         scope = ex.scopes.get((a["CustomResourceScope"] or "").lower())
         row = {"RoleName": a["Role"], "GrantedPermissions": a["Role"].split(" ", 1)[-1],
                "AllowedResourceScope": scope["Name"] if scope else "Organization",
-               "ScopeType": "CustomRecipientScope" if scope else "Organization", "InScope": True}
+               "ScopeType": "CustomRecipientScope" if scope else "Organization", "InScope": "Not Run"}
         if box is not None:
             # Emulator assumption: the cmdlet answers from the same permission cache as the SMTP front end, so an
             # assignment younger than the propagation delay is not in effect yet.
@@ -484,31 +497,43 @@ def test_service_principal_authorization(ex, p, warnings):
     return rows
 
 
+# What the emulator models of each cmdlet (a subset of the contract; checked at import).
 CMDLETS = {
     "get-serviceprincipal": (get_service_principal, ("Identity",)),
-    "new-serviceprincipal": (new_service_principal, ("AppId", "ObjectId", "ServiceId", "DisplayName",
-                                                     "Organization")),
+    "new-serviceprincipal": (new_service_principal, ("AppId", "ObjectId", "ServiceId", "DisplayName")),
     "remove-serviceprincipal": (remove_service_principal, ("Identity",)),
-    "get-mailboxpermission": (get_mailbox_permission, ("Identity", "User")),
+    "get-mailboxpermission": (get_mailbox_permission, ("Identity", "User", "ResultSize")),
     "add-mailboxpermission": (_grant(FULL_ACCESS), ("Identity", "User", "AccessRights", "InheritanceType",
                                                     "AutoMapping")),
     "remove-mailboxpermission": (_revoke(FULL_ACCESS), ("Identity", "User", "AccessRights", "InheritanceType",
                                                         "BypassMasterAccountSid")),
-    "get-recipientpermission": (get_recipient_permission, ("Identity", "Trustee", "AccessRights")),
+    "get-recipientpermission": (get_recipient_permission, ("Identity", "Trustee", "AccessRights", "ResultSize")),
     "add-recipientpermission": (_grant(SEND_AS), ("Identity", "Trustee", "AccessRights")),
     "remove-recipientpermission": (_revoke(SEND_AS), ("Identity", "Trustee", "AccessRights")),
-    "get-casmailbox": (get_cas_mailbox, ("Identity",)),
+    "get-casmailbox": (get_cas_mailbox, ("Identity", "ResultSize")),
     "set-casmailbox": (set_cas_mailbox, ("Identity", "SmtpClientAuthenticationDisabled")),
     "get-transportconfig": (get_transport_config, ()),
-    "get-mailbox": (get_mailbox, ("Identity", "RecipientTypeDetails")),
+    "get-mailbox": (get_mailbox, ("Identity", "RecipientTypeDetails", "ResultSize")),
     "get-managementscope": (get_management_scope, ("Identity",)),
     "new-managementscope": (new_management_scope, ("Name", "RecipientRestrictionFilter")),
     "set-managementscope": (set_management_scope, ("Identity", "RecipientRestrictionFilter")),
     "remove-managementscope": (remove_management_scope, ("Identity",)),
-    "get-recipient": (get_recipient, ("Identity", "RecipientTypeDetails")),
-    "get-managementroleassignment": (get_management_role_assignment, ("Identity", "RoleAssignee", "App", "Role")),
+    "get-recipient": (get_recipient, ("Identity", "RecipientTypeDetails", "ResultSize")),
+    "get-managementroleassignment": (get_management_role_assignment, ("Identity", "RoleAssignee", "Role")),
     "new-managementroleassignment": (new_management_role_assignment, ("Name", "App", "Role",
                                                                       "CustomResourceScope")),
     "remove-managementroleassignment": (remove_management_role_assignment, ("Identity",)),
     "test-serviceprincipalauthorization": (test_service_principal_authorization, ("Identity", "Resource")),
 }
+
+
+def _check_modelled():
+    """The emulator models nothing the reference does not document for Exchange Online."""
+    for key, (unused, modelled) in CMDLETS.items():
+        name, found = spec(key)
+        assert found is not None, "%s is not in the cmdlet contract" % key
+        unknown = set(modelled) - set(found["parameters"])
+        assert not unknown, "%s: %s not in the cmdlet contract" % (name, sorted(unknown))
+
+
+_check_modelled()

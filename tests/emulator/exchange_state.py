@@ -12,6 +12,14 @@ returns them as they are. Microsoft facts modelled here:
   (no scope = the whole organisation).
 - SmtpClientAuthenticationDisabled on a mailbox is True / False / None; None follows the tenant's TransportConfig.
 - Grants take effect after `propagation_delay` seconds (Exchange caches permissions; minutes in real tenants).
+  Test-ServicePrincipalAuthorization answers from the directory, SMTP AUTH from a permission cache: SMTP honours
+  a grant `smtp_cache_delay` seconds later still (Microsoft: changes to application access "can take longer than
+  1 hour to take effect ... even when Test-ApplicationAccessPolicy shows positive results").
+- Objects print with the documented property names: role assignments carry RoleAssignee / RoleAssigneeName /
+  RoleAssigneeType (no App), management scopes RecipientFilter (written as -RecipientRestrictionFilter, and
+  rewritten by Exchange: `filter_rewrite`). How a service principal is printed in User / Trustee / RoleAssignee
+  is not documented: `principal_form` picks one of the forms ("name", "object_id", "app_id", "display_name",
+  "sid") so tests prove the collection reads every one.
 """
 
 import re
@@ -55,7 +63,11 @@ class ExchangeState(object):
         self.domain = (domain or getattr(tenant, "domain", None) or "contoso.onmicrosoft.com").lower()
         self.lock = threading.RLock()
         self.clock = time.time
-        self.propagation_delay = 0.0  # seconds before a new grant is honoured by SMTP AUTH
+        self.propagation_delay = 0.0  # seconds before a new grant is in effect (Test-ServicePrincipalAuthorization)
+        self.smtp_cache_delay = 0.0   # further seconds before SMTP AUTH honours it (Exchange's permission cache)
+        self.principal_form = "name"  # how a service principal is printed in User / Trustee / RoleAssignee
+        self.filter_rewrite = True    # Exchange stores its own spelling of a RecipientRestrictionFilter
+        self.role_assignee_resolves_sp = True  # Get-ManagementRoleAssignment -RoleAssignee <service principal>
         self.org_dn = "CN=Configuration,CN=%s,CN=ConfigurationUnits,DC=EURPR01A001,DC=PROD,DC=OUTLOOK,DC=COM" % self.domain
         self.transport_config = {"Identity": "Transport Settings", "SmtpClientAuthenticationDisabled": False}
         self.mailboxes = {}          # ExternalDirectoryObjectId -> mailbox dict
@@ -172,15 +184,30 @@ class ExchangeState(object):
         """True when app_id holds an Exchange admin role (Exchange Administrator / Organization Management)."""
         return str(app_id).lower() in {a.lower() for a in self.admin_apps}
 
-    def effective(self, entry):
-        return entry.get("_effective", 0) <= self.clock()
+    def effective(self, entry, smtp=False):
+        """In effect for the admin API, or (smtp=True) for SMTP AUTH, whose permission cache lags behind."""
+        return entry.get("_effective", 0) + (self.smtp_cache_delay if smtp else 0) <= self.clock()
+
+    def principal_as_printed(self, sp):
+        """A registered service principal as Exchange prints it in User / Trustee / RoleAssignee."""
+        return {"object_id": sp["ObjectId"], "app_id": sp["AppId"], "display_name": sp["DisplayName"],
+                "sid": sp["_sid"], "name": sp["Name"]}[self.principal_form]
+
+    def show_assignment(self, assignment):
+        shown = dict(assignment)
+        sp = self.service_principals.get(assignment["_sp"].lower())
+        if sp is not None:
+            shown["RoleAssignee"] = self.principal_as_printed(sp)
+            shown["RoleAssigneeName"] = sp["DisplayName"]
+        return shown
 
     # -- mutations (used by the admin API and by test helpers) ---------------------------------------------------
     def register_sp(self, app_id, object_id, display_name):
         with self.lock:
             sp = {"AppId": app_id, "ObjectId": object_id, "DisplayName": display_name, "Identity": object_id,
                   "Name": object_id, "ServiceId": object_id, "WhenCreated": _now_iso(self.clock()),
-                  "_effective": self.clock() + self.propagation_delay}
+                  "_effective": self.clock() + self.propagation_delay,
+                  "_sid": "S-1-5-21-%d-%d-%d-%d" % tuple(uuid.uuid4().int >> s & 0x3FFFFFFF for s in (0, 30, 60, 90))}
             self.service_principals[object_id.lower()] = sp
             return sp
 
@@ -190,7 +217,7 @@ class ExchangeState(object):
             oid = sp["ObjectId"].lower()
             self.mailbox_permissions = [p for p in self.mailbox_permissions if p["User"].lower() != oid]
             self.recipient_permissions = [p for p in self.recipient_permissions if p["Trustee"].lower() != oid]
-            for name in [n for n, a in self.role_assignments.items() if a["App"].lower() == oid]:
+            for name in [n for n, a in self.role_assignments.items() if a["_sp"].lower() == oid]:
                 del self.role_assignments[name]
 
     def add_mailbox_permission(self, box, sp, rights="FullAccess"):
@@ -212,15 +239,19 @@ class ExchangeState(object):
     def add_scope(self, name, restriction_filter):
         parse_filter(restriction_filter)  # refuse what Exchange would refuse
         with self.lock:
-            scope = {"Name": name, "Identity": name, "RecipientRestrictionFilter": restriction_filter,
-                     "RecipientRoot": None, "ScopeRestrictionType": "RecipientScope", "Exclusive": False,
-                     "Guid": str(uuid.uuid4()), "WhenCreated": _now_iso(self.clock())}
+            scope = {"Name": name, "Identity": name, "RecipientRoot": None, "ScopeRestrictionType": "RecipientScope",
+                     "Exclusive": False, "Guid": str(uuid.uuid4()), "WhenCreated": _now_iso(self.clock())}
+            self.set_scope_filter(scope, restriction_filter)
             self.scopes[name.lower()] = scope
             return scope
 
+    def set_scope_filter(self, scope, restriction_filter):
+        tree = parse_filter(restriction_filter)
+        scope["RecipientFilter"] = render_filter(tree) if self.filter_rewrite else restriction_filter
+
     def add_role_assignment(self, name, role, sp, scope=None):
         with self.lock:
-            entry = {"Name": name, "Identity": name, "Role": role, "App": sp["ObjectId"],
+            entry = {"Name": name, "Identity": name, "Role": role, "_sp": sp["ObjectId"],
                      "RoleAssigneeName": sp["DisplayName"], "RoleAssigneeType": "ServicePrincipal",
                      "CustomResourceScope": scope["Name"] if scope else None,
                      "RecipientWriteScope": "CustomRecipientScope" if scope else "Organization",
@@ -255,7 +286,7 @@ class ExchangeState(object):
 
     # -- decisions -----------------------------------------------------------------------------------------------
     def in_scope(self, scope, box):
-        return _evaluate(parse_filter(scope["RecipientRestrictionFilter"]), box, self)
+        return _evaluate(parse_filter(scope["RecipientFilter"]), box, self)
 
     def smtp_auth(self, box):
         """(effective enabled?, 'Tenant' | 'Mailbox' that decided)."""
@@ -265,7 +296,7 @@ class ExchangeState(object):
         return not value, "Mailbox"
 
     def grants(self, app_id, box, roles=(), include_pending=False):
-        """The grants that let app_id send as box: list of (kind, entry, effective?)."""
+        """The grants that let app_id send as box over SMTP: list of (kind, entry, effective for SMTP?)."""
         sp, valid = self.registration_for(app_id)
         if sp is None or not valid:
             return []
@@ -275,14 +306,14 @@ class ExchangeState(object):
             # assignment does not help a token that carries SMTP.SendAsApp.
             for perm in self.mailbox_permissions:
                 if perm["User"].lower() == oid and perm["Identity"] == mid and "FullAccess" in perm["AccessRights"]:
-                    found.append(("classic", perm, self.effective(perm)))
+                    found.append(("classic", perm, self.effective(perm, smtp=True)))
             return [g for g in found if g[2] or include_pending]
         for assignment in self.role_assignments.values():
-            if assignment["App"].lower() != oid or assignment["Role"].lower() != SMTP_SEND_ROLE.lower():
+            if assignment["_sp"].lower() != oid or assignment["Role"].lower() != SMTP_SEND_ROLE.lower():
                 continue
             scope = self.scopes.get((assignment["CustomResourceScope"] or "").lower())
             if assignment["CustomResourceScope"] is None or (scope is not None and self.in_scope(scope, box)):
-                found.append(("rbac", assignment, self.effective(assignment)))
+                found.append(("rbac", assignment, self.effective(assignment, smtp=True)))
         return [g for g in found if g[2] or include_pending]
 
     def explain(self, claims, mailbox):
@@ -298,7 +329,7 @@ class ExchangeState(object):
             if not valid:
                 return REPLY_UNSUCCESSFUL, ("service principal of app %s is registered with object id %s, which is "
                                             "not its service principal object id" % (app_id, sp["ObjectId"]))
-            if not self.effective(sp):
+            if not self.effective(sp, smtp=True):
                 return REPLY_UNSUCCESSFUL, "service principal registration has not propagated yet"
             roles = claims.get("roles") or ()
             if not self.grants(app_id, box, roles):
@@ -331,7 +362,7 @@ class ExchangeState(object):
         oid = sp["ObjectId"].lower()
         with self.lock:
             return any(p["Trustee"].lower() == oid and p["Identity"] == target["ExternalDirectoryObjectId"]
-                       and "SendAs" in p["AccessRights"] and self.effective(p) for p in self.recipient_permissions)
+                       and "SendAs" in p["AccessRights"] and self.effective(p, smtp=True) for p in self.recipient_permissions)
 
 
 def _identities(recipient):
@@ -348,8 +379,9 @@ def _identities(recipient):
 # -- RecipientRestrictionFilter (OPATH subset: -eq -ne -like, -and -or -not, parentheses) -----------------------------
 _TOKEN = re.compile(r"\s*(?:(\()|(\))|(-and|-or|-not|-eq|-ne|-like)\b|'((?:[^']|'')*)'|\"([^\"]*)\"|([A-Za-z0-9_]+))",
                     re.I)
-_PROPERTIES = {"primarysmtpaddress", "memberofgroup", "alias", "name", "displayname", "emailaddresses",
-               "recipienttypedetails", "userprincipalname", "externaldirectoryobjectid"}
+_NAMES = ("PrimarySmtpAddress", "MemberOfGroup", "Alias", "Name", "DisplayName", "EmailAddresses",
+          "RecipientTypeDetails", "UserPrincipalName", "ExternalDirectoryObjectId")
+_PROPERTIES = {n.lower(): n for n in _NAMES}
 
 
 def _tokens(text):
@@ -450,3 +482,15 @@ def _evaluate(tree, box, state):
     else:
         hit = value in values
     return hit if op != "-ne" else not hit
+
+
+def render_filter(tree):
+    """The filter in Exchange's own spelling (each comparison and each -and/-or in parentheses, property names
+    capitalised, values in single quotes): what Get-ManagementScope prints as RecipientFilter after a write."""
+    kind = tree[0]
+    if kind in ("or", "and"):
+        return "(%s -%s %s)" % (render_filter(tree[1]), kind, render_filter(tree[2]))
+    if kind == "not":
+        return "(-not %s)" % render_filter(tree[1])
+    unused, prop, op, value = tree
+    return "(%s %s '%s')" % (_PROPERTIES[prop], op, value.replace("'", "''"))

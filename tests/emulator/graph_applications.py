@@ -65,6 +65,10 @@ def patch_application(call, ref):
 def update_application(app, body):
     """All or nothing, as in Graph: every value is checked before the first is applied."""
     objs.check_application_body(body, existing=app)
+    # uniqueName can be backfilled once on an app created without it, then never changes (Microsoft's Graph Bicep
+    # guide, "reference existing resources"). The error text is an emulator assumption (docs/development.md).
+    if app.get("uniqueName") and body.get("uniqueName") not in (None, app["uniqueName"]):
+        raise bad_request("Property 'uniqueName' cannot be changed once it is set (it is %r)." % app["uniqueName"])
     changes = dict((k, v) for k, v in body.items() if not k.startswith("@odata."))
     if "keyCredentials" in changes:
         changes["keyCredentials"] = objs.merge_key_credentials(app.get("keyCredentials") or [],

@@ -224,7 +224,7 @@ def test_every_cmdlet_round_trip(emulator, tenant, admin):
         ("Get-ManagementScope", {"Identity": "relay"}),
         ("New-ManagementRoleAssignment", {"Name": "relay", "App": sp_id, "Role": "Application SMTP.SendAsApp",
                                           "CustomResourceScope": "relay"}),
-        ("Get-ManagementRoleAssignment", {"App": sp_id}),
+        ("Get-ManagementRoleAssignment", {"RoleAssignee": sp_id}),
         ("Test-ServicePrincipalAuthorization", {"Identity": sp_id, "Resource": box("reports")}),
         ("Remove-ManagementRoleAssignment", {"Identity": "relay", "Confirm": False}),
         ("Remove-ManagementScope", {"Identity": "relay"}),
@@ -244,6 +244,10 @@ def test_every_cmdlet_round_trip(emulator, tenant, admin):
     assert answers["Get-CASMailbox"][0]["SmtpClientAuthenticationDisabled"] is True
     assert answers["Get-TransportConfig"][0]["SmtpClientAuthenticationDisabled"] is False
     assert answers["Get-ManagementRoleAssignment"][0]["CustomResourceScope"] == "relay"
+    assert answers["Get-ManagementRoleAssignment"][0]["RoleAssigneeType"] == "ServicePrincipal"
+    assert "App" not in answers["Get-ManagementRoleAssignment"][0]
+    assert "RecipientFilter" in answers["Get-ManagementScope"][0]
+    assert "RecipientRestrictionFilter" not in answers["Get-ManagementScope"][0]
     assert answers["Test-ServicePrincipalAuthorization"][0]["InScope"] is True
     assert tenant.exchange.find_mailbox(box("alerts"))["SmtpClientAuthenticationDisabled"] is None
     assert tenant.exchange.service_principals == {} and tenant.exchange.scopes == {}
@@ -330,3 +334,101 @@ def test_throttling_fault_answers_429_with_retry_after_in_exchange_shape(emulato
     status, body = invoke(emulator, admin, "Get-TransportConfig")
     assert status == 429 and body["error"]["code"] == "TooManyRequests" and fault.hits == 1
     assert invoke(emulator, admin, "Get-TransportConfig")[0] == 200
+
+
+# -- the cmdlet contract (generated from Microsoft's cmdlet reference) -----------------------------------------------
+def test_parameters_bind_as_the_cmdlet_reference_says(emulator, tenant, admin):
+    made = emulator.create_app("binding")
+    sp_id = made["sp"]["id"]
+    assert invoke(emulator, admin, "New-ServicePrincipal", {"AppId": made["client_id"], "ObjectId": sp_id})[0] == 200
+    # Get-ManagementRoleAssignment has no -App (only New-ManagementRoleAssignment takes it).
+    status, body = invoke(emulator, admin, "Get-ManagementRoleAssignment", {"App": sp_id})
+    assert status == 400 and detail(body) == ("System.Management.Automation.ParameterBindingException",
+                                              "A parameter cannot be found that matches parameter name 'App'.")
+    # -Identity and -RoleAssignee are in different parameter sets.
+    status, body = invoke(emulator, admin, "Get-ManagementRoleAssignment", {"Identity": "x", "RoleAssignee": sp_id})
+    assert status == 400 and "Parameter set cannot be resolved" in detail(body)[1]
+    # A mandatory parameter of the only set that fits.
+    status, body = invoke(emulator, admin, "New-ManagementRoleAssignment", {"App": sp_id})
+    assert status == 400 and "missing mandatory parameters: Role" in detail(body)[1]
+    # A parameter documented for on-premises Exchange only.
+    status, body = invoke(emulator, admin, "Get-Mailbox", {"Server": "EX01"})
+    assert status == 400 and "parameter name 'Server'" in detail(body)[1]
+    # Names are case-insensitive, aliases bind, common parameters pass.
+    assert invoke(emulator, admin, "get-managementroleassignment",
+                  {"roleassignee": sp_id, "role": "Application SMTP.SendAsApp", "ErrorAction": "Stop"})[0] == 200
+    # Valid in Exchange Online, not modelled here: the emulator says so instead of ignoring it.
+    status, body = invoke(emulator, admin, "Get-Mailbox", {"Anr": "ali"})
+    assert status == 501 and "does not model" in detail(body)[1]
+    assert tenant.exchange.role_assignments == {}
+
+
+def test_the_contract_comes_from_the_reference_and_covers_every_cmdlet():
+    from emulator import exchange_api, exchange_contract
+    source = exchange_contract.contract()["source"]
+    assert source["repository"] == "MicrosoftDocs/office-docs-powershell" and len(source["commit"]) == 40
+    assert {k.lower() for k in exchange_contract.cmdlet_names()} == set(exchange_api.CMDLETS)
+    get_assignment = exchange_contract.spec("Get-ManagementRoleAssignment")[1]
+    assert "App" not in get_assignment["parameters"] and "RoleAssignee" in get_assignment["parameters"]
+    assert "App" in exchange_contract.spec("New-ManagementRoleAssignment")[1]["parameters"]
+
+
+def test_regenerating_the_contract_gives_the_vendored_file():
+    """Runs where a mirror of office-docs-powershell exists (O365_DOCS_MIRROR, a git dir); elsewhere the vendored
+    file's well-formedness is all that is checked (the test above)."""
+    import os
+    import subprocess
+    import sys
+    mirror = os.environ.get("O365_DOCS_MIRROR")
+    if not mirror or not os.path.isdir(mirror):
+        pytest.skip("no mirror of office-docs-powershell (set O365_DOCS_MIRROR to a git dir to check regeneration)")
+    from emulator import exchange_contract
+    commit = exchange_contract.contract()["source"]["commit"]
+    script = os.path.join(os.path.dirname(__file__), "..", "..", "scripts", "extract_exchange_contract.py")
+    done = subprocess.run([sys.executable, script, "--git-dir", mirror, "--commit", commit, "--check"],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_objects_print_with_documented_names_and_exchange_rewrites_filters(emulator, tenant, admin):
+    made = emulator.create_app("printed")
+    sp_id = made["sp"]["id"]
+    invoke(emulator, admin, "New-ServicePrincipal", {"AppId": made["client_id"], "ObjectId": sp_id,
+                                                     "DisplayName": "Printed App"})
+    invoke(emulator, admin, "New-ManagementScope", {"Name": "p", "RecipientRestrictionFilter":
+                                                    "PrimarySmtpAddress -eq 'a@x' -or primarysmtpaddress -eq 'b@x'"})
+    scope = invoke(emulator, admin, "Get-ManagementScope", {"Identity": "p"})[1]["value"][0]
+    assert scope["RecipientFilter"] == "((PrimarySmtpAddress -eq 'a@x') -or (PrimarySmtpAddress -eq 'b@x'))"
+    invoke(emulator, admin, "New-ManagementRoleAssignment", {"Name": "p", "App": sp_id, "CustomResourceScope": "p",
+                                                             "Role": "Application SMTP.SendAsApp"})
+    invoke(emulator, admin, "Add-MailboxPermission", {"Identity": box("reports"), "User": sp_id,
+                                                      "AccessRights": ["FullAccess"]})
+    for form, expected in (("object_id", sp_id), ("app_id", made["client_id"]), ("display_name", "Printed App")):
+        tenant.exchange.principal_form = form
+        row = invoke(emulator, admin, "Get-ManagementRoleAssignment", {"RoleAssignee": sp_id})[1]["value"][0]
+        assert (row["RoleAssignee"], row["RoleAssigneeName"], row["RoleAssigneeType"]) == (
+            expected, "Printed App", "ServicePrincipal")
+        perm = invoke(emulator, admin, "Get-MailboxPermission", {"Identity": box("reports"), "User": sp_id})
+        assert perm[1]["value"][0]["User"] == expected
+    tenant.exchange.principal_form = "sid"
+    perm = invoke(emulator, admin, "Get-MailboxPermission", {"Identity": box("reports"), "User": sp_id})
+    assert perm[1]["value"][0]["User"].startswith("S-1-5-21-")
+    tenant.exchange.role_assignee_resolves_sp = False
+    status, body = invoke(emulator, admin, "Get-ManagementRoleAssignment", {"RoleAssignee": sp_id})
+    assert status == 404 and "ManagementObjectNotFound" in detail(body)[0]
+
+
+def test_smtp_permission_cache_lags_behind_the_test_cmdlet(emulator, tenant, admin):
+    made = emulator.create_app("cached")
+    tenant.exchange.smtp_cache_delay = 1.5
+    sp_id = made["sp"]["id"]
+    invoke(emulator, admin, "New-ServicePrincipal", {"AppId": made["client_id"], "ObjectId": sp_id})
+    invoke(emulator, admin, "New-ManagementRoleAssignment", {"App": sp_id, "Role": "Application SMTP.SendAsApp"})
+    row = invoke(emulator, admin, "Test-ServicePrincipalAuthorization",
+                 {"Identity": sp_id, "Resource": box("noreply")})[1]["value"][0]
+    assert row["InScope"] is True
+    assert tenant.exchange.authorize_smtp({"appid": made["client_id"]}, box("noreply"))[1] == "5.7.3"
+    time.sleep(1.6)
+    assert tenant.exchange.authorize_smtp({"appid": made["client_id"]}, box("noreply")) is None
+    status, body = invoke(emulator, admin, "Test-ServicePrincipalAuthorization", {"Identity": sp_id})
+    assert body["value"][0]["InScope"] == "Not Run"

@@ -442,3 +442,12 @@ def test_throttling_fault_answers_429_with_retry_after(graph, tenant):
     error(throttled, 429, "TooManyRequests")
     assert graph.get("servicePrincipals").status_code == 200
     assert [e["status"] for e in tenant.log.since(0) if e["path"] == "/v1.0/servicePrincipals"][-2:] == [429, 200]
+
+
+def test_unique_name_is_backfilled_once_then_immutable(graph, tenant):
+    legacy = tenant.add_application("Made by POST")
+    assert graph.patch("applications/%s" % legacy["id"], json={"uniqueName": "first"}).status_code == 204
+    assert graph.patch("applications/%s" % legacy["id"], json={"uniqueName": "first"}).status_code == 204
+    message = error(graph.patch("applications/%s" % legacy["id"], json={"uniqueName": "second"}), 400,
+                    "Request_BadRequest")
+    assert "uniqueName" in message and tenant.applications[legacy["id"]]["uniqueName"] == "first"

@@ -157,14 +157,30 @@ def test_adopt_by_app_id_gives_the_app_its_unique_name(emulator, tenant):
     [app] = apps_named(tenant, "adopt-me")
     [result], output = play(emulator, app_task(app_id=app["appId"], notes="adopted"))
     assert result["changed"] and result["unique_name"] == "adopt-me"
+    mark = tenant.log.mark()
     [again], output = play(emulator, app_task(app_id=app["appId"], unique_name="other-name"))
     assert again["failed"] and "unique_name" in again["msg"] and "adopt-me" in again["msg"]
+    assert graph_writes(tenant, mark) == []  # refused before any write: uniqueName never changes once set
     # unique_name of one app and app_id of another: refused before any write, naming app_id.
     play(emulator, app_task(unique_name="adopt-other"))
     mark = tenant.log.mark()
     [mixed], output = play(emulator, app_task(app_id=app["appId"], unique_name="adopt-other", notes="which one?"))
     assert mixed["failed"] and "app_id" in mixed["msg"] and app["appId"] in mixed["msg"], mixed["msg"]
     assert graph_writes(tenant, mark) == []
+
+
+def test_an_app_created_without_unique_name_is_backfilled_once(emulator, tenant):
+    """Apps made in the portal or by POST have no uniqueName: adopting one by app_id sets it once, and from then on
+    the emulated Graph refuses to change it, as Graph does (the collection refuses first, naming the option)."""
+    legacy = tenant.add_application("Portal app")
+    [adopted], output = play(emulator, app_task(app_id=legacy["appId"], unique_name="portal-app"))
+    assert adopted["changed"] and tenant.applications[legacy["id"]]["uniqueName"] == "portal-app", adopted
+    mark = tenant.log.mark()
+    [again], output = play(emulator, app_task(app_id=legacy["appId"], unique_name="portal-app"))
+    assert not again["changed"] and graph_writes(tenant, mark) == []
+    [renamed], output = play(emulator, app_task(app_id=legacy["appId"], unique_name="portal-app-2"))
+    assert renamed["failed"] and "unique_name" in renamed["msg"] and graph_writes(tenant, mark) == []
+    assert tenant.applications[legacy["id"]]["uniqueName"] == "portal-app"
 
 
 def test_absent_removes_app_and_service_principal(emulator, tenant):

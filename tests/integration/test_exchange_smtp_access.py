@@ -9,6 +9,7 @@ The sending app is created by entra_app in the same playbook. Its SMTP token is 
 import base64
 import smtplib
 import ssl
+import threading
 
 import pytest
 
@@ -185,7 +186,9 @@ def test_propagation_wait_for_effect_then_absent_revokes(emulator, tenant):
     tenant.exchange.propagation_delay = 2.0
     declared = dict(mailboxes=[{"address": box("alerts")}], wait_for_effect=True, wait_timeout=30)
     [waited] = play(emulator, access_task(app_id, **declared))
-    assert waited["changed"] and waited["mailboxes"][0]["verdict"]["status"] == "allowed", waited
+    # Seen in the admin API, yet still 'pending': only an SMTP login proves it (next test).
+    assert waited["changed"] and waited["mailboxes"][0]["admin_api_in_effect"] is True, waited
+    assert waited["mailboxes"][0]["verdict"]["status"] == "pending"
     assert smtp_login(emulator, tenant, app_id, sp_id, box("alerts"))[0] == 235
 
     tenant.exchange.propagation_delay = 0
@@ -234,3 +237,76 @@ def test_info_reports_the_same_in_check_mode_and_never_writes(emulator, tenant):
     assert not normal["changed"] and not checked["changed"]
     assert checked["pairs"] == normal["pairs"] and checked["service_principals"] == normal["service_principals"]
     assert exchange_writes(tenant, mark) == []
+
+
+def test_wait_for_effect_is_not_proof_and_send_mail_in_check_mode_is(emulator, tenant):
+    """Exchange's SMTP front end answers from a permission cache that lags behind the admin API: the module must
+    not call the grant proven when Test-ServicePrincipalAuthorization says yes. The documented proof (the
+    module's EXAMPLES) is send_mail in check mode with the sending app's own credential, retried until it logs in."""
+    made = emulator.create_app("proof")
+    app_id, sp_id = made["client_id"], made["sp"]["id"]
+    tenant.exchange.propagation_delay = 1.0
+    tenant.exchange.smtp_cache_delay = 3600.0  # until two logins were refused (below): no race with wall time
+    [waited] = play(emulator, access_task(app_id, mailboxes=[{"address": box("alerts")}], wait_for_effect=True,
+                                          wait_timeout=30))
+    mailbox = waited["mailboxes"][0]
+    assert mailbox["admin_api_in_effect"] is True and mailbox["verdict"]["status"] == "pending", waited
+    assert "permission cache" in mailbox["verdict"]["reasons"][0] and "send_mail" in mailbox["verdict"]["reasons"][0]
+    code, reply = smtp_login(emulator, tenant, app_id, sp_id, box("alerts"))
+    assert code == 535 and "5.7.3" in reply  # what the customer would see right after the task
+
+    endpoint = smtp_server.endpoint_for(emulator)
+    proof = {"name": "proof", "o365.smtp_oauth.send_mail": {
+        "client_id": app_id, "client_secret": made["client_secret"], "sender": box("alerts"), "to": [box("alerts")],
+        "host": endpoint.host, "port": endpoint.port},
+        "check_mode": True, "register": "proof", "until": "proof is succeeded", "retries": 60, "delay": 1}
+    mark = tenant.log.mark()
+    stop = threading.Event()
+
+    def cache_catches_up_after_two_refusals():
+        while not stop.wait(0.05):
+            if sum(1 for e in tenant.log.since(mark) if e.get("part") == "smtp" and e.get("verb") == "AUTH") >= 2:
+                tenant.exchange.smtp_cache_delay = 0.0
+                return
+    watcher = threading.Thread(target=cache_catches_up_after_two_refusals, daemon=True)
+    watcher.start()
+    try:
+        run = run_playbook(emulator, [proof])
+    finally:
+        stop.set()
+        watcher.join()
+    [result] = run.results
+    assert run.rc == 0 and not result.get("failed") and result["attempts"] >= 2, run.output
+    auths = [e for e in tenant.log.since(mark) if e.get("part") == "smtp" and e.get("verb") == "AUTH"]
+    assert len(auths) >= result["attempts"] and [e for e in tenant.log.since(mark) if e.get("verb") == "DATA"] == []
+    assert made["client_secret"] not in run.output
+
+
+@pytest.mark.parametrize("form,resolves", [("display_name", True), ("sid", False), ("app_id", False)])
+def test_reruns_write_nothing_whatever_form_exchange_prints_the_principal_in(emulator, tenant, form, resolves):
+    """How Exchange prints a service principal in User / Trustee / RoleAssignee is not documented, nor whether
+    -RoleAssignee resolves one: every form, both answers, both models, and re-runs still send no write."""
+    tenant.exchange.principal_form = form
+    tenant.exchange.role_assignee_resolves_sp = resolves
+    rbac_app, unused = sending_app(emulator, tenant, "forms-rbac", "rbac")
+    classic_app, unused = sending_app(emulator, tenant, "forms-classic", "classic")
+    tasks = [access_task(rbac_app, mailboxes=[{"address": box("alerts"), "send_as": True}]),
+             access_task(classic_app, authorization_model="classic",
+                         mailboxes=[{"address": box("reports"), "send_as": True}]),
+             {"name": "info", "o365.smtp_oauth.exchange_smtp_access_info": {"app_id": rbac_app}}]
+    first = play(emulator, tasks)
+    assert first[0]["changed"] and first[1]["changed"], first
+    mark = tenant.log.mark()
+    again = play(emulator, tasks)
+    assert not again[0]["changed"] and not again[1]["changed"], again
+    assert exchange_writes(tenant, mark) == []
+    [assignment] = again[2]["role_assignments"]
+    assert assignment["service_principal_id"] == again[0]["service_principal_id"]
+    alerts = [p for p in again[2]["pairs"] if p["mailbox"] == box("alerts")]
+    assert [(p["via"], p["send_as"]) for p in alerts] == [("rbac", True)]
+    gone = play(emulator, [dict(t, **{t_key: dict(t[t_key], state="absent")})
+                           for t in tasks[:2] for t_key in [next(k for k in t if k.startswith("o365"))]])
+    assert gone[0]["changed"] and gone[1]["changed"]
+    ex = tenant.exchange
+    assert (ex.role_assignments, ex.scopes, ex.mailbox_permissions, ex.recipient_permissions,
+            ex.service_principals) == ({}, {}, [], [], {})

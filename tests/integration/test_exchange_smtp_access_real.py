@@ -37,11 +37,35 @@ def test_rbac_grant_is_idempotent_and_removed_on_a_real_tenant():
         assert run([task], check=True)[0]["changed"]
         [created] = run([task])
         assert created["changed"] and not created.get("failed"), created
+        # Findings 1-3 of "Faithful to Microsoft": a re-run reads role assignments with -Role/-RoleAssignee (no
+        # -App), finds its own in RoleAssignee, and reads the scope's RecipientFilter: nothing to change.
         assert not run([task], check=True)[0]["changed"]
-        assert not run([task])[0]["changed"]
+        [again] = run([task])
+        assert not again["changed"] and again["actions"] == [], again
         [report] = run([{"o365.smtp_oauth.exchange_smtp_access_info": {
             "app_id": os.environ["O365_TEST_APP_ID"], "mailbox": os.environ["O365_TEST_MAILBOX"]}}])
         assert report["pairs"] and report["service_principals"][0]["object_id_ok"]
+        ours = [a for a in report["role_assignments"] if a["scope"] == scope]
+        assert ours and ours[0]["service_principal_id"] == created["service_principal_id"], report
+        assert [s for s in report["scopes"] if s["name"] == scope][0]["filter"]
+    finally:
+        absent = dict(task["o365.smtp_oauth.exchange_smtp_access"], state="absent")
+        run([{"o365.smtp_oauth.exchange_smtp_access": absent}])
+
+
+def test_classic_grant_is_idempotent_and_removed_on_a_real_tenant():
+    """Classic model (FullAccess): the re-run reads Get-MailboxPermission -User and must find its own grant
+    whatever form Exchange prints the service principal in."""
+    task = {"o365.smtp_oauth.exchange_smtp_access": {
+        "app_id": os.environ["O365_TEST_APP_ID"], "authorization_model": "classic",
+        "mailboxes": [{"address": os.environ["O365_TEST_MAILBOX"], "smtp_auth": "inherit"}]}}
+    try:
+        [created] = run([task])
+        assert not created.get("failed"), created
+        assert not run([task], check=True)[0]["changed"]
+        [again] = run([task])
+        assert not again["changed"] and again["actions"] == [], again
+        assert again["mailboxes"][0]["full_access"] is True
     finally:
         absent = dict(task["o365.smtp_oauth.exchange_smtp_access"], state="absent")
         run([{"o365.smtp_oauth.exchange_smtp_access": absent}])

@@ -50,8 +50,10 @@ def test_documentation_matches_argument_spec(name):
     assert "o365.smtp_oauth.auth" in documentation["extends_documentation_fragment"]
     compare(documentation["options"], spec)
     examples = yaml.safe_load(docs["EXAMPLES"])
+    # Every example uses the module itself (or shows its result, or proves it with send_mail).
     assert examples and all("o365.smtp_oauth.%s" % name in task or "ansible.builtin.debug" in task
-                            for task in examples)
+                            or "o365.smtp_oauth.send_mail" in task for task in examples)
+    assert any("o365.smtp_oauth.%s" % name in task for task in examples)
     returned = yaml.safe_load(docs["RETURN"])
     assert returned and all(v.get("description") for v in returned.values())
     assert "from __future__ import absolute_import, division, print_function" in source
