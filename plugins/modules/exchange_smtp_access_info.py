@@ -93,8 +93,19 @@ service_principals:
       description: The ObjectId the app is registered with in Exchange (null when not registered).
       type: str
     display_name:
-      description: The display name.
+      description: The display name Exchange registered the app with (Entra's when the app is not registered).
       type: str
+    entra_display_name:
+      description: The app's display name in Entra ID (its service principal), null when Entra has none.
+      type: str
+    display_name_drift:
+      description: Whether Exchange's display name differs from Entra's (the registration was made under an old
+        name, or renamed on one side only).
+      type: bool
+    drift:
+      description: The drift in words, with the cmdlet that aligns Exchange with Entra.
+      type: str
+      returned: when RV(service_principals[].display_name_drift) is true
     registered:
       description: Whether the app is registered in Exchange.
       type: bool
@@ -141,6 +152,9 @@ pairs:
       type: str
     service_principal_id:
       description: Its registered object id.
+      type: str
+    app_display_name:
+      description: Who may send, by name (Entra's display name of the app, else Exchange's).
       type: str
     mailbox:
       description: The mailbox address.
