@@ -51,4 +51,52 @@ ansible-doc -t role o365.smtp_oauth.relay >/dev/null
 ANSIBLE_LOCALHOST_WARNING=false ANSIBLE_INVENTORY_UNPARSED_WARNING=false \
   ansible-playbook o365.smtp_oauth.smtp_oauth_app --syntax-check >/dev/null
 echo "15-package: ansible-doc of $(echo "$modules" | wc -w) modules and the role, example playbook syntax ok"
+
+# ansible-builder in a venv of its own (its dependencies do not fit the test venv's pins), built once, pinned by
+# tests/constraints-builder.txt.
+builder="$root/.build/builder-venv"
+want=$(sha256sum "$root/tests/constraints-builder.txt" | cut -d' ' -f1)
+if [ "$(cat "$builder/.constraints.sha256" 2>/dev/null)" != "$want" ]; then
+  rm -rf "$builder"
+  python3 -m venv "$builder"
+  "$builder/bin/pip" install --quiet --disable-pip-version-check -r "$root/tests/constraints-builder.txt"
+  echo "$want" > "$builder/.constraints.sha256"
+fi
+ansible_builder="$builder/bin/ansible-builder"
+
+# Execution environment: ansible-builder finds the collection's Python and system requirements in the installed
+# collection (meta/execution-environment.yml), and `create` writes a build context for it (offline: no image).
+"$ansible_builder" introspect --sanitize "$work/collections" > "$work/introspect.txt"
+for dep in msal requests cryptography azure-identity gcc ca-certificates; do
+  grep -q "$dep" "$work/introspect.txt" \
+    || { cat "$work/introspect.txt" >&2; echo "15-package: FAILED: ansible-builder does not see $dep" >&2; exit 1; }
+done
+mkdir -p "$work/ee"
+cp "$tarball" "$work/ee/"
+cat > "$work/ee/requirements.yml" <<YAML
+---
+collections:
+  - name: $(basename "$tarball")
+    type: file
+YAML
+cat > "$work/ee/execution-environment.yml" <<'YAML'
+---
+version: 3
+images:
+  base_image:
+    name: quay.io/ansible/awx-ee:latest
+dependencies:
+  galaxy: requirements.yml
+additional_build_files:
+  - src: o365-smtp_oauth.tar.gz
+    dest: collections
+YAML
+cp "$tarball" "$work/ee/o365-smtp_oauth.tar.gz"
+(cd "$work/ee" && "$ansible_builder" create -f execution-environment.yml -c context >/dev/null)
+for f in Containerfile _build/requirements.yml _build/scripts/introspect.py; do
+  [ -s "$work/ee/context/$f" ] || { echo "15-package: FAILED: ansible-builder create wrote no $f" >&2; exit 1; }
+done
+grep -q "introspect" "$work/ee/context/Containerfile" \
+  || { echo "15-package: FAILED: the build context does not collect the collections' requirements" >&2; exit 1; }
+echo "15-package: ansible-builder introspect sees every dependency; create wrote a build context"
 echo "15-package: $((SECONDS - t0)) s"
