@@ -104,10 +104,10 @@ def test_the_guides_after_task_runs_as_written(emulator, smtp):
 
 def test_what_mail_users_write_is_accepted(emulator, smtp):
     tasks = [
-        {"name": "msg alias", "o365.smtp_oauth.send_mail": {"sender": MAILBOX, "to": ["bob@example.com"],
-                                                             "msg": "Subject via msg"}},
-        {"name": "secure try", "o365.smtp_oauth.send_mail": {"sender": MAILBOX, "to": ["bob@example.com"],
-                                                              "subject": "try", "secure": "try"}},
+        {"name": "msg alias", "o365.smtp_oauth.send_mail": {
+            "sender": MAILBOX, "to": ["bob@example.com"], "msg": "Subject via msg"}},
+        {"name": "secure try", "o365.smtp_oauth.send_mail": {
+            "sender": MAILBOX, "to": ["bob@example.com"], "subject": "try", "secure": "try"}},
         {"name": "reply-to header", "o365.smtp_oauth.send_mail": {
             "sender": MAILBOX, "to": ["bob@example.com"], "subject": "reply",
             "headers": ["Reply-To=Ops <ops@contoso.com>", "X-Special=yes"]}},

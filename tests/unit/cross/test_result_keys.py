@@ -7,6 +7,7 @@ import ast
 
 import yaml
 
+
 def test_no_result_key_is_one_ansible_reads_itself():
     """Every module's documented top-level return keys stay clear of the keys Ansible interprets."""
     reserved = {"failed", "changed", "skipped", "msg", "rc", "attempts", "retries", "results", "invocation",
