@@ -38,7 +38,7 @@ case "$installed" in
 esac
 
 modules=$(ansible-doc -t module -l o365.smtp_oauth --json | python -c 'import json,sys; print(" ".join(sorted(json.load(sys.stdin))))')
-expected=$(cd "$root/plugins/modules" && ls ./*.py | sed 's|^\./|o365.smtp_oauth.|; s|\.py$||' | sort | tr '\n' ' ')
+expected=$(cd "$root/plugins/modules" && for f in *.py; do printf 'o365.smtp_oauth.%s\n' "${f%.py}"; done | sort | tr '\n' ' ')
 if [ "$modules " != "$expected" ]; then
   echo "15-package: FAILED: ansible-doc lists '$modules', the checkout has '$expected'" >&2
   exit 1
