@@ -99,7 +99,8 @@ def troubleshooting():
 def reference(dest):
     os.makedirs(dest, mode=0o700, exist_ok=True)
     os.chmod(dest, 0o700)  # antsibull-docs insists on a folder only its owner can write
-    proc = subprocess.run(["antsibull-docs", "collection", "--use-current", "--dest-dir", dest,
+    config = os.path.join(os.path.dirname(os.path.abspath(__file__)), "antsibull-docs.cfg")
+    proc = subprocess.run(["antsibull-docs", "--config-file", config, "collection", "--use-current", "--dest-dir", dest,
                            "--output-format", "simplified-rst", "o365.smtp_oauth"],
                           capture_output=True, text=True, check=False)
     errors = [line for line in (proc.stdout + proc.stderr).splitlines() if "ERROR" in line]

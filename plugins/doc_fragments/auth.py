@@ -15,7 +15,8 @@ options:
     description:
       - The directory (tenant) ID, a GUID, or a verified domain of the tenant such as C(contoso.onmicrosoft.com).
       - Required for client secret, certificate and workload identity credentials.
-      - If not set, the environment variable E(AZURE_TENANT_ID) is used.
+      - If not set, the environment variable E(AZURE_TENANT_ID) is used, else E(AZURE_TENANT) (the name
+        C(azure.azcollection) uses).
     type: str
     version_added: 0.1.0
   client_id:
@@ -28,7 +29,8 @@ options:
     description:
       - A client secret value (not its secret ID) of the app registration.
       - Prefer O(certificate_path) or a managed or workload identity where you can; secrets expire and leak.
-      - If not set, the environment variable E(AZURE_CLIENT_SECRET) is used.
+      - If not set, the environment variable E(AZURE_CLIENT_SECRET) is used, else E(AZURE_SECRET) (the name
+        C(azure.azcollection) uses).
     type: str
     version_added: 0.1.0
   certificate_path:
@@ -95,7 +97,8 @@ options:
   cloud:
     description:
       - The Microsoft 365 cloud (national cloud) of the tenant; it sets the sign-in, Graph and Exchange endpoints.
-      - If not set, the environment variable E(O365_CLOUD) is used.
+      - If not set, the environment variable E(O365_CLOUD) is used, else E(AZURE_CLOUD_ENVIRONMENT) as
+        C(azure.azcollection) sets it (C(AzureCloud), C(AzureUSGovernment), C(AzureChinaCloud)).
     type: str
     choices: [public, usgov, dod, china]
     default: public

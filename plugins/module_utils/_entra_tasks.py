@@ -54,10 +54,22 @@ def run_entra_app(module):
     module.exit_json(**result)
 
 
-def find_app_waiting(graph, params):
-    """The app a credential belongs to; waits (bounded) when a just-created app has not replicated yet."""
+def find_app_waiting(graph, params, check_mode=False):
+    """The app a credential belongs to; waits (bounded) when a just-created app has not replicated yet.
+
+    In check mode an earlier entra_app task created nothing: None (the app is missing) at once, never a wait.
+    """
+    if check_mode and not params.get("unique_name") and not params.get("app_id"):
+        return None  # the app_id of an app an earlier task in check mode would create
     if not params.get("unique_name") and not params.get("app_id"):
         raise ConfigError("one of unique_name or app_id is required", option="unique_name")
+    if check_mode:
+        try:
+            return find_app(graph, params.get("unique_name"), params.get("app_id"))
+        except ConfigError:
+            if params.get("unique_name"):
+                raise
+            return None
 
     def read():
         try:
@@ -114,7 +126,9 @@ def run_entra_app_credential(module):
     params = module.params
     _check_timeout(params)
     graph = graph_client(module)
-    app = find_app_waiting(graph, params)
+    app = find_app_waiting(graph, params, check_mode=module.check_mode)
+    if app is None:
+        module.exit_json(**_predicted_credential(params))
     verifier = None
     if params.get("verify"):
         if params["type"] == "secret":
@@ -139,6 +153,20 @@ def run_entra_app_credential(module):
         # Fail, but with the value still in the registered result: a created secret must never be lost.
         module.fail_json(msg=result.pop("verify_error"), option="verify", **result)
     module.exit_json(**result)
+
+
+def _predicted_credential(params):
+    """Check mode, app not there: what a real run would do once an earlier task has created the app."""
+    app = params.get("unique_name") or params.get("app_id") or "(the app an earlier task creates)"
+    present = params.get("state", "present") != "absent"
+    label = params.get("name") or params.get("display_name") or params.get("thumbprint") or params["type"]
+    changes = ["add %s credential %s to application %s (it does not exist yet: an earlier task would create it)"
+               % (params["type"], label, app)] if present else []
+    result = dict(changed=present, app_id=params.get("app_id") or None, unique_name=params.get("unique_name"),
+                  changes=changes, state=params.get("state"))
+    if present:
+        result["diff"] = {"before": {}, "after": {"type": params["type"], "name": label}}
+    return result
 
 
 def run_entra_app_info(module):

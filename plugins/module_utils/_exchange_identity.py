@@ -20,14 +20,29 @@ from ansible_collections.o365.smtp_oauth.plugins.module_utils._entra_permissions
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._graph import is_guid, odata_quote
 
 
-class AppIdentity(object):
-    """The sending app as Entra ID knows it: app_id, service principal id and display name."""
+# Check mode: stand-ins for the ids of an app / service principal that an earlier task (entra_app, itself in check
+# mode) would create. They only ever appear in the predicted actions; no cmdlet is sent with them.
+PLANNED_APP_ID = "(the app an earlier task creates)"
+PLANNED_SP_ID = "(its service principal, not created yet)"
 
-    def __init__(self, app_id, sp):
+
+class AppIdentity(object):
+    """The sending app as Entra ID knows it: app_id, service principal id and display name.
+
+    `planned` is True in check mode for an app or service principal that does not exist yet: the run predicts
+    creating everything for it instead of waiting for an object that check mode never creates.
+    """
+
+    def __init__(self, app_id, sp, planned=False):
         self.app_id = app_id
         self.sp = sp
         self.sp_id = sp["id"]
         self.display_name = sp.get("displayName") or app_id
+        self.planned = planned
+
+
+def planned_identity(app_id=None):
+    return AppIdentity(app_id or PLANNED_APP_ID, {"id": PLANNED_SP_ID}, planned=True)
 
 
 def service_principal_of(graph, app_id, wait=0):
@@ -42,13 +57,21 @@ def service_principal_of(graph, app_id, wait=0):
         return None
 
 
-def resolve_app(graph, app_id, object_id=None, wait=0):
-    """The app's service principal; ConfigError when it has none or when object_id is not its SP id."""
+def resolve_app(graph, app_id, object_id=None, wait=0, check_mode=False):
+    """The app's service principal; ConfigError when it has none or when object_id is not its SP id.
+
+    In check mode a missing app id (an earlier entra_app task in check mode returns none) or a missing service
+    principal is a predicted creation: a planned identity, at once, never a wait.
+    """
+    if check_mode and not app_id:
+        return planned_identity()
     if not is_guid(app_id):
         raise ConfigError("must be the app's client id (a GUID), got %r" % app_id, option="app_id")
     if object_id is not None and not is_guid(object_id):
         raise ConfigError("must be a GUID, got %r" % object_id, option="object_id")
-    sp = service_principal_of(graph, app_id, wait)
+    sp = service_principal_of(graph, app_id, 0 if check_mode else wait)
+    if sp is None and check_mode:
+        return planned_identity(app_id)
     if sp is None:
         raise ConfigError("the app %s has no service principal (enterprise application) in this tenant, so Exchange "
                           "cannot register it" % app_id, option="app_id",

@@ -22,9 +22,10 @@ from ansible_collections.o365.smtp_oauth.plugins.module_utils._exchange_verdict 
 
 def _apps(read, graph, app_id):
     """Registered SPs (filtered by app_id), each checked against Entra: is its ObjectId the SP's object id?"""
-    apps = []
+    apps, entras = [], []
     for row in read.service_principals(app_id):
         entra = graph.find_service_principal(row.get("AppId"))
+        entras.append(entra)
         entra_id = (entra or {}).get("id")
         ok = entra_id is not None and _lower(entra_id) == _lower(row.get("ObjectId"))
         app = {"app_id": row.get("AppId"), "object_id": row.get("ObjectId"), "display_name": row.get("DisplayName"),
@@ -38,14 +39,28 @@ def _apps(read, graph, app_id):
         apps.append(app)
     if app_id and not apps:
         entra = graph.find_service_principal(app_id)
+        entras.append(entra)
         apps.append({"app_id": app_id, "object_id": None, "display_name": (entra or {}).get("displayName"),
                      "entra_service_principal_id": (entra or {}).get("id"), "object_id_ok": False,
                      "registered": False, "problem": "not registered in Exchange (New-ServicePrincipal)",
                      "smtp_send_as_app_consented": has_smtp_consent(graph, entra["id"]) if entra else None,
                      "_forms": PrincipalForms()})
-    for app in apps:
+    for app, entra in zip(apps, entras):
         app.setdefault("registered", True)
+        _name_drift(app, entra)
     return apps
+
+
+def _name_drift(app, entra):
+    """Who may send, by name: Entra's display name of the app, and Exchange's copy when it differs (drift)."""
+    exchange_name = app["display_name"] if app["registered"] else None
+    entra_name = (entra or {}).get("displayName")
+    app["entra_display_name"] = entra_name
+    app["display_name_drift"] = bool(exchange_name and entra_name and exchange_name != entra_name)
+    if app["display_name_drift"]:
+        app["drift"] = ("Exchange registered the app as %r but Entra ID names it %r: Set-ServicePrincipal -Identity "
+                        "%s -DisplayName '%s'" % (exchange_name, entra_name, app["object_id"],
+                                                  entra_name.replace("'", "''")))
 
 
 def _mailboxes(read, mailbox, tenant_disabled):
@@ -116,6 +131,7 @@ def access_report(client, graph, params):
                      "model": None, "in_scope": in_scope, "full_access": full_access,
                      "entra_send_claim": app["smtp_send_as_app_consented"], "smtp_auth": box["smtp_auth"]}
             pairs.append({"app_id": app["app_id"], "service_principal_id": app["object_id"],
+                          "app_display_name": app["entra_display_name"] or app["display_name"],
                           "mailbox": box["address"], "via": grant_via(in_scope, full_access, app["smtp_send_as_app_consented"]),
                           "send_as": send_as, "verdict": verdict(facts)})
     for app in apps:

@@ -73,10 +73,12 @@ def run_exchange_smtp_access(module):
     validate_access_params(params)
     graph = GraphClient(module.http, module.cloud)
     # A service principal entra_app created just before may take seconds to replicate: wait a little for it.
-    identity = resolve_app(graph, params["app_id"], params.get("object_id"), wait=min(params.get("wait_timeout") or 0,
-                                                                                      SP_REPLICATION_WAIT))
-    access = ExchangeAccess(exchange_client(module), identity, params, module.check_mode,
-                            smtp_consent=lambda: has_smtp_consent(graph, identity.sp_id))
+    # In check mode nothing was created before this task, so a missing app / SP is a predicted creation at once.
+    identity = resolve_app(graph, params["app_id"], params.get("object_id"),
+                           wait=min(params.get("wait_timeout") or 0, SP_REPLICATION_WAIT),
+                           check_mode=module.check_mode)
+    consent = None if identity.planned else (lambda: has_smtp_consent(graph, identity.sp_id))
+    access = ExchangeAccess(exchange_client(module), identity, params, module.check_mode, smtp_consent=consent)
     before = access.describe()
     if params.get("state") == "absent":
         after = access.plan_absent(before)
@@ -92,8 +94,8 @@ def run_exchange_smtp_access(module):
         confirmed = access.wait_for_effect(params.get("wait_timeout") or 0)
     result = {
         "changed": changed,
-        "app_id": identity.app_id,
-        "service_principal_id": identity.sp_id,
+        "app_id": (params.get("app_id") or None) if identity.planned else identity.app_id,
+        "service_principal_id": None if identity.planned else identity.sp_id,
         "authorization_model": access.model,
         "scope_name": access.scope_name if access.model == "rbac" else None,
         "actions": [a.describe() for a in access.actions],
@@ -101,6 +103,9 @@ def run_exchange_smtp_access(module):
     }
     if changed:
         result["diff"] = {"before": before, "after": after}
+    if identity.planned:
+        _warn(module, "check mode: app %s has no service principal yet (an earlier task would create it), so "
+                      "everything for it is predicted as created" % identity.app_id)
     for message in access.warnings + access.client.warnings:
         _warn(module, message)
     module.exit_json(**result)

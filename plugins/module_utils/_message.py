@@ -49,9 +49,10 @@ class _CachedHeaderRegistry(HeaderRegistry):
 POLICY = email_policy.SMTP.clone(header_factory=_CachedHeaderRegistry())
 
 # Headers that the module builds itself from dedicated options: setting them through `headers` would
-# bypass validation (addresses) or break the MIME structure.
+# bypass validation (addresses) or break the MIME structure. Reply-To is the exception: community.general.mail's
+# own example sets it through headers, so it is taken from there too and validated as reply_to.
 _RESERVED_HEADERS = frozenset(h.lower() for h in (
-    "From", "Sender", "To", "Cc", "Bcc", "Subject", "Reply-To", "Date", "MIME-Version",
+    "From", "Sender", "To", "Cc", "Bcc", "Subject", "Date", "MIME-Version",
     "Content-Type", "Content-Transfer-Encoding", "Content-Disposition"))
 _HEADER_NAME_RE = re.compile(r"^[\x21-\x39\x3b-\x7e]+$")  # RFC 5322 ftext: printable ASCII except ':'
 _ADDR_RE = re.compile(r"^[^@\s<>(),;:\"\[\]\\]+@[A-Za-z0-9](?:[A-Za-z0-9\-.]*[A-Za-z0-9])?$")
@@ -228,6 +229,12 @@ def build_message(spec, option_prefix="", max_size=DEFAULT_MAX_SIZE, domain=None
     except LookupError:
         raise ConfigError("unknown charset %r" % charset, option=_opt(p, "charset"), fix="use utf-8")
     headers = _headers(spec.get("headers"), _opt(p, "headers"))
+    for name, value in headers:
+        if name.lower() == "reply-to":
+            for address in parse_addresses(value, "%s.%s" % (_opt(p, "headers"), name)):
+                if address.addr_spec.lower() not in set(a.addr_spec.lower() for a in reply_to):
+                    reply_to.append(address)
+    headers = [(name, value) for name, value in headers if name.lower() != "reply-to"]
     attachments = _attachments(spec.get("attach"), _opt(p, "attach"))
 
     msg = EmailMessage(policy=POLICY)

@@ -12,9 +12,12 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import inspect
+import os
+import sys
 import traceback
 
-from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule, env_fallback
+from ansible.module_utils.errors import AnsibleFallbackNotFound
 from ansible.module_utils.common.validation import check_type_dict, check_type_list
 from ansible.module_utils.six import string_types
 
@@ -24,11 +27,30 @@ from ansible_collections.o365.smtp_oauth.plugins.module_utils._errors import (
     redact,
 )
 
-# Names and environment variables: docs/development.md, "Shared module options" (doc fragment auth.py).
+# azure.azcollection's AZURE_CLOUD_ENVIRONMENT values (as its users have them set) -> our cloud names.
+AZCOLLECTION_CLOUDS = {"azurecloud": "public", "azureusgovernment": "usgov", "azurechinacloud": "china"}
+
+
+def _cloud_fallback(*names):
+    """O365_CLOUD, else azure.azcollection's AZURE_CLOUD_ENVIRONMENT mapped to our names (unknown: not used)."""
+    for name in names:
+        value = os.environ.get(name)
+        if not value:
+            continue
+        if name == "AZURE_CLOUD_ENVIRONMENT":
+            value = AZCOLLECTION_CLOUDS.get(value.strip().lower())
+            if value is None:
+                continue
+        return value
+    raise AnsibleFallbackNotFound
+
+
+# Names and environment variables: docs/development.md, "Shared module options" (doc fragment auth.py). The
+# azure.azcollection names (AZURE_TENANT, AZURE_SECRET, AZURE_CLOUD_ENVIRONMENT) come after ours: lower priority.
 AUTH_ARGUMENT_SPEC = dict(
-    tenant_id=dict(type="str", fallback=(env_fallback, ["AZURE_TENANT_ID"])),
+    tenant_id=dict(type="str", fallback=(env_fallback, ["AZURE_TENANT_ID", "AZURE_TENANT"])),
     client_id=dict(type="str", fallback=(env_fallback, ["AZURE_CLIENT_ID"])),
-    client_secret=dict(type="str", no_log=True, fallback=(env_fallback, ["AZURE_CLIENT_SECRET"])),
+    client_secret=dict(type="str", no_log=True, fallback=(env_fallback, ["AZURE_CLIENT_SECRET", "AZURE_SECRET"])),
     certificate_path=dict(type="path", fallback=(env_fallback, ["AZURE_CLIENT_CERTIFICATE_PATH"])),
     certificate_password=dict(type="str", no_log=True, fallback=(env_fallback, ["AZURE_CLIENT_CERTIFICATE_PASSWORD"])),
     certificate_thumbprint_algorithm=dict(type="str", choices=["sha256", "sha1"], default="sha256"),
@@ -41,7 +63,7 @@ AUTH_ARGUMENT_SPEC = dict(
                      choices=["auto", "client_secret", "certificate", "workload_identity", "managed_identity",
                               "azure_cli", "access_token"]),
     cloud=dict(type="str", default="public", choices=["public", "usgov", "dod", "china"],
-               fallback=(env_fallback, ["O365_CLOUD"])),
+               fallback=(_cloud_fallback, ["O365_CLOUD", "AZURE_CLOUD_ENVIRONMENT"])),
     authority_host=dict(type="str", fallback=(env_fallback, ["AZURE_AUTHORITY_HOST"])),
     graph_endpoint=dict(type="str", fallback=(env_fallback, ["O365_GRAPH_ENDPOINT"])),
     exchange_endpoint=dict(type="str", fallback=(env_fallback, ["O365_EXCHANGE_ENDPOINT"])),
@@ -122,6 +144,9 @@ class _AnsibleModule(AnsibleModule):
 
     def _load_params(self):
         super(_AnsibleModule, self)._load_params()
+        # Options the task set explicitly to null or '': in check mode, the id of an object an earlier task
+        # (itself in check mode) would have created. The environment fallback never fills an explicit null.
+        self.o365_given_empty = frozenset(k for k, v in self.params.items() if v is None or v == "")
         try:
             self._o365_shape_errors = dict_shape_errors(self.argument_spec, self.params)
         except Exception:  # never let this diagnosis hide ansible-core's own message
@@ -168,6 +193,10 @@ class O365Module(object):
     @property
     def check_mode(self):
         return self.module.check_mode
+
+    def given_empty(self, name):
+        """True when the task set this option explicitly to null or '' (not merely left it out)."""
+        return name in getattr(self.module, "o365_given_empty", ())
 
     # -- lazy pieces --------------------------------------------------------------------------------
     @property
@@ -244,8 +273,16 @@ class O365Module(object):
         return self.redact(traceback.format_exc())
 
     def _missing_library_result(self, error):
+        # Every missing library at once (not one per run), with one pip command for all of them.
+        from ansible_collections.o365.smtp_oauth.plugins.module_utils._requirements import (
+            missing_libraries, missing_message, pip_command)
         result = error.to_result(self.secret_values())
-        result["msg"] = missing_required_lib(error.library, reason=_purpose(error))
+        missing = missing_libraries(also=error.library)
+        if not any(name == error.library for name, _purpose in missing):
+            missing.insert(0, (error.library, _purpose(error) or "this task"))
+        result["msg"] = missing_message(missing, sys.executable)
+        result["error_fix"] = pip_command([name for name, _purpose in missing])
+        result["missing_libraries"] = [name for name, _purpose in missing]
         return result
 
 

@@ -67,14 +67,28 @@ def _host_port(params, cloud_smtp_host):
     return host, int(port)
 
 
+MIGRATION_GUIDE = "docs/migrating-from-community-general-mail.md"
+
+
+def refuse_password_options(params):
+    """community.general.mail's username / password: Basic authentication, which Exchange Online retires."""
+    given = [name for name in ("username", "password") if params.get(name)]
+    if given:
+        raise ConfigError("is not an option of send_mail: send_mail authenticates with OAuth: set client_id and a "
+                          "credential (client_secret, certificate_path, federated_token_file or managed_identity)",
+                          option=given[0], fix="remove %s and see %s in the collection" % (
+                              " and ".join(given), MIGRATION_GUIDE))
+
+
 def build_all(params):
+    domain = _host_name(params.get("message_id_domain"), "message_id_domain")
     max_mb = params.get("max_message_size")
     max_size = int(35 if max_mb is None else max_mb) * 1024 * 1024
     if max_size <= 0:
         raise ConfigError("must be a positive number of megabytes", option="max_message_size")
     built, seen = [], {}
     for prefix, spec in message_specs(params):
-        message = build_message(spec, option_prefix=prefix, max_size=max_size)
+        message = build_message(spec, option_prefix=prefix, max_size=max_size, domain=domain)
         if message.message_id in seen:
             # Message trace finds a message (an 'uncertain' one above all) by its Message-ID: it must be unique.
             raise ConfigError("Message-ID %s is also the Message-ID of %s" % (
@@ -85,8 +99,14 @@ def build_all(params):
     return built
 
 
-def send_mail_task(params, check_mode, token_source, cloud_smtp_host, claims_decoder=None, sleep=time.sleep):
-    """Run the task; returns (failed, result). Raises O365Error for errors that stop everything."""
+def send_mail_task(params, check_mode, token_source, cloud_smtp_host, claims_decoder=None, sleep=time.sleep,
+                   connect=True):
+    """Run the task; returns (failed, result). Raises O365Error for errors that stop everything.
+
+    connect=False (check mode only): validate the messages and predict the send without opening a session, for an
+    app that an earlier task in check mode would have created (no credential exists to authenticate with).
+    """
+    refuse_password_options(params)
     for name in ("rate_limit", "retries", "timeout"):
         if params.get(name) is not None and params[name] < 0:
             raise ConfigError("must not be negative", option=name)
@@ -103,9 +123,10 @@ def send_mail_task(params, check_mode, token_source, cloud_smtp_host, claims_dec
     result = {"mailbox": mailbox, "changed": False}
     try:
         if check_mode:
-            session.open()
-            session.quit()
-            result.update(changed=True, connections=session.connects, sent=0, failed=0,
+            if connect:
+                session.open()
+                session.quit()
+            result.update(changed=True, connections=session.connects, sent_count=0, failed_count=0,
                           messages=[{"message_id": m.message_id, "status": "check_mode", "accepted": [], "refused": {},
                                      "recipients": m.recipients, "code": None, "reply": None, "attempts": 0}
                                     for m in messages])
@@ -122,8 +143,10 @@ def send_mail_task(params, check_mode, token_source, cloud_smtp_host, claims_dec
     for item, message in zip(results, messages):
         item["recipients"] = message.recipients
     sent = sum(1 for r in results if r["status"] == "sent")
-    result.update(messages=results, sent=sent, failed=len(results) - sent, connections=session.connects,
-                  changed=sent > 0, message_id=messages[0].message_id, retries=sender.stats["retries"],
+    # No result key may be one Ansible reads itself (failed, changed, skipped, rc, attempts, retries, ...): a
+    # count named `failed` failed the task even with fail_on_refused false.
+    result.update(messages=results, sent_count=sent, failed_count=len(results) - sent, connections=session.connects,
+                  changed=sent > 0, message_id=messages[0].message_id, retry_count=sender.stats["retries"],
                   token_renewals=sender.stats["reconnects_for_token"])
     problems = [r for r in results if r["status"] in ("failed", "uncertain", "not_sent")]
     if params.get("fail_on_refused", True):

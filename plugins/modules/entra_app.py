@@ -11,7 +11,7 @@ DOCUMENTATION = r"""
 ---
 module: entra_app
 short_description: Declare the Entra ID application that sends mail, with its service principal and permissions
-version_added: 1.0.0
+version_added: 0.1.0
 description:
   - Creates, updates or deletes a Microsoft Entra ID application registration and its service principal
     (enterprise application), through Microsoft Graph.
@@ -28,6 +28,8 @@ author:
   - o365.smtp_oauth contributors (@o365-smtp-oauth)
 extends_documentation_fragment:
   - o365.smtp_oauth.auth
+  - o365.smtp_oauth.requirements
+  - o365.smtp_oauth.action_group
 attributes:
   check_mode:
     description: Can run in check_mode and return changed status prediction without modifying target.

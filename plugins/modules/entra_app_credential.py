@@ -11,7 +11,7 @@ DOCUMENTATION = r"""
 ---
 module: entra_app_credential
 short_description: Client secrets (with rotation), certificates and federated credentials of an Entra ID app
-version_added: 1.0.0
+version_added: 0.1.0
 description:
   - Manages one credential of an application registration through Microsoft Graph.
   - V(secret) adds a client secret with C(addPassword) when none with O(display_name) exists or the newest one
@@ -26,6 +26,8 @@ author:
   - o365.smtp_oauth contributors (@o365-smtp-oauth)
 extends_documentation_fragment:
   - o365.smtp_oauth.auth
+  - o365.smtp_oauth.requirements
+  - o365.smtp_oauth.action_group
 attributes:
   check_mode:
     description: Can run in check_mode and return changed status prediction without modifying target.

@@ -11,7 +11,7 @@ DOCUMENTATION = r"""
 ---
 module: entra_app_info
 short_description: Report an Entra ID app for auditors, with its permissions, consent and credential expiry
-version_added: 1.0.0
+version_added: 0.1.0
 description:
   - Reads an application registration, its service principal, owners, declared permissions and consented
     application permissions (by name), every secret and certificate with days left, and its federated
@@ -22,6 +22,8 @@ author:
   - o365.smtp_oauth contributors (@o365-smtp-oauth)
 extends_documentation_fragment:
   - o365.smtp_oauth.auth
+  - o365.smtp_oauth.requirements
+  - o365.smtp_oauth.action_group
 attributes:
   check_mode:
     description: Can run in check_mode and return changed status prediction without modifying target.

@@ -11,7 +11,7 @@ DOCUMENTATION = r"""
 ---
 module: exchange_smtp_access
 short_description: Let an Entra ID app send mail as Exchange Online mailboxes over SMTP with OAuth
-version_added: 1.0.0
+version_added: 0.1.0
 description:
   - Declares the Exchange Online side of app-only SMTP AUTH (SASL XOAUTH2) for one app, that is its service principal
     registered in Exchange, the permission to send as each declared mailbox, SendAs where the From address differs,
@@ -38,6 +38,8 @@ author:
   - o365.smtp_oauth contributors (@o365-smtp-oauth)
 extends_documentation_fragment:
   - o365.smtp_oauth.auth
+  - o365.smtp_oauth.requirements
+  - o365.smtp_oauth.action_group
 attributes:
   check_mode:
     description: Can run in check_mode and return changed status prediction without modifying target.

@@ -11,7 +11,7 @@ DOCUMENTATION = r"""
 ---
 module: exchange_smtp_access_info
 short_description: Report which apps may send as which Exchange Online mailboxes over SMTP with OAuth, and why
-version_added: 1.0.0
+version_added: 0.1.0
 description:
   - Reads, for one app (O(app_id)), one mailbox (O(mailbox)) or the whole tenant, the Exchange Online side of
     app-only SMTP AUTH through the admin REST endpoint that the ExchangeOnlineManagement module uses.
@@ -25,6 +25,8 @@ author:
   - o365.smtp_oauth contributors (@o365-smtp-oauth)
 extends_documentation_fragment:
   - o365.smtp_oauth.auth
+  - o365.smtp_oauth.requirements
+  - o365.smtp_oauth.action_group
 attributes:
   check_mode:
     description: Can run in check_mode and return changed status prediction without modifying target.
@@ -91,8 +93,19 @@ service_principals:
       description: The ObjectId the app is registered with in Exchange (null when not registered).
       type: str
     display_name:
-      description: The display name.
+      description: The display name Exchange registered the app with (Entra's when the app is not registered).
       type: str
+    entra_display_name:
+      description: The app's display name in Entra ID (its service principal), null when Entra has none.
+      type: str
+    display_name_drift:
+      description: Whether Exchange's display name differs from Entra's (the registration was made under an old
+        name, or renamed on one side only).
+      type: bool
+    drift:
+      description: The drift in words, with the cmdlet that aligns Exchange with Entra.
+      type: str
+      returned: when RV(service_principals[].display_name_drift) is true
     registered:
       description: Whether the app is registered in Exchange.
       type: bool
@@ -139,6 +152,9 @@ pairs:
       type: str
     service_principal_id:
       description: Its registered object id.
+      type: str
+    app_display_name:
+      description: Who may send, by name (Entra's display name of the app, else Exchange's).
       type: str
     mailbox:
       description: The mailbox address.

@@ -11,7 +11,7 @@ DOCUMENTATION = r"""
 ---
 module: send_mail
 short_description: Send mail through Exchange Online SMTP with OAuth 2.0 (SASL XOAUTH2)
-version_added: 1.0.0
+version_added: 0.1.0
 description:
   - Sends one message, or many over one authenticated connection, to Exchange Online SMTP client submission
     (C(smtp.office365.com:587)) with an app-only OAuth token (SASL XOAUTH2), after Basic authentication for
@@ -23,9 +23,11 @@ description:
     token's claims, C(5.7.139), C(5.7.60) SendAs, C(5.2.0) quota, C(4.3.2) connections).
   - "Sending mail is not idempotent: every run that is not in check mode sends the messages again."
 author:
-  - o365.smtp_oauth contributors (!UNKNOWN)
+  - o365.smtp_oauth contributors (@o365-smtp-oauth)
 extends_documentation_fragment:
   - o365.smtp_oauth.auth
+  - o365.smtp_oauth.requirements
+  - o365.smtp_oauth.action_group
 attributes:
   check_mode:
     description: Can run in check_mode and return changed status prediction without modifying target.
@@ -51,8 +53,10 @@ options:
       - C(always) uses implicit TLS from the first byte (port 465 servers; Exchange Online does not offer it).
       - C(never) is a plain connection, allowed only without authentication (an internal relay); it can never
         carry a token.
+      - C(try) is accepted for M(community.general.mail) playbooks (its default) and means C(starttls) with a
+        warning. A token is never sent without TLS, so there is no plain-text fallback.
     type: str
-    choices: [starttls, always, never]
+    choices: [starttls, always, never, try]
     default: starttls
   sender:
     description:
@@ -90,6 +94,7 @@ options:
     description: The subject. Line breaks are refused (header injection).
     type: str
     default: ''
+    aliases: [msg]
   body:
     description: The body. Defaults to the subject, as in M(community.general.mail).
     type: str
@@ -113,8 +118,23 @@ options:
   headers:
     description:
       - Extra headers, as a dictionary or as a list of C(Name=value) strings (as in M(community.general.mail)).
-      - Headers that have their own option (From, To, Cc, Subject, Reply-To, Content-*) are refused.
+      - Headers that have their own option (From, To, Cc, Subject, Content-*) are refused. C(Reply-To) is
+        accepted (as in M(community.general.mail)'s examples) and added to O(reply_to).
     type: raw
+  message_id_domain:
+    description:
+      - The domain of the generated Message-ID headers, as in M(community.general.mail). Defaults to the domain
+        of the sender's address.
+    type: str
+  username:
+    description:
+      - Not supported; accepted only to refuse it with what to write instead. send_mail authenticates with
+        OAuth. Set O(client_id) and a credential; see the guide C(docs/migrating-from-community-general-mail.md).
+    type: str
+  password:
+    description:
+      - Not supported, as O(username).
+    type: str
   messages:
     description:
       - Several messages sent over one authenticated connection, each with the keys below. Keys not given take
@@ -246,11 +266,17 @@ EXAMPLES = r"""
     attach:
       - /tmp/report.pdf
 
-- name: One mail per owner over one connection
+# owners: [{email: alice@contoso.com, hosts: [web1, web2]}, {email: bob@contoso.com, hosts: [db1]}]
+- name: One message per owner
+  ansible.builtin.set_fact:
+    owner_messages: "{{ owner_messages | default([]) + [{'to': [item.email], 'body': 'Your hosts: ' ~ (item.hosts | join(', '))}] }}"
+  loop: "{{ owners }}"
+
+- name: Send them over one connection
   o365.smtp_oauth.send_mail:
     sender: inventory@contoso.com
     subject: Your hosts
-    messages: "{{ owners | map('combine_owner_message') | list }}"
+    messages: "{{ owner_messages }}"
     rate_limit: 30
 """
 
@@ -288,14 +314,32 @@ messages:
     attempts:
       description: How many times the message was tried.
       type: int
-sent:
-  description: How many messages the server accepted.
+sent_count:
+  description:
+    - How many messages the server accepted.
+    - Renamed from C(sent) (a breaking change, see the changelog) together with RV(failed_count), so that no
+      result key is one Ansible reads itself.
   returned: always
   type: int
   sample: 1
-failed:
-  description: How many messages were not accepted (failed, refused, uncertain or not_sent).
+failed_count:
+  description:
+    - How many messages were not accepted (failed, refused, uncertain or not_sent).
+    - Renamed from C(failed) (a breaking change) because Ansible read any non-zero C(failed) as a task failure,
+      even with O(fail_on_refused=false).
   returned: always
+  type: int
+  sample: 0
+retry_count:
+  description:
+    - How many retries the run needed in all (temporary failures, lost connections).
+    - Renamed from C(retries) (a breaking change) because Ansible sets C(retries) itself in a task with C(until).
+  returned: when messages were sent (not in check mode)
+  type: int
+  sample: 0
+token_renewals:
+  description: How many times the token was renewed and the session reconnected during the run.
+  returned: when messages were sent (not in check mode)
   type: int
   sample: 0
 message_id:
@@ -342,20 +386,24 @@ def argument_spec():
     return dict(
         host=dict(type="str", fallback=(env_fallback, ["O365_SMTP_HOST"])),
         port=dict(type="int", fallback=(env_fallback, ["O365_SMTP_PORT"])),
-        secure=dict(type="str", choices=["starttls", "always", "never"], default="starttls"),
+        secure=dict(type="str", choices=["starttls", "always", "never", "try"], default="starttls"),
         sender=dict(type="str", aliases=["from"]),
         mailbox=dict(type="str"),
         to=dict(type="list", elements="str", default=[], aliases=["recipients"]),
         cc=dict(type="list", elements="str", default=[]),
         bcc=dict(type="list", elements="str", default=[]),
         reply_to=dict(type="list", elements="str", default=[]),
-        subject=dict(type="str", default=""),
+        subject=dict(type="str", default="", aliases=["msg"]),
         body=dict(type="str"),
         subtype=dict(type="str", choices=["plain", "html"], default="plain"),
         body_html=dict(type="str"),
         charset=dict(type="str", default="utf-8"),
         attach=dict(type="list", elements="path", default=[]),
         headers=dict(type="raw"),
+        message_id_domain=dict(type="str"),
+        # community.general.mail's Basic-auth options, refused with what to write instead.
+        username=dict(type="str"),
+        password=dict(type="str", no_log=True),
         messages=dict(type="list", elements="dict", options=message_options),
         timeout=dict(type="int", default=30),
         ehlohost=dict(type="str"),
@@ -390,12 +438,22 @@ def main():
     def run():
         params = module.params
         token_source = None
+        if params["secure"] == "try":
+            module.warn("secure: try (community.general.mail's default) is starttls here: a token is never sent "
+                        "without TLS, so there is no fallback to a plain connection")
+            params["secure"] = "starttls"
         if params["secure"] == "never" and any(params.get(k) for k in (
                 "client_secret", "certificate_path", "access_token", "federated_token_file", "managed_identity")):
             module.warn("secure is never: the mail goes without TLS and without authentication (a token is never "
                         "sent in clear), so the credential options are not used; only a relay that accepts "
                         "unauthenticated mail from this host will take it")
-        if params["secure"] != "never":
+        # Check mode after an entra_app task that (in check mode) created nothing: client_id is null. Predict the
+        # send from the validated messages instead of failing on an app that a real run would have created.
+        unknown_app = module.check_mode and module.given_empty("client_id")
+        if unknown_app:
+            module.warn("check mode: client_id is empty (the app an earlier task would create), so the messages "
+                        "were validated but no connection was opened")
+        if params["secure"] != "never" and not unknown_app:
             scope = module.cloud.exchange_scope
             provider = module.token_provider
 
@@ -403,7 +461,7 @@ def main():
                 # fresh: Exchange said the cached token expires too soon (5.5.127); ask the identity platform.
                 return provider.credential.get_token(scope) if fresh else provider.get_access_token(scope)
         failed, result = send_mail_task(params, module.check_mode, token_source, module.cloud.smtp_host,
-                                        claims_decoder=_claims_decoder())
+                                        claims_decoder=_claims_decoder(), connect=not unknown_app)
         # The session redacts its token; this also covers the secrets the module knows (no_log values).
         if "msg" in result:
             result["msg"] = module.redact(result["msg"])

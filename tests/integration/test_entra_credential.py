@@ -240,3 +240,15 @@ def test_lost_add_password_answer_leaves_one_secret_whose_value_is_returned(emul
     assert fault.hits == 1 and not result.get("failed"), result.get("msg")
     [stored] = current(tenant, app, "passwordCredentials")
     assert stored["keyId"] == result["key_id"] and result["secret"].startswith(stored["hint"])
+
+
+@pytest.mark.parametrize("verbosity", [1, 4])
+def test_new_secret_hides_the_value_alone(emulator, tenant, app, verbosity):
+    # Issue 12, bug 5: the whole result was censored, so the key id and the end date were hidden at -v too.
+    results, output = play(emulator, [cred_task(type="secret", display_name="visible")], verbosity=verbosity)
+    [created] = results
+    assert created["secret"] and created["secret"] not in output
+    [stored] = current(tenant, app, "passwordCredentials")
+    assert created["key_id"] == stored["keyId"] and created["key_id"] in output
+    assert created["end"][:10] in output and stored["hint"] in output
+    assert "(hidden: only in the registered result)" in output

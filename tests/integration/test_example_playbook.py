@@ -51,7 +51,7 @@ def test_example_playbook_provisions_sends_and_reruns_without_writes(emulator, t
     assert app["changed"] is True
     assert first.task("Exchange lets the app send as the mailbox over SMTP")["changed"] is True
     sent = first.task("Send a test mail as the app itself (certificate credential)")
-    assert sent["changed"] is True and sent["sent"] == 1
+    assert sent["changed"] is True and sent["sent_count"] == 1
     delivered = [m for m in emulator.smtp.messages if m.app_id == app["app_id"]]
     assert len(delivered) == 1 and delivered[0].mailbox == "noreply@contoso.onmicrosoft.com"
     summary = first.task("Summary")["msg"]

@@ -37,7 +37,7 @@ def smtp_writes(tenant, mark):
 
 def test_plain_message(emulator, smtp):
     [result], output = play(emulator, smtp, [task(body="All hosts updated.")])
-    assert result["changed"] and result["sent"] == 1 and result["failed"] == 0
+    assert result["changed"] and result["sent_count"] == 1 and result["failed_count"] == 0
     [stored] = smtp.messages
     msg = stored.parsed()
     assert msg["From"] == "Bot <%s>" % MAILBOX and msg.get_content().strip() == "All hosts updated."
@@ -51,7 +51,7 @@ def test_html_with_text_alternative_attachments_cc_bcc(emulator, smtp, tmp_path)
     [result], output = play(emulator, smtp, [task(body="text version", body_html="<h1>html version</h1>",
                                                   cc=["Carol <carol@example.com>"], bcc=["audit@example.com"],
                                                   attach=[str(report)])])
-    assert result["sent"] == 1
+    assert result["sent_count"] == 1
     [stored] = smtp.messages
     msg = stored.parsed()
     assert stored.rcpt_tos == ["bob@example.com", "carol@example.com", "audit@example.com"]
@@ -66,7 +66,7 @@ def test_bulk_over_one_connection(emulator, smtp, tenant):
     mark = tenant.log.mark()
     messages = [{"to": ["user%d@example.com" % i], "subject": "report %d" % i} for i in range(25)]
     [result], output = play(emulator, smtp, [task(messages=messages, rate_limit=0)])
-    assert result["sent"] == 25 and result["connections"] == 1
+    assert result["sent_count"] == 25 and result["connections"] == 1
     assert [m.rcpt_tos[0] for m in smtp.messages] == ["user%d@example.com" % i for i in range(25)]
     assert sum(1 for e in tenant.log.since(mark) if e.get("part") == "smtp" and e.get("verb") == "AUTH") == 1
 
@@ -106,6 +106,32 @@ def test_each_failure_is_diagnosed(emulator, smtp, tenant, case, code, words):
     assert "Traceback" not in text
 
 
+@pytest.mark.parametrize("refused", [["ghost@example.com"], ["ghost@example.com", "bob@example.com"]])
+def test_refused_recipient_with_fail_on_refused_false_leaves_the_task_ok(emulator, smtp, refused):
+    # Issue 12, bug 1: a count called `failed` in the result made Ansible fail the task ("Unknown error").
+    smtp.settings.refuse_recipients = set(refused)
+    run = run_playbook(emulator, [task(to=["bob@example.com", "ghost@example.com"], fail_on_refused=False),
+                                  {"name": "after", "debug": {"msg": "still running"}}],
+                       env={"O365_SMTP_HOST": smtp.host, "O365_SMTP_PORT": str(smtp.port)})
+    result = run.task("send")
+    assert run.rc == 0 and not result.get("failed") and run.task("after")["msg"] == "still running", run.output
+    [message] = result["messages"]
+    assert "ghost@example.com" in message["refused"] and "5.1.10" in str(message["refused"])
+    everyone_refused = len(refused) == 2
+    assert message["status"] == ("refused" if everyone_refused else "sent")
+    assert result["sent_count"] == (0 if everyone_refused else 1)
+    assert result["failed_count"] == (1 if everyone_refused else 0)
+    assert result["changed"] is (not everyone_refused)
+    assert "Unknown error" not in run.output
+
+
+def test_refused_recipient_fails_the_task_by_default(emulator, smtp):
+    smtp.settings.refuse_recipients = {"ghost@example.com"}
+    [result], output = play(emulator, smtp, [task(to=["bob@example.com", "ghost@example.com"])])
+    assert result["failed"] is True and "ghost@example.com" in result["msg"] and "5.1.10" in result["msg"]
+    assert result["sent_count"] == 1 and len(smtp.messages) == 1
+
+
 def test_header_injection_refused_before_connecting(emulator, smtp, tenant):
     mark = tenant.log.mark()
     [result], output = play(emulator, smtp, [task(subject="hi\nBcc: victim@example.com")])
@@ -118,7 +144,7 @@ def test_dropped_connection_mid_bulk_no_duplicate_no_loss(emulator, smtp):
     smtp.faults.add("DATA", "close", times=1)
     messages = [{"to": ["user%d@example.com" % i]} for i in range(8)]
     [result], output = play(emulator, smtp, [task(messages=messages, rate_limit=0, retry_delay=0.05)])
-    assert result["sent"] == 8 and result["connections"] == 3
+    assert result["sent_count"] == 8 and result["connections"] == 3
     counts = collections.Counter(m.message_id for m in smtp.messages)
     assert sorted(counts) == sorted(m["message_id"] for m in result["messages"]) and set(counts.values()) == {1}
 
@@ -126,13 +152,13 @@ def test_dropped_connection_mid_bulk_no_duplicate_no_loss(emulator, smtp):
 def test_busy_server_is_retried(emulator, smtp):
     smtp.faults.add("MAIL", "busy", times=2)
     [result], output = play(emulator, smtp, [task(retry_delay=0.05)])
-    assert result["sent"] == 1 and result["messages"][0]["attempts"] == 3 and result["retries"] == 2
+    assert result["sent_count"] == 1 and result["messages"][0]["attempts"] == 3 and result["retry_count"] == 2
 
 
 def test_secret_never_in_verbose_output(emulator, smtp):
     sentinel_secret = emulator.admin.client_secret
     [result], output = play(emulator, smtp, [task(debug=True)], verbosity=4)
-    assert result["sent"] == 1
+    assert result["sent_count"] == 1
     assert sentinel_secret not in output
     assert "eyJ" not in output  # no JWT (header of every token) at -vvvv, including the SMTP transcript
     assert "\"send: 'AUTH XOAUTH2\\\\r\\\\n'\"" in output and "\"send: '********\\\\r\\\\n'\"" in output
@@ -141,7 +167,7 @@ def test_secret_never_in_verbose_output(emulator, smtp):
 def test_concurrent_connections_4_3_2_backoff(emulator, smtp, tenant):
     tenant.faults.add("smtp", match="MAIL", kind="status", status=432, times=1)
     [result], output = play(emulator, smtp, [task(retry_delay=0.05)])
-    assert result["sent"] == 1 and result["messages"][0]["attempts"] == 2 and result["connections"] == 2
+    assert result["sent_count"] == 1 and result["messages"][0]["attempts"] == 2 and result["connections"] == 2
     assert len(smtp.messages) == 1
 
 
@@ -154,7 +180,7 @@ def test_token_renewed_during_a_long_send(emulator, smtp, tenant):
     mark = tenant.log.mark()
     messages = [{"to": ["user%d@example.com" % i]} for i in range(8)]
     [result], output = play(emulator, smtp, [task(messages=messages, rate_limit=0)])
-    assert result["sent"] == 8 and result["token_renewals"] >= 1 and result["connections"] >= 2
+    assert result["sent_count"] == 8 and result["token_renewals"] >= 1 and result["connections"] >= 2
     auths = [e for e in tenant.log.since(mark) if e.get("part") == "smtp" and e.get("verb") == "AUTH"]
     assert len(auths) >= 2 and all(e["status"] == 235 for e in auths)
     assert sorted(m.message_id for m in smtp.messages) == sorted(m["message_id"] for m in result["messages"])
@@ -186,6 +212,6 @@ def test_secure_never_sends_to_a_plain_relay_and_says_the_credential_is_not_used
         [result], output = play(emulator, smtp, [task(secure="never", host="127.0.0.1", port=port)])
     finally:
         relay.stop()
-    assert result["changed"] and result["sent"] == 1, result.get("msg")
+    assert result["changed"] and result["sent_count"] == 1, result.get("msg")
     assert received == [(MAILBOX, ["bob@example.com"])]
     assert any("secure is never" in w and "not used" in w for w in result.get("warnings", [])), result

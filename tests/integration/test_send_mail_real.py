@@ -37,4 +37,4 @@ def test_one_message_is_accepted():
     run = run_playbook([send_task(os.environ["O365_REAL_SMTP_RECIPIENT"])], None)
     result = run.task("send")
     assert run.rc == 0, run.output[-3000:]
-    assert result["sent"] == 1 and result["messages"][0]["reply"].startswith("2.0.0 OK")
+    assert result["sent_count"] == 1 and result["messages"][0]["reply"].startswith("2.0.0 OK")

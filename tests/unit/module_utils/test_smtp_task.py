@@ -55,7 +55,7 @@ def test_bulk_messages_inherit_top_level_options(smtp):
     entries = [{"to": ["u%d@example.com" % i], "subject": "for u%d" % i} for i in range(5)]
     entries[2]["from"] = MAILBOX
     failed, result = send_mail_task(params(smtp, messages=entries, cc=["audit@example.com"]), False, tokens(smtp), None)
-    assert not failed and result["sent"] == 5 and result["connections"] == 1 and result["changed"]
+    assert not failed and result["sent_count"] == 5 and result["connections"] == 1 and result["changed"]
     assert [m.rcpt_tos for m in smtp.messages] == [["u%d@example.com" % i, "audit@example.com"] for i in range(5)]
     assert [m.parsed()["Subject"] for m in smtp.messages] == ["for u%d" % i for i in range(5)]
 
@@ -73,7 +73,7 @@ def test_refused_recipient_fails_the_task_unless_told_otherwise(smtp):
     p = params(smtp, to=["bob@example.com", "ghost@contoso.onmicrosoft.com"])
     failed, result = send_mail_task(p, False, tokens(smtp), None)
     assert failed and "ghost@contoso.onmicrosoft.com" in result["msg"] and "5.1.10" in result["msg"]
-    assert result["sent"] == 1 and result["messages"][0]["accepted"] == ["bob@example.com"]
+    assert result["sent_count"] == 1 and result["messages"][0]["accepted"] == ["bob@example.com"]
     p["fail_on_refused"] = False
     failed, result = send_mail_task(p, False, tokens(smtp), None)
     assert not failed
@@ -87,7 +87,7 @@ def test_every_recipient_refused_fails_the_task_unless_told_otherwise(smtp):
     p["fail_on_refused"] = False
     failed, result = send_mail_task(p, False, tokens(smtp), None)
     assert not failed and [m["status"] for m in result["messages"]] == ["refused", "sent"]
-    assert result["sent"] == 1 and result["failed"] == 1
+    assert result["sent_count"] == 1 and result["failed_count"] == 1
 
 
 @pytest.mark.parametrize("size", [0, -5])
