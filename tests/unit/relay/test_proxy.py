@@ -64,7 +64,8 @@ class RunningProxy(object):
 
     def send(self, sender="device@lan.example", rcpts=("bob@example.com",), body="Subject: hi\r\n\r\nbody\r\n"):
         """The first recipient's reply to the data; all of them (LMTP: one per recipient) in self.replies."""
-        with smtplib.LMTP(*self.bound, timeout=30) as client:
+        where = (self.bound,) if isinstance(self.bound, str) else self.bound  # a unix socket, or (host, port)
+        with smtplib.LMTP(*where, timeout=60) as client:
             client.ehlo("postfix.test")  # LMTP: sent as LHLO
             client.mail(sender)
             for rcpt in rcpts:
@@ -238,3 +239,72 @@ def test_check_mode_proves_the_credential_or_explains(tmp_path, upstream):
     untrusted = dict(base, auth={"auth_method": "access_token", "access_token": token})
     code, message = proxy.check(untrusted)
     assert code == 1 and "ca_path" in message
+
+
+def test_a_slow_forward_keeps_postfixs_connection_and_is_delivered_once(run_proxy, upstream):
+    # The issue's reproduction: each upstream reply within its 1 s timeout, but 40 recipients at 0.8 s make a
+    # 32 s forward, longer than the listener's idle timer (timeout + 30 s). The listener used to close Postfix's
+    # connection while the upstream went on to accept the message: Postfix would send it again.
+    running = run_proxy(timeout=1)
+    upstream.delays["RCPT"] = 0.8
+    rcpts = ["r%d@example.com" % n for n in range(40)]
+    running.send(sender=MAILBOX, rcpts=rcpts)
+    assert [code for code, _text in running.replies] == [250] * 40
+    assert len(upstream.messages) == 1 and len(upstream.messages[0][1]) == 40
+
+
+@pytest.mark.parametrize("timeout, deadline, rcpts", [(1, 2, 4), (1.5, 2, 2)],
+                         ids=["deadline-passes-during-rcpt", "no-time-left-after-354"])
+def test_a_forward_that_cannot_finish_in_time_is_deferred_before_the_data_is_committed(
+        run_proxy, upstream, timeout, deadline, rcpts):
+    # RCPT answers take 0.5-0.6 s: in the first case the deadline passes before DATA; in the second DATA is
+    # answered 354 with less time left than the final reply may need, so the data is not sent either.
+    running = run_proxy(timeout=timeout, forward_deadline=deadline, lmtp_data_done_timeout=deadline + 5)
+    upstream.delays["RCPT"] = 0.6 if rcpts == 4 else 0.5
+    running.send(sender=MAILBOX, rcpts=["r%d@example.com" % n for n in range(rcpts)])
+    assert [code for code, _text in running.replies] == [451] * rcpts
+    assert b"deadline" in running.replies[0][1]
+    assert upstream.messages == [] and upstream.data_ends == 0
+    # Postfix retries: with a prompt upstream the same proxy delivers it, once.
+    upstream.delays.clear()
+    running.send(sender=MAILBOX, rcpts=["r%d@example.com" % n for n in range(rcpts)])
+    assert [code for code, _text in running.replies] == [250] * rcpts
+    assert len(upstream.messages) == 1
+
+
+@pytest.mark.parametrize("settings", [{"forward_deadline": 700}, {"timeout": 400}],
+                         ids=["deadline-beyond-postfix-wait", "reply-timeout-beyond-deadline"])
+def test_deadline_settings_are_checked(tmp_path, settings):
+    path = tmp_path / "proxy.json"
+    path.write_text(json.dumps(dict(settings, mailbox=MAILBOX)))
+    with pytest.raises(proxy.ConfigProblem, match="timeout < forward_deadline < lmtp_data_done_timeout"):
+        proxy.load_config(str(path))
+
+
+def test_an_error_while_answering_defers_instead_of_bouncing(run_proxy, upstream, monkeypatch):
+    # aiosmtpd answers an exception escaping the handler with "500 Error": Postfix would bounce the mail.
+    running = run_proxy()
+
+    def broken(*_args):
+        raise RuntimeError("bug")
+    monkeypatch.setattr(proxy, "lmtp_replies", broken)
+    code, text = running.send(sender=MAILBOX)
+    assert code == 451 and b"will retry" in text
+
+
+def test_listens_on_a_unix_socket_only_its_group_may_open(run_proxy, upstream, tmp_path):
+    path = str(tmp_path / "lmtp.sock")
+    running = run_proxy(listen_socket=path)
+    assert running.bound == path
+    assert oct(os.stat(path).st_mode & 0o777) == oct(0o660)
+    assert running.send(sender=MAILBOX)[0] == 250 and len(upstream.messages) == 1
+
+
+def test_relative_file_names_are_relative_to_the_configuration(tmp_path):
+    (tmp_path / "client_secret").write_text("s3cr3t\n")
+    path = tmp_path / "proxy.json"
+    path.write_text(json.dumps({"mailbox": MAILBOX, "tenant_id": "t", "client_id": "c",
+                                "client_secret_file": "client_secret", "ca_path": "upstream-ca.pem"}))
+    config = proxy.load_config(str(path))
+    assert config["auth"]["client_secret"] == "s3cr3t"
+    assert config["auth"]["ca_path"] == str(tmp_path / "upstream-ca.pem")
