@@ -85,6 +85,9 @@ def load_config(path):
     for key in PATH_KEYS + tuple(SECRET_FILES):
         if config.get(key):
             config[key] = os.path.join(here, config[key])  # an absolute name stays as it is
+            if not os.access(config[key], os.R_OK):
+                # systemd's sandbox hides /home, /root and /tmp: the preflight runs in it to say so in time.
+                raise ConfigProblem("%s: cannot read %s as this user in this sandbox" % (key, config[key]))
     auth = dict((k, config[k]) for k in AUTH_OPTIONS if config.get(k) not in (None, ""))
     for file_key, option in SECRET_FILES.items():
         if config.get(file_key):

@@ -302,9 +302,19 @@ def test_listens_on_a_unix_socket_only_its_group_may_open(run_proxy, upstream, t
 
 def test_relative_file_names_are_relative_to_the_configuration(tmp_path):
     (tmp_path / "client_secret").write_text("s3cr3t\n")
+    (tmp_path / "upstream-ca.pem").write_text("not read here\n")
     path = tmp_path / "proxy.json"
     path.write_text(json.dumps({"mailbox": MAILBOX, "tenant_id": "t", "client_id": "c",
                                 "client_secret_file": "client_secret", "ca_path": "upstream-ca.pem"}))
     config = proxy.load_config(str(path))
     assert config["auth"]["client_secret"] == "s3cr3t"
     assert config["auth"]["ca_path"] == str(tmp_path / "upstream-ca.pem")
+
+
+def test_a_file_the_proxy_cannot_read_is_named(tmp_path):
+    # What the preflight prints when the service's sandbox hides a file (ProtectHome, PrivateTmp).
+    path = tmp_path / "proxy.json"
+    path.write_text(json.dumps({"mailbox": MAILBOX, "tenant_id": "t", "client_id": "c",
+                                "certificate_path": "/home/nowhere/relay.pem"}))
+    with pytest.raises(proxy.ConfigProblem, match="certificate_path: cannot read /home/nowhere/relay.pem"):
+        proxy.load_config(str(path))
