@@ -196,3 +196,19 @@ def test_allowed_networks_in_postfix_notation():
     assert json.loads(out) == ["192.0.2.0/24", "[2001:db8::]/64", "[2001:db8:1::1]/128", "127.0.0.1/32"]
     cf = main_cf(relay_allowed_networks=["192.0.2.0/24", "2001:db8::/64"])
     assert cf["mynetworks"] == "192.0.2.0/24 [2001:db8::]/64"
+
+
+def test_password_guessing_is_rate_limited_when_accounts_exist():
+    cf = main_cf(relay_tls_cert_file="/etc/ssl/relay.pem", relay_tls_key_file="/etc/ssl/relay.key",
+                 relay_sasl_users=[{"name": "printer", "password": "pw"}], relay_sasl_auth_rate_limit=7)
+    assert cf["smtpd_client_auth_rate_limit"] == "7"
+    assert "smtpd_client_auth_rate_limit" not in main_cf()
+
+
+def test_postfix_log_is_rotated_and_old_ones_removed():
+    service = render("maillog-rotate.service.j2", relay_maillog_file="/var/log/relay/postfix.log",
+                     relay_maillog_keep_days=30).splitlines()
+    assert "ExecStart=/usr/sbin/postfix logrotate" in service
+    assert ("ExecStartPost=/usr/bin/find /var/log/relay -maxdepth 1 -name postfix.log.* -mtime +30 -delete"
+            in service)
+    assert "OnCalendar=daily" in render("maillog-rotate.timer.j2").splitlines()
