@@ -3,7 +3,7 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """relay_allowed_networks, parsed: run on the controller by the role (tasks/validate.yml).
 
-Reads a JSON list on stdin; prints the networks in Postfix's mynetworks notation (IPv6 in brackets) as a JSON
+Reads a JSON list on stdin (empty only with --allow-empty); prints the networks in Postfix's mynetworks notation (IPv6 in brackets) as a JSON
 list, or exits 1 naming each bad entry and why on stderr. Only CIDR with an explicit prefix, host bits zero,
 and no prefix shorter than MIN_PREFIX: a string comparison let "[::]/0" or "0.0.0.0/1" + "128.0.0.0/1" pass,
 which make an open relay.
@@ -48,7 +48,7 @@ def main():
     except ValueError as exc:
         print("relay_allowed_networks: not a list: %s" % exc, file=sys.stderr)
         return 1
-    if not isinstance(entries, list) or not entries:
+    if not isinstance(entries, list) or (not entries and "--allow-empty" not in sys.argv[1:]):
         print("relay_allowed_networks: give at least one client network", file=sys.stderr)
         return 1
     good, bad = [], []

@@ -37,6 +37,8 @@ def role_vars(**overrides):
     # What tasks/validate.yml registers from files/relay_networks.py.
     networks = [NETWORKS.parse(n)[0] for n in values["relay_allowed_networks"]]
     values["__relay_networks"] = {"stdout": json.dumps(networks), "rc": 0}
+    bound = [NETWORKS.parse(b["network"])[0] for b in values.get("relay_sender_networks", [])]
+    values["__relay_sender_networks"] = {"stdout": json.dumps(bound), "rc": 0}
     return values
 
 
@@ -212,3 +214,37 @@ def test_postfix_log_is_rotated_and_old_ones_removed():
     assert ("ExecStartPost=/usr/bin/find /var/log/relay -maxdepth 1 -name postfix.log.* -mtime +30 -delete"
             in service)
     assert "OnCalendar=daily" in render("maillog-rotate.timer.j2").splitlines()
+
+
+def map_lines(text):
+    return [line.split("\t") for line in text.splitlines() if line and line[0] != "#"]
+
+
+def test_send_as_addresses_are_bound_to_their_clients():
+    users = [{"name": "printer", "password": "pw"}, {"name": "scanner", "password": "pw",
+                                                     "senders": ["Alerts@contoso.com", "scans@contoso.com"]}]
+    bindings = [{"network": "192.0.2.0/24", "senders": ["alerts@contoso.com"]},
+                {"network": "2001:db8::/64", "senders": ["ops@contoso.com"]}]
+    values = dict(relay_allowed_senders=["alerts@contoso.com", "scans@contoso.com", "ops@contoso.com"],
+                  relay_sasl_users=users, relay_sender_networks=bindings)
+    logins = dict(map_lines(render("sender_logins.j2", **values)))
+    # Owned by a login, or by declared networks only ("@networks" is no login name a device could have).
+    assert logins == {"alerts@contoso.com": "@networks", "scans@contoso.com": "scanner", "ops@contoso.com": "@networks"}
+    users[1]["senders"] = ["alerts@contoso.com"]
+    assert dict(map_lines(render("sender_logins.j2", **values)))["alerts@contoso.com"] == "scanner"
+    assert map_lines(render("sender_networks.j2", **values)) == [["192.0.2.0/24", "o365_senders_0"],
+                                                                 ["2001:db8::/64", "o365_senders_1"]]
+    assert map_lines(render("network_senders.j2", __relay_binding=bindings[1])) == [["ops@contoso.com", "OK"]]
+    cf = main_cf(**values)
+    assert cf["smtpd_sender_login_maps"] == "texthash:/etc/postfix/o365_sender_logins"
+    assert cf["smtpd_restriction_classes"] == "o365_senders_0, o365_senders_1"
+    assert cf["o365_senders_1"] == "check_sender_access texthash:/etc/postfix/o365_senders_1"
+    assert cf["smtpd_sender_restrictions"] == ("check_client_access cidr:/etc/postfix/o365_sender_networks, "
+                                               "reject_known_sender_login_mismatch, permit")
+
+
+def test_without_sender_networks_owned_addresses_are_for_their_logins_only():
+    cf = main_cf(relay_allowed_senders=["alerts@contoso.com"],
+                 relay_sasl_users=[{"name": "scanner", "password": "pw", "senders": ["alerts@contoso.com"]}])
+    assert cf["smtpd_sender_restrictions"] == "reject_known_sender_login_mismatch, permit"
+    assert "smtpd_restriction_classes" not in cf
