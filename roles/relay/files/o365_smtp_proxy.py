@@ -272,6 +272,8 @@ class Worker(object):
             self.session.quit()
 
 
+XFORWARD_ATTRIBUTES = ("NAME", "ADDR", "PORT", "PROTO", "HELO", "IDENT", "SOURCE")
+_XTEXT = re.compile(r"\+([0-9A-F]{2})")
 DEADLINE_REPLY = "451 4.4.1 upstream too slow: not sent within the relay's forward deadline, will retry"
 
 
@@ -337,10 +339,19 @@ class ProxyHandler(object):
         secrets = self.upstream.secrets()
         replies = [redact(line, secrets) for line in lmtp_replies(rcpt_tos, reply)]
         codes = sorted(set(line[:3] for line in replies))
-        LOG.info("queue_id=%s from=<%s> rcpts=%d size=%d upstream=%r reply=%s secs=%.3f",
-                 queue_id_of(data), envelope.mail_from, len(rcpt_tos), len(data),
+        client = getattr(session, "xforward", None) or {}
+        # One line a message, key=value: never a body, subject, secret or token.
+        LOG.info("queue_id=%s client=%s helo=%s from=<%s> rcpts=%d size=%d codes=%s upstream=%r reply=%s secs=%.3f",
+                 queue_id_of(data), client.get("ADDR", "-"), client.get("HELO", "-"), envelope.mail_from,
+                 len(rcpt_tos), len(data), ",".join(line[:3] for line in replies),
                  redact(_one_line(upstream), secrets), ",".join(codes), time.monotonic() - started)
         return "\r\n".join(replies)
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        """LHLO: also offer XFORWARD, so that Postfix (lmtp_send_xforward_command) names the client it got the
+        message from, for the log line."""
+        session.host_name = hostname  # aiosmtpd leaves this to a 5-argument hook
+        return responses[:-1] + ["250-XFORWARD " + " ".join(XFORWARD_ATTRIBUTES)] + responses[-1:]
 
     async def handle_exception(self, error):
         """aiosmtpd answers an unexpected error with "500 Error", which would bounce the mail: defer it."""
@@ -376,6 +387,23 @@ def make_server_factory(config, handler):
             self._forward_started = started
             if started is None and self.transport is not None:
                 self._reset_timeout()  # the answer is out: Postfix's idle time starts now
+
+        async def smtp_XFORWARD(self, arg):
+            """Postfix's XFORWARD (before MAIL): the original client's attributes, xtext-encoded. Kept for the
+            log only; unknown attributes are refused as Postfix's own servers do."""
+            if not arg:
+                await self.push("501 5.5.4 Syntax: XFORWARD attribute=value...")
+                return
+            values = {}
+            for item in arg.split():
+                name, _sep, value = item.partition("=")
+                if name.upper() not in XFORWARD_ATTRIBUTES:
+                    await self.push("501 5.5.4 Bad XFORWARD attribute name: %s" % name[:20])
+                    return
+                value = _XTEXT.sub(lambda m: chr(int(m.group(1), 16)), value)
+                values[name.upper()] = re.sub(r"[^\x21-\x7e]", "?", value)[:255]
+            self.session.xforward = dict(getattr(self.session, "xforward", None) or {}, **values)
+            await self.push("250 2.0.0 Ok")
 
         def _timeout_cb(self):
             if self._forward_started is not None:
@@ -420,6 +448,7 @@ async def serve(config, ready=None):
         async with server:
             await server.serve_forever()
     finally:
+        LOG.info("stopping")
         reaper.cancel()
         for worker in handler.all_workers:
             worker.session.quit()
@@ -457,12 +486,24 @@ def check(config):
         config["upstream_host"], config["upstream_port"], config["mailbox"])
 
 
+def configure_logging(stream):
+    """This proxy's lines at INFO (one a message, start and stop); libraries (aiosmtpd's per-connection lines,
+    msal, urllib3) only from WARNING."""
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(logging.WARNING)
+    LOG.setLevel(logging.INFO)
+    return handler
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n", maxsplit=1)[0])
     parser.add_argument("--config", default="/etc/o365-smtp-proxy/proxy.json")
     parser.add_argument("--check", action="store_true", help="prove the credential and upstream AUTH, then exit")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, stream=sys.stdout, format="%(levelname)s %(message)s")
+    configure_logging(sys.stdout)
     try:
         config = load_config(args.config)
     except ConfigProblem as exc:

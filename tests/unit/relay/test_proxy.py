@@ -62,11 +62,15 @@ class RunningProxy(object):
         if self.error:
             raise self.error
 
-    def send(self, sender="device@lan.example", rcpts=("bob@example.com",), body="Subject: hi\r\n\r\nbody\r\n"):
+    def send(self, sender="device@lan.example", rcpts=("bob@example.com",), body="Subject: hi\r\n\r\nbody\r\n",
+             xforward=None):
         """The first recipient's reply to the data; all of them (LMTP: one per recipient) in self.replies."""
         where = (self.bound,) if isinstance(self.bound, str) else self.bound  # a unix socket, or (host, port)
         with smtplib.LMTP(*where, timeout=60) as client:
             client.ehlo("postfix.test")  # LMTP: sent as LHLO
+            self.lhlo = client.ehlo_resp
+            if xforward:  # as Postfix sends it with lmtp_send_xforward_command
+                assert client.docmd("XFORWARD", xforward)[0] == 250
             client.mail(sender)
             for rcpt in rcpts:
                 assert client.rcpt(rcpt)[0] == 250
@@ -318,3 +322,40 @@ def test_a_file_the_proxy_cannot_read_is_named(tmp_path):
                                 "certificate_path": "/home/nowhere/relay.pem"}))
     with pytest.raises(proxy.ConfigProblem, match="certificate_path: cannot read /home/nowhere/relay.pem"):
         proxy.load_config(str(path))
+
+
+def test_one_log_line_a_message_with_the_client_and_no_library_chatter(run_proxy, upstream):
+    import io
+    stream = io.StringIO()
+    root = logging.getLogger()
+    level, handler = root.level, proxy.configure_logging(stream)
+    try:
+        running = run_proxy()
+        for n in range(5):
+            running.send(sender=MAILBOX, rcpts=["bob@example.com", "eve@example.com"],
+                         body=RECEIVED + "Subject: secret subject %d\r\n\r\nsecret body\r\n" % n,
+                         xforward="NAME=printer.lan ADDR=192.0.2.7 PORT=40123 HELO=printer+2Elan PROTO=ESMTP")
+        assert b"XFORWARD" in running.lhlo
+        running.stop()
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
+    # The fake upstream is aiosmtpd in this same process: its AUTH logs one deprecation warning; not the proxy's.
+    lines = [line for line in stream.getvalue().splitlines() if "Session.login_data is deprecated" not in line]
+    messages = [line for line in lines if "queue_id=" in line]
+    assert len(messages) == 5, lines
+    # Start, the five messages, stop: aiosmtpd's per-connection INFO lines and smtplib/msal chatter are gone.
+    assert len(lines) == 7 and "listening on" in lines[0] and "stopping" in lines[-1], lines
+    line = messages[0]
+    for part in ("queue_id=4XbQ2m0Jz9z9sWm", "client=192.0.2.7", "helo=printer.lan", "from=<%s>" % MAILBOX,
+                 "rcpts=2", "codes=250,250", "reply=250"):
+        assert part in line, line
+    assert "secret" not in stream.getvalue() and upstream.auths[0][1] not in stream.getvalue()
+
+
+def test_xforward_with_an_unknown_attribute_is_refused(run_proxy, upstream):
+    running = run_proxy()
+    with smtplib.LMTP(*running.bound, timeout=30) as client:
+        client.ehlo("postfix.test")
+        assert client.docmd("XFORWARD", "EVIL=1")[0] == 501
+        assert client.docmd("XFORWARD", "ADDR=192.0.2.7")[0] == 250

@@ -22,6 +22,7 @@ def test_never_an_open_relay_and_everything_goes_to_the_proxy():
     # A unix socket only Postfix may open (the proxy's folder is group postfix): no local user bypasses Postfix.
     assert cf["default_transport"] == cf["relay_transport"] == "lmtp:unix:/run/o365-smtp-proxy/lmtp"
     assert cf["authorized_submit_users"] == "root"
+    assert cf["lmtp_send_xforward_command"] == "yes"  # the proxy logs the client
     assert "relayhost" not in cf
     services = [line.split() for line in render("master.cf.j2").splitlines() if line and line[0] != "#"]
     assert ["lmtp", "unix", "-", "-", "n", "-", "-", "lmtp"] in services
