@@ -178,8 +178,8 @@ class Upstream(object):
     def session(self):
         c = self.config
         return DeadlineSession(c["upstream_host"], port=c["upstream_port"], secure="starttls",
-                           ca_path=c["auth"].get("ca_path"), timeout=c["timeout"], ehlohost=c.get("ehlo_name"),
-                           mailbox=c["mailbox"], token_source=self.token)
+                               ca_path=c["auth"].get("ca_path"), timeout=c["timeout"],
+                               ehlohost=c.get("ehlo_name"), mailbox=c["mailbox"], token_source=self.token)
 
     def secrets(self):
         return self.tokens.secrets()
