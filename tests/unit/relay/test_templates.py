@@ -5,7 +5,7 @@ import json
 import os
 
 import pytest
-from helpers.relay_role import NETWORKS, NETWORKS_SCRIPT, ROLE, load_file, render, role_vars
+from helpers.relay_role import NETWORKS_SCRIPT, ROLE, load_file, render, role_vars
 
 
 def main_cf(**overrides):
