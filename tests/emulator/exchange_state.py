@@ -288,6 +288,10 @@ class ExchangeState(object):
     def in_scope(self, scope, box):
         return _evaluate(parse_filter(scope["RecipientFilter"]), box, self)
 
+    def matches(self, tree, recipient):
+        """A parsed OPATH filter (parse_filter) against one recipient (mailbox or group)."""
+        return _evaluate(tree, recipient, self)
+
     def smtp_auth(self, box):
         """(effective enabled?, 'Tenant' | 'Mailbox' that decided)."""
         value = box.get("SmtpClientAuthenticationDisabled")
@@ -471,10 +475,10 @@ def _evaluate(tree, box, state):
         group = state.find_group(value)
         values = [value.lower()] if group and box["ExternalDirectoryObjectId"] in group["members"] else []
     elif prop == "emailaddresses":
-        values = [a.lower() for a in box["EmailAddresses"]] + [a.split(":", 1)[1].lower() for a in box["EmailAddresses"]]
+        addresses = box.get("EmailAddresses") or ()
+        values = [a.lower() for a in addresses] + [a.split(":", 1)[-1].lower() for a in addresses]
     else:
-        key = {p.lower(): p for p in box}.get(prop)
-        values = [str(box.get(key) or "").lower()]
+        values = [str(box.get(_PROPERTIES[prop]) or "").lower()]
     value = value.lower()
     if op == "-like":
         pattern = re.compile("^" + ".*".join(re.escape(p) for p in value.split("*")) + "$")

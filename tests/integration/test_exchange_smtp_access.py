@@ -168,11 +168,17 @@ def test_info_answers_who_may_send_as_whom(emulator, tenant):
     play(emulator, access_task(app_id, mailboxes=[{"address": box("noreply")}]))
     tenant.exchange.transport_config["SmtpClientAuthenticationDisabled"] = True
     mark = tenant.log.mark()
-    report, whole = play(emulator, [{"o365.smtp_oauth.exchange_smtp_access_info": {"app_id": app_id}},
-                                    {"o365.smtp_oauth.exchange_smtp_access_info": {}}])
+    report, whole, every = play(emulator, [
+        {"o365.smtp_oauth.exchange_smtp_access_info": {"app_id": app_id}},
+        {"o365.smtp_oauth.exchange_smtp_access_info": {}},
+        {"o365.smtp_oauth.exchange_smtp_access_info": {"app_id": app_id, "all_mailboxes": True}}])
     assert not report["changed"] and not whole["changed"] and exchange_writes(tenant, mark) == []
-    pairs = {p["mailbox"]: p for p in report["pairs"]}
+    # By default only where the app may send (its scope holds noreply@); every mailbox only when asked for.
+    assert [p["mailbox"] for p in report["pairs"]] == [box("noreply")]
+    assert [b["address"] for b in report["mailboxes"]] == [box("noreply")]
+    pairs = {p["mailbox"]: p for p in every["pairs"]}
     assert set(pairs) == {b["PrimarySmtpAddress"] for b in tenant.exchange.mailboxes.values()}
+    assert pairs[box("noreply")] == report["pairs"][0]
     assert pairs[box("noreply")]["via"] == "rbac" and not pairs[box("noreply")]["verdict"]["allowed"]
     assert any("disabled for the tenant" in r for r in pairs[box("noreply")]["verdict"]["reasons"])
     assert any("role assignment" in r for r in pairs[box("alerts")]["verdict"]["reasons"])

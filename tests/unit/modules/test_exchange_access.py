@@ -401,10 +401,11 @@ def test_admin_without_exchange_role_is_told_what_to_do(tenant):
 def test_info_reports_pairs_with_reasons(tenant):
     access(tenant, mailboxes=[{"address": box("noreply")}, {"address": box("alerts"), "smtp_auth": "disabled"}])
     module = Module(tenant, tenant.admin_token, app_id=None, mailbox=None)
+    before = len(tenant.log)
     run_exchange_smtp_access_info(module)
     report = module.result
-    assert not report["changed"] and tenant.log.writes() and all(
-        not e["write"] for e in tenant.log[-20:])
+    assert not report["changed"] and tenant.log.writes() and len(tenant.log) > before and all(
+        not e["write"] for e in tenant.log[before:])
     pairs = {p["mailbox"]: p for p in report["pairs"]}
     assert set(pairs) == {box("noreply"), box("alerts")}
     assert pairs[box("noreply")]["verdict"]["allowed"] and pairs[box("noreply")]["via"] == "rbac"
