@@ -38,7 +38,7 @@ def bounded_map(fn, items, workers=WORKERS, progress=None, label="items"):
                 state["next"] += 1
             try:
                 results[index] = fn(items[index])
-            except BaseException as error:  # raised again in the caller, with its traceback
+            except Exception as error:  # raised again in the caller, with its traceback
                 with lock:
                     if state["error"] is None:
                         state["error"] = error

@@ -346,7 +346,8 @@ def _filtered(ex, p, name, rows):
         tree = parse_filter(str(p.get(name)))
     except FilterError as error:
         raise invalid("Invalid filter syntax for %s: %s" % (name, error))
-    return [r for r in rows if ex.matches(tree, r)]
+    matches = ex.matcher(tree)
+    return [r for r in rows if matches(r)]
 
 
 def get_recipient_permission(ex, p, warnings):

@@ -15,6 +15,7 @@ are not published: the limits here are settings, their defaults off (docs/develo
 """
 
 import collections
+import heapq
 import math
 import threading
 import time
@@ -89,3 +90,20 @@ class Throttle(object):
         if limits is not None:
             with self.lock:
                 limits.in_flight = max(0, limits.in_flight - 1)
+
+
+def simulated_wall(entries, latency):
+    """The wall time the logged requests would take if each took `latency` seconds, keeping the concurrency the
+    client really had: a request that started after another really ended may depend on it, so it starts after it
+    in simulated time too; requests that overlapped in real time run side by side. Local processing between calls
+    is left out (it is measured apart). entries: the request log's dicts (started, time = answered)."""
+    timed = sorted((e for e in entries if e.get("started") is not None), key=lambda e: e["started"])
+    ended = []  # heap of (real end, simulated end)
+    done_before, wall = 0.0, 0.0
+    for entry in timed:
+        while ended and ended[0][0] <= entry["started"]:
+            done_before = max(done_before, heapq.heappop(ended)[1])
+        finish = done_before + latency
+        heapq.heappush(ended, (entry["time"], finish))
+        wall = max(wall, finish)
+    return wall

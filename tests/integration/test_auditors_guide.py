@@ -96,10 +96,13 @@ AUDIT = """
     - name: Who may send as whom (the relay app, every mailbox)
       o365.smtp_oauth.exchange_smtp_access_info:
         app_id: "{{ relay_report.app.app_id }}"
+        all_mailboxes: true       # a verdict for every mailbox, also those it may not use
+        full_access_scan: true    # FullAccess of every mailbox (one call per mailbox)
       register: relay_access
 
     - name: Who may send as whom (every grant in the tenant)
       o365.smtp_oauth.exchange_smtp_access_info:
+        full_access_scan: true    # classic grants (FullAccess) are found only by reading every mailbox
       register: tenant_access
 
     - name: Keep the evidence
