@@ -19,7 +19,7 @@ from ansible_collections.o365.smtp_oauth.plugins.module_utils._exchange import E
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._exchange_filter import same_filter
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._exchange_principal import PrincipalForms
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._exchange_read import (
-    ExchangeReader, names_of, nullable_bool, _lower)
+    ExchangeReader, addresses_of, names_of, nullable_bool, _lower)
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._parallel import bounded_map
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._exchange_verdict import (
     SMTP_SEND_ROLE, smtp_auth_state, verdict)
@@ -143,22 +143,25 @@ class ExchangeAccess(object):
 
     def _send_as(self, cas_rows):
         """{declared address: SendAs held} from one paged read of the trustee's grants (filtered by Exchange with
-        -Trustee, so trusted as they come). A grant on a recipient printed in a form none of the declared
-        mailboxes shows is asked about per mailbox, and only for mailboxes that want SendAs and seem to lack it,
-        so that a re-run never grants twice for a difference of spelling."""
+        -Trustee, so trusted as they come). A grant naming its recipient in a form no declared mailbox shows is
+        resolved with Get-Recipient (one call per such grant), so that a re-run never grants twice (nor misses a
+        removal) for a difference of spelling."""
         names = {address: names_of(row) for address, row in cas_rows.items()}
-        held, unmatched = {}, False
+        held, unmatched = {}, set()
         for row in self.read.send_as_of(self.identity.sp_id):
             identity = _lower(row.get("Identity"))
             owners = [a for a, known in names.items() if identity in known]
             for address in owners:
                 held[address] = True
-            unmatched = unmatched or not owners
-        if unmatched:
-            unsure = [m["address"] for m in self.mailboxes if m.get("send_as") and not held.get(m["address"])]
-            for address, found in self._each(lambda a: self.read.has_send_as(a, self.identity.sp_id), unsure,
-                                              "SendAs read").items():
-                held[address] = found
+            if not owners and identity:
+                unmatched.add(identity)
+        unmatched = sorted(unmatched)
+        for found in self._each(self.read.recipient, unmatched, "SendAs recipients resolved").values():
+            if found is not None:
+                shown = names_of(found)
+                for address, known in names.items():
+                    if known & shown & addresses_of(found) or address in shown:
+                        held[address] = True
         return held
 
     # -- plan --------------------------------------------------------------------------------------------------------
