@@ -134,14 +134,14 @@ def access_report(client, graph, params, progress=None):
         wanted = set(audit.asked)
         for addresses in members.values():
             wanted |= addresses
-        cas = {}
-        identities = {_lower(r.get("Identity")) for rows in send_as_rows.values() for r in rows}
+        rows = read.cas_mailboxes(wanted) if wanted else {}
+        identities = {_lower(r.get("Identity")) for found in send_as_rows.values() for r in found}
         if identities:
-            # Rows name the recipient as Exchange prints it: match what is known, ask Exchange about the rest.
-            known = read.cas_mailboxes(wanted) if wanted else {}
-            resolved = audit.resolve(identities, {primary_address(r): names_of(r) for r in known.values()})
-            wanted |= set(resolved.values())
-        cas = {primary_address(r): r for r in read.cas_mailboxes(wanted).values()} if wanted else {}
+            # SendAs rows name the recipient as Exchange prints it: match what is known, ask about the rest.
+            resolved = audit.resolve(identities, {primary_address(r): names_of(r) for r in rows.values()})
+            more = set(resolved.values()) - set(rows)
+            rows.update(read.cas_mailboxes(more) if more else {})
+        cas = {primary_address(r): r for r in rows.values()}
     for address in audit.asked:
         if address not in cas and not any(address in addresses_of(r) for r in cas.values()):
             raise ConfigError("Exchange Online has no mailbox %s" % address,

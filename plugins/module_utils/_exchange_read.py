@@ -64,8 +64,8 @@ def addresses_of(row):
 
 def names_of(row):
     """Every name Exchange may print a recipient as in another cmdlet's Identity column."""
-    found = {_lower(row.get(k)) for k in ("Identity", "Name", "Alias", "DistinguishedName", "Guid",
-                                           "ExternalDirectoryObjectId", "ExchangeGuid")}
+    keys = ("Identity", "Name", "Alias", "DistinguishedName", "Guid", "ExternalDirectoryObjectId", "ExchangeGuid")
+    found = {_lower(row.get(k)) for k in keys}
     found.discard("")
     return found | addresses_of(row)
 

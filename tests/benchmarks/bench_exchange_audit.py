@@ -5,7 +5,8 @@
 A tenant of N mailboxes (default 10,000) and five sending apps, each granted 100 mailboxes: three in the RBAC model
 (a management scope over its 100 mailboxes and a role assignment), two in the classic model (FullAccess on each),
 every app also SendAs on 20 of its mailboxes. Figures for (a) exchange_smtp_access_info for one app, (b) the
-whole-tenant report, (c) exchange_smtp_access re-run with the 100 declared mailboxes, RBAC and classic.
+whole-tenant report, (c) exchange_smtp_access re-run with the 100 declared mailboxes, RBAC and classic; with
+`--only s`, (b) with full_access_scan (classic grants nobody asked about: one call per mailbox of the tenant).
 
 The module bodies run in this process (the code ansible-playbook runs, without its start-up) against the emulator
 over HTTPS; the admin app's tokens are issued by the emulated tenant's own signer. Printed per scenario: admin API
@@ -135,7 +136,7 @@ def main():
     parser.add_argument("--mailboxes", type=int, default=10000)
     parser.add_argument("--latency", type=float, default=0.3, help="seconds per Graph / admin API call")
     parser.add_argument("--scale", type=float, default=0.05, help="real seconds slept per simulated second")
-    parser.add_argument("--only", default="abc", help="scenarios to run: any of a, b, c")
+    parser.add_argument("--only", default="abc", help="scenarios to run: any of a, b, c, s (b with full_access_scan)")
     args = parser.parse_args()
     with Emulator(smtp=False) as emulator:
         emulator.tenant.exchange.page_size = 1000  # assumed page size of the real admin API
@@ -155,6 +156,9 @@ def main():
         if "b" in args.only:
             scenario(emulator, tokens, "(b) info, whole tenant", run_exchange_smtp_access_info,
                      {"app_id": None, "mailbox": None}, args)
+        if "s" in args.only:  # not by default: one call per mailbox of the tenant
+            scenario(emulator, tokens, "(b) info, whole tenant, full_access_scan", run_exchange_smtp_access_info,
+                     {"app_id": None, "mailbox": None, "full_access_scan": True}, args)
         if "c" in args.only:
             for model, app_id, addresses, send_as in (rbac, classic):
                 done = scenario(emulator, tokens, "(c) re-run, 100 declared, %s" % model, run_exchange_smtp_access,

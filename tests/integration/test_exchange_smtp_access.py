@@ -316,3 +316,17 @@ def test_reruns_write_nothing_whatever_form_exchange_prints_the_principal_in(emu
     ex = tenant.exchange
     assert (ex.role_assignments, ex.scopes, ex.mailbox_permissions, ex.recipient_permissions,
             ex.service_principals) == ({}, {}, [], [], {})
+
+
+def test_info_at_v_says_how_far_the_per_mailbox_reads_went(emulator, tenant):
+    """-v: the per-mailbox reads (here one Test-ServicePrincipalAuthorization per mailbox of the app's scope, run a
+    few at a time) report their progress in the result; without -v the result has no such key."""
+    app_id, sp_id = sending_app(emulator, tenant, "relay-progress", "rbac")
+    declared = access_task(app_id, mailboxes=[{"address": box("noreply")}, {"address": box("alerts")}])
+    info = {"name": "info", "o365.smtp_oauth.exchange_smtp_access_info": {"app_id": app_id}}
+    run = run_playbook(emulator, [declared, info], verbosity=1)
+    created, report = run.results
+    assert created["changed"] and not report["changed"], run.output[-3000:]
+    assert report["progress"][-1] == "in scope: 2 of 2"
+    assert [p["mailbox"] for p in report["pairs"]] == [box("alerts"), box("noreply")]
+    assert "in scope: 2 of 2" in run.output
