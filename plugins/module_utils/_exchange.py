@@ -190,7 +190,7 @@ class ExchangeAdminClient(object):
                     "request (and its token) was not sent there" % (cmdlet, urlsplit(url).hostname), cmdlet=cmdlet,
                     fix="check exchange_endpoint and any proxy in between")
             response = self._http().request("POST", url, scope=self.scope, json=body, headers=headers,
-                                         idempotent=True, raise_errors=False)
+                                            idempotent=True, raise_errors=False)
             status = getattr(response, "status", 200)
             location = (getattr(response, "headers", None) or {}).get("location")
             if status not in (301, 302, 307, 308) or not location:

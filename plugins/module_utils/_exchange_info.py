@@ -162,9 +162,11 @@ def access_report(client, graph, params, progress=None):
     # FullAccess: per mailbox only, for the asked mailboxes or (full_access_scan) every mailbox.
     asked = {a for a in cas if addresses_of(cas[a]) & set(audit.asked) or a in audit.asked}
     full_boxes = sorted(cas) if audit.full_scan else sorted(asked)
-    full_rows = dict(zip(full_boxes, audit.each(lambda a: read.client.invoke("Get-MailboxPermission",
-                                                                              {"Identity": a}),
-                                                full_boxes, "FullAccess read")))
+
+    def permissions(address):
+        return read.client.invoke("Get-MailboxPermission", {"Identity": address})
+
+    full_rows = dict(zip(full_boxes, audit.each(permissions, full_boxes, "FullAccess read")))
     boxes = []
     for address in sorted(cas):
         row = cas[address]

@@ -25,14 +25,15 @@ def bounded_map(fn, items, workers=WORKERS, progress=None, label="items"):
     results = [None] * len(items)
     if not items:
         return results
-    state = {"next": 0, "done": 0, "error": None}
+    state = {"next": 0, "done": 0}
+    errors = []
     lock = threading.Lock()
     step = max(1, len(items) // 10)
 
     def work():
         while True:
             with lock:
-                if state["error"] is not None or state["next"] >= len(items):
+                if errors or state["next"] >= len(items):
                     return
                 index = state["next"]
                 state["next"] += 1
@@ -40,8 +41,7 @@ def bounded_map(fn, items, workers=WORKERS, progress=None, label="items"):
                 results[index] = fn(items[index])
             except Exception as error:  # raised again in the caller, with its traceback
                 with lock:
-                    if state["error"] is None:
-                        state["error"] = error
+                    errors.append(error)
                 return
             with lock:
                 state["done"] += 1
@@ -59,6 +59,6 @@ def bounded_map(fn, items, workers=WORKERS, progress=None, label="items"):
             thread.start()
         for thread in threads:
             thread.join()
-    if state["error"] is not None:
-        raise state["error"]
+    if errors:
+        raise errors[0]
     return results
