@@ -18,6 +18,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import json as _json
+import threading
 
 try:
     from urllib.parse import urljoin, urlsplit
@@ -122,6 +123,24 @@ class ExchangeAdminClient(object):
         self.calls = 0
         self.writes = 0   # write cmdlets sent (check mode must leave this at 0)
         self.warnings = []  # Exchange's warnings ("already present"...), for the module's warnings
+        # Safe to call from a few threads (_parallel.bounded_map): counters under a lock, and each other thread
+        # sends through its own fork of the HttpClient (its own connection pool).
+        self._lock = threading.Lock()
+        self._owner = threading.current_thread()
+        self._local = threading.local()
+
+    def _http(self):
+        if threading.current_thread() is self._owner or not hasattr(self.http, "fork"):
+            return self.http
+        if getattr(self._local, "http", None) is None:
+            self._local.http = self.http.fork()
+        return self._local.http
+
+    def _count(self, calls=0, writes=0, warnings=()):
+        with self._lock:
+            self.calls += calls
+            self.writes += writes
+            self.warnings.extend(w for w in warnings if w not in self.warnings)
 
     @staticmethod
     def is_write(cmdlet):
@@ -133,13 +152,13 @@ class ExchangeAdminClient(object):
         headers = {"X-ResponseFormat": "json", "X-AnchorMailbox": self.anchor, "Accept": "application/json",
                    "X-CmdletName": cmdlet}
         if self.is_write(cmdlet):
-            self.writes += 1
+            self._count(writes=1)
         rows, url = [], self.url
         for unused_page in range(MAX_PAGES):
-            self.calls += 1
+            self._count(calls=1)
             page = self._post(cmdlet, url, body, headers)
             rows.extend(page.get("value") or [])
-            self.warnings.extend(w for w in (page.get("@adminapi.warnings") or []) if w not in self.warnings)
+            self._count(warnings=page.get("@adminapi.warnings") or [])
             url = page.get("@odata.nextLink")
             if not url:
                 return rows
@@ -170,8 +189,8 @@ class ExchangeAdminClient(object):
                     "%s: the Exchange admin API sent the client to %s, which is not a Microsoft Exchange host; the "
                     "request (and its token) was not sent there" % (cmdlet, urlsplit(url).hostname), cmdlet=cmdlet,
                     fix="check exchange_endpoint and any proxy in between")
-            response = self.http.request("POST", url, scope=self.scope, json=body, headers=headers,
-                                         idempotent=True, raise_errors=False)
+            response = self._http().request("POST", url, scope=self.scope, json=body, headers=headers,
+                                            idempotent=True, raise_errors=False)
             status = getattr(response, "status", 200)
             location = (getattr(response, "headers", None) or {}).get("location")
             if status not in (301, 302, 307, 308) or not location:

@@ -19,7 +19,8 @@ from ansible_collections.o365.smtp_oauth.plugins.module_utils._exchange import E
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._exchange_filter import same_filter
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._exchange_principal import PrincipalForms
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._exchange_read import (
-    ExchangeReader, nullable_bool, _lower)
+    ExchangeReader, addresses_of, names_of, nullable_bool, _lower)
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._parallel import bounded_map
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._exchange_verdict import (
     SMTP_SEND_ROLE, smtp_auth_state, verdict)
 
@@ -64,7 +65,7 @@ class ExchangeAccess(object):
     """One task's run. `client`: ExchangeAdminClient; `identity`: AppIdentity (_exchange_identity)."""
 
     def __init__(self, client, identity, params, check_mode, smtp_consent=None, sleep=time.sleep,
-                 clock=time.monotonic):
+                 clock=time.monotonic, progress=None):
         self.client = client
         self.read = ExchangeReader(client)
         self.identity = identity
@@ -78,6 +79,18 @@ class ExchangeAccess(object):
         self.actions = []
         self.warnings = []
         self.primary = {}  # declared address -> the mailbox's primary SMTP address (what a scope filter matches)
+        self.progress = progress  # callable(line): how far the per-mailbox reads are (the module's -v output)
+        self._consent = None
+
+    def consent(self):
+        """Entra SMTP.SendAsApp consented (True/False, None = unknown), read once per run."""
+        if self._consent is None and self.smtp_consent:
+            self._consent = self.smtp_consent()
+        return self._consent
+
+    def _each(self, fn, addresses, label):
+        """fn(address) for every address, a few at a time (Exchange answers these per mailbox only)."""
+        return dict(zip(addresses, bounded_map(fn, addresses, progress=self.progress, label=label)))
 
     # -- describe --------------------------------------------------------------------------------------------------
     def describe(self):
@@ -93,19 +106,32 @@ class ExchangeAccess(object):
         state = {"service_principal": {"app_id": self.identity.app_id, "object_id": sp_id} if registered else None,
                  "wrong_registrations": sorted(r.get("ObjectId") for r in self.wrong_regs),
                  "authorization_model": self.model, "mailboxes": {}}
+        # Cost per run: a few batched reads for all declared mailboxes, plus one read per mailbox only for what
+        # Exchange answers per mailbox (FullAccess) and only when the model needs it.
+        addresses = [m["address"] for m in self.mailboxes]
+        cas_rows = self.read.cas_mailboxes(addresses) if addresses else {}
         for index, entry in enumerate(self.mailboxes):
-            cas = self.read.cas_mailbox(entry["address"])
+            cas = cas_rows.get(entry["address"])
             if cas is None:
                 raise ConfigError("Exchange Online has no mailbox %s" % entry["address"],
                                   option="mailboxes[%d].address" % index, code="ManagementObjectNotFoundException",
                                   fix="check the address; the mailbox (a shared mailbox is enough) must exist and may "
                                       "take minutes to appear after it is created")
             self.primary[entry["address"]] = _lower(cas.get("PrimarySmtpAddress")) or entry["address"]
-            state["mailboxes"][entry["address"]] = {
+        send_as = self._send_as(cas_rows) if registered and addresses else {}
+        # FullAccess matters to the classic model, to removals (purge, absent) and to an RBAC app whose tokens
+        # carry the Entra SMTP.SendAsApp role (Exchange then checks FullAccess); otherwise it is not read (null).
+        need_full = registered and (self.model == "classic" or self.params.get("purge")
+                                    or self.params.get("state") == "absent" or self.consent() is True)
+        full = self._each(lambda a: self.read.has_full_access(a, sp_id), addresses, "FullAccess read") \
+            if need_full else {}
+        for entry in self.mailboxes:
+            address, cas = entry["address"], cas_rows[entry["address"]]
+            state["mailboxes"][address] = {
                 "smtp_auth": smtp_auth_state(nullable_bool(cas.get("SmtpClientAuthenticationDisabled")),
                                              self.tenant_disabled)["mailbox"],
-                "full_access": registered and self.read.has_full_access(entry["address"], sp_id),
-                "send_as": registered and self.read.has_send_as(entry["address"], sp_id),
+                "full_access": full.get(address, False) if need_full else (False if not registered else None),
+                "send_as": send_as.get(address, False),
             }
         scope = self.read.scope(self.scope_name)
         # Written as -RecipientRestrictionFilter, read back as RecipientFilter (in Exchange's own spelling).
@@ -114,6 +140,29 @@ class ExchangeAccess(object):
         state["role_assignments"] = sorted("%s (scope: %s)" % (a.get("Name"), a.get("CustomResourceScope") or
                                                                "organization") for a in self.assignments)
         return state
+
+    def _send_as(self, cas_rows):
+        """{declared address: SendAs held} from one paged read of the trustee's grants (filtered by Exchange with
+        -Trustee, so trusted as they come). A grant naming its recipient in a form no declared mailbox shows is
+        resolved with Get-Recipient (one call per such grant), so that a re-run never grants twice (nor misses a
+        removal) for a difference of spelling."""
+        names = {address: names_of(row) for address, row in cas_rows.items()}
+        held, unmatched = {}, set()
+        for row in self.read.send_as_of(self.identity.sp_id):
+            identity = _lower(row.get("Identity"))
+            owners = [a for a, known in names.items() if identity in known]
+            for address in owners:
+                held[address] = True
+            if not owners and identity:
+                unmatched.add(identity)
+        unmatched = sorted(unmatched)
+        for found in self._each(self.read.recipient, unmatched, "SendAs recipients resolved").values():
+            if found is not None:
+                shown = names_of(found)
+                for address, known in names.items():
+                    if known & shown & addresses_of(found) or address in shown:
+                        held[address] = True
+        return held
 
     # -- plan --------------------------------------------------------------------------------------------------------
     def plan_present(self, before):
@@ -224,9 +273,11 @@ class ExchangeAccess(object):
                 self._act("Remove-RecipientPermission", {"Identity": row.get("Identity"), "Trustee": sp_id,
                                                          "AccessRights": ["SendAs"], "Confirm": False},
                           "remove SendAs on %s (not declared)" % row.get("Identity"))
-        for box in self.read.mailboxes():
-            address = _lower(box.get("PrimarySmtpAddress"))
-            if address not in declared and self.read.has_full_access(address, sp_id):
+        # FullAccess is answered per mailbox only: purge is the one tenant-wide scan, a few mailboxes at a time.
+        others = [a for a in (_lower(b.get("PrimarySmtpAddress")) for b in self.read.mailboxes()) if a not in declared]
+        held = self._each(lambda a: self.read.has_full_access(a, sp_id), others, "FullAccess scan (purge)")
+        for address in others:
+            if held[address]:
                 self._act("Remove-MailboxPermission", {"Identity": address, "User": sp_id,
                                                        "AccessRights": ["FullAccess"], "Confirm": False},
                           "remove FullAccess on %s (not declared)" % address)
@@ -310,7 +361,8 @@ class ExchangeAccess(object):
         deadline, delay = self.clock() + max(0, timeout), 1.0
         pending = [m["address"] for m in self.mailboxes]
         while True:
-            pending = [a for a in pending if not self.read.in_scope(self.identity.sp_id, a)]
+            seen = self._each(lambda a: self.read.in_scope(self.identity.sp_id, a), pending, "in effect")
+            pending = [a for a in pending if not seen[a]]
             if not pending or self.clock() + delay > deadline:
                 break
             self.sleep(delay)
@@ -330,18 +382,22 @@ class ExchangeAccess(object):
         """
         sp_ok = after["service_principal"] is not None
         # Read in both models: in RBAC a consented SMTP.SendAsApp makes Exchange ignore the role assignment.
-        consent = self.smtp_consent() if self.smtp_consent else None
+        consent = self.consent()
         has_assignment = self.model == "rbac" and bool(after.get("role_assignments"))
+        touched_by = {m["address"]: any(a.address in (None, m["address"]) for a in self.actions)
+                      for m in self.mailboxes}
+        asked = [a for a, touched in touched_by.items() if sp_ok and has_assignment and not touched]
+        seen = self._each(lambda a: self.read.in_scope(self.identity.sp_id, a), asked, "in effect")
         results = []
         for entry in self.mailboxes:
             address, state = entry["address"], after["mailboxes"][entry["address"]]
-            touched = any(a.address in (None, address) for a in self.actions)
+            touched = touched_by[address]
             in_scope, pending = None, touched
             if sp_ok and has_assignment:
                 if touched:
                     in_scope = True  # just configured (or about to be, in check mode): Exchange applies it later
                 else:
-                    in_scope = self.read.in_scope(self.identity.sp_id, address)
+                    in_scope = seen[address]
                     if not in_scope and not self.params.get("group"):
                         in_scope = pending = True  # our scope names this address: configured, not applied yet
             facts = {"mailbox_exists": True, "sp_registered": sp_ok, "sp_object_id_ok": True, "model": self.model,

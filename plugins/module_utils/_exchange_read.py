@@ -28,6 +28,48 @@ def nullable_bool(value):
     return _is_true(value)
 
 
+# Longest filter sent in one call. Microsoft documents 2048 characters as the maximum of a RecipientFilter
+# (New-DynamicDistributionGroup); assumed to hold for -Filter too (docs/development.md, Emulator assumptions).
+MAX_FILTER_CHARS = 2048
+UNLIMITED = "Unlimited"
+
+
+def _quoted(value):
+    return "'%s'" % str(value).replace("'", "''")
+
+
+def address_filters(addresses, limit=MAX_FILTER_CHARS):
+    """OPATH filters selecting recipients by any of their addresses, each at most `limit` characters."""
+    filters, current = [], ""
+    for address in sorted(set(addresses)):
+        clause = "EmailAddresses -eq %s" % _quoted(address)
+        joined = clause if not current else "%s -or %s" % (current, clause)
+        if current and len(joined) > limit:
+            filters.append(current)
+            joined = clause
+        current = joined
+    if current:
+        filters.append(current)
+    return filters
+
+
+def addresses_of(row):
+    """Every address a recipient row shows: primary, UPN and proxy addresses, lowercased, without prefixes."""
+    found = {_lower(row.get("PrimarySmtpAddress")), _lower(row.get("UserPrincipalName"))}
+    for value in row.get("EmailAddresses") or ():
+        found.add(_lower(str(value).split(":", 1)[-1]))
+    found.discard("")
+    return found
+
+
+def names_of(row):
+    """Every name Exchange may print a recipient as in another cmdlet's Identity column."""
+    keys = ("Identity", "Name", "Alias", "DistinguishedName", "Guid", "ExternalDirectoryObjectId", "ExchangeGuid")
+    found = {_lower(row.get(k)) for k in keys}
+    found.discard("")
+    return found | addresses_of(row)
+
+
 def primary_address(row):
     return _lower(row.get("PrimarySmtpAddress") or row.get("UserPrincipalName") or row.get("Identity"))
 
@@ -52,6 +94,31 @@ class ExchangeReader(object):
         rows = self.client.get_or_none("Get-CASMailbox", {"Identity": address})
         return rows[0] if rows else None
 
+    def cas_mailboxes(self, addresses):
+        """{asked address: CAS row} for many mailboxes in few calls (address filters within Exchange's filter
+        length, paged); an address Exchange has no mailbox for is missing from the answer."""
+        wanted = {_lower(a) for a in addresses}
+        found = {}
+        for opath in address_filters(wanted):
+            for row in self.client.invoke("Get-CASMailbox", {"Filter": opath, "ResultSize": UNLIMITED}):
+                for address in addresses_of(row) & wanted:
+                    found[address] = row
+        return found
+
+    def all_cas_mailboxes(self):
+        """Every mailbox's CAS settings: one paged read."""
+        return self.client.invoke("Get-CASMailbox", {"ResultSize": UNLIMITED})
+
+    def scope_members(self, recipient_filter):
+        """The recipients a management scope's filter selects (Get-Recipient -RecipientPreviewFilter, paged)."""
+        return self.client.invoke("Get-Recipient", {"RecipientPreviewFilter": recipient_filter,
+                                                    "ResultSize": UNLIMITED})
+
+    def send_as_of(self, sp_id):
+        """Every SendAs grant of one trustee in the tenant: one paged read (Exchange filters by -Trustee)."""
+        rows = self.client.invoke("Get-RecipientPermission", {"Trustee": sp_id, "ResultSize": UNLIMITED})
+        return [r for r in rows if "SendAs" in str(r.get("AccessRights")) and not _is_true(r.get("Deny"))]
+
     def mailboxes(self):
         return self.client.invoke("Get-Mailbox", {"ResultSize": "Unlimited"})
 
@@ -67,8 +134,7 @@ class ExchangeReader(object):
 
     def send_as(self, sp_id):
         """Recipients the SP may send as: {lowercased identity as Exchange prints it}."""
-        rows = self.client.invoke("Get-RecipientPermission", {"Trustee": sp_id})
-        return [r for r in rows if "SendAs" in str(r.get("AccessRights"))]
+        return self.send_as_of(sp_id)
 
     def has_send_as(self, address, sp_id):
         rows = self.client.invoke("Get-RecipientPermission", {"Identity": address, "Trustee": sp_id})

@@ -78,7 +78,9 @@ def run_exchange_smtp_access(module):
                            wait=min(params.get("wait_timeout") or 0, SP_REPLICATION_WAIT),
                            check_mode=module.check_mode)
     consent = None if identity.planned else (lambda: has_smtp_consent(graph, identity.sp_id))
-    access = ExchangeAccess(exchange_client(module), identity, params, module.check_mode, smtp_consent=consent)
+    progress = _progress(module)
+    access = ExchangeAccess(exchange_client(module), identity, params, module.check_mode, smtp_consent=consent,
+                            progress=progress)
     before = access.describe()
     if params.get("state") == "absent":
         after = access.plan_absent(before)
@@ -103,6 +105,8 @@ def run_exchange_smtp_access(module):
     }
     if changed:
         result["diff"] = {"before": before, "after": after}
+    if progress.lines:
+        result["progress"] = progress.lines
     if identity.planned:
         _warn(module, "check mode: app %s has no service principal yet (an earlier task would create it), so "
                       "everything for it is predicted as created" % identity.app_id)
@@ -114,5 +118,27 @@ def run_exchange_smtp_access(module):
 def run_exchange_smtp_access_info(module):
     params = module.params
     graph = GraphClient(module.http, module.cloud)
-    report = access_report(exchange_client(module), graph, params)
+    progress = _progress(module)
+    report = access_report(exchange_client(module), graph, params, progress=progress)
+    if progress.lines:
+        report["progress"] = progress.lines
     module.exit_json(changed=False, **report)
+
+
+class _Progress(object):
+    """How far the per-mailbox reads are: logged as they happen (the target's syslog / journal), and returned
+    as `progress` at -v (Ansible shows a module's result only when it ends)."""
+
+    def __init__(self, log, keep):
+        self.log, self.keep, self.lines = log, keep, []
+
+    def __call__(self, line):
+        if self.log:
+            self.log(line)
+        if self.keep:
+            self.lines.append(line)
+
+
+def _progress(module):
+    inner = getattr(module, "module", module)
+    return _Progress(getattr(inner, "log", None), (getattr(inner, "_verbosity", 0) or 0) >= 1)

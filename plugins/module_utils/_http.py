@@ -174,6 +174,14 @@ class HttpClient(object):
         self.attempts = 0  # HTTP attempts made (tests and benchmarks)
         self.retries = 0
 
+    def fork(self):
+        """A client for another thread: same credential, CA, timeouts, logging and retry policy, its own Session
+        (requests does not promise that one Session is safe to share between threads)."""
+        twin = HttpClient(self.token_provider, ca_path=self.ca_path, debug=self.debug, secrets=self._secrets,
+                          backoff=self.backoff, user_agent=self.user_agent)
+        twin.timeout = self.timeout
+        return twin
+
     # -- secrets ------------------------------------------------------------------------------------
     def secrets(self):
         values = list(self._secrets)

@@ -33,7 +33,13 @@ description:
     Exchange's permission cache, which lags behind the admin API. The only proof that the app can send is an
     XOAUTH2 login with the sending app's own credential - M(o365.smtp_oauth.send_mail) in check mode, with
     C(retries)/C(until) (see the examples).
-  - A second run with the same declaration sends only read cmdlets and reports C(changed=false).
+  - A second run with the same declaration sends only read cmdlets and reports C(changed=false). Its cost is a few
+    batched reads for all declared mailboxes (C(Get-CASMailbox -Filter) over their addresses, one paged
+    C(Get-RecipientPermission -Trustee)) plus one call per mailbox where Exchange answers only per mailbox
+    (C(Test-ServicePrincipalAuthorization) in the RBAC model, C(Get-MailboxPermission) in the classic model), four
+    at a time, honouring C(Retry-After). FullAccess is not read in the RBAC model unless O(purge), O(state=absent)
+    or the app's Entra C(SMTP.SendAsApp) permission make it matter. At C(-v) the result's RV(progress) says how
+    far the per-mailbox reads went.
 author:
   - o365.smtp_oauth contributors (@o365-smtp-oauth)
 extends_documentation_fragment:
@@ -242,7 +248,9 @@ mailboxes:
       type: list
       elements: str
     full_access:
-      description: Whether the app holds FullAccess on the mailbox (after the run).
+      description:
+        - Whether the app holds FullAccess on the mailbox (after the run).
+        - Null in the RBAC model when it was not read (see the description).
       type: bool
     send_as:
       description: Whether the app holds SendAs on the mailbox (after the run).
@@ -266,6 +274,11 @@ diff:
   description: Before and after of the declared state, when something changed and diff mode is on.
   returned: changed
   type: dict
+progress:
+  description: How far the per-mailbox reads went (C(-v) and more verbose only).
+  returned: at -v, when there were per-mailbox reads
+  type: list
+  elements: str
 """
 
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._module import O365Module

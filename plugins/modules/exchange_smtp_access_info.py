@@ -19,8 +19,15 @@ description:
     principal object id, checked against Microsoft Graph), management scopes and C(Application SMTP.SendAsApp) role
     assignments, FullAccess and SendAs permissions, SMTP AUTH for the tenant and each mailbox (three states and the
     effective value), and a verdict per (app, mailbox) pair with the reasons.
-  - Without O(app_id) and O(mailbox), only pairs where something is granted are listed.
-  - Runs one C(Test-ServicePrincipalAuthorization) per (app, mailbox) pair; narrow the report in large tenants.
+  - Lists only pairs where the app may send (a role assignment whose scope holds the mailbox, FullAccess read, SendAs)
+    and pairs for the mailboxes asked about (O(mailbox), O(mailboxes)); O(all_mailboxes) lists every mailbox.
+  - The cost follows the grants, not the tenant - RBAC grants through the app's role assignments and the members of
+    their scopes (C(Get-Recipient -RecipientPreviewFilter), paged), SendAs through one paged
+    C(Get-RecipientPermission -Trustee) per app, SMTP AUTH through batched C(Get-CASMailbox -Filter) reads, and one
+    C(Test-ServicePrincipalAuthorization) per mailbox in an app's scope. Per-mailbox calls run four at a time,
+    honouring C(Retry-After); at C(-v) the result's RV(progress) says how far each part went.
+  - FullAccess (the classic model's grant) is answered by Exchange per mailbox only, so it is read for the asked
+    mailboxes; O(full_access_scan) reads it for every mailbox of the tenant (one call per mailbox).
 author:
   - o365.smtp_oauth contributors (@o365-smtp-oauth)
 extends_documentation_fragment:
@@ -46,8 +53,27 @@ options:
     description: Report only this app (its Application (client) id).
     type: str
   mailbox:
-    description: Report only this mailbox (any of its addresses).
+    description:
+      - Also judge this mailbox (any of its addresses) for every app in the report, and read its FullAccess
+        holders.
     type: str
+  mailboxes:
+    description:
+      - Like O(mailbox), for several mailboxes (for example the ones a playbook declares).
+    type: list
+    elements: str
+  full_access_scan:
+    description:
+      - Read FullAccess on every mailbox of the tenant (one C(Get-MailboxPermission) per mailbox), to find classic
+        grants on mailboxes nobody asked about. Slow in large tenants.
+    type: bool
+    default: false
+  all_mailboxes:
+    description:
+      - List a pair for every mailbox of the tenant, not only where the app may send or that was asked about
+        (what earlier versions listed for O(app_id)). Reads every mailbox's SMTP AUTH setting (paged).
+    type: bool
+    default: false
 seealso:
   - module: o365.smtp_oauth.exchange_smtp_access
 """
@@ -136,8 +162,10 @@ role_assignments:
   type: list
   elements: dict
 mailboxes:
-  description: Mailboxes with their SMTP AUTH state (mailbox, tenant, effective) and the FullAccess and SendAs
-    holders (object ids).
+  description:
+    - The mailboxes the report is about (in a scope, granted SendAs, asked about; every mailbox with
+      O(all_mailboxes) or O(full_access_scan)) with their SMTP AUTH state (mailbox, tenant, effective), the SendAs
+      holders among the reported apps and the FullAccess holders (null when not read, see O(full_access_scan)).
   returned: always
   type: list
   elements: dict
@@ -165,9 +193,17 @@ pairs:
     send_as:
       description: Whether the app also holds SendAs on the mailbox.
       type: bool
+    full_access:
+      description: Whether the app holds FullAccess on the mailbox; null when it was not read (see O(full_access_scan)).
+      type: bool
     verdict:
       description: C(status) (allowed or denied), C(allowed) and C(reasons).
       type: dict
+progress:
+  description: How far the per-mailbox reads went (C(-v) and more verbose only).
+  returned: at -v, when there were per-mailbox reads
+  type: list
+  elements: str
 """
 
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._module import O365Module
@@ -178,6 +214,9 @@ def argument_spec():
     return dict(
         app_id=dict(type="str"),
         mailbox=dict(type="str"),
+        mailboxes=dict(type="list", elements="str"),
+        full_access_scan=dict(type="bool", default=False),
+        all_mailboxes=dict(type="bool", default=False),
         organization=dict(type="str"),
     )
 

@@ -323,6 +323,33 @@ def get_mailbox_permission(ex, p, warnings):
     return _permission_rows(ex, rows, "User")
 
 
+def _result_size(p, rows):
+    """-ResultSize as the reference documents it: a number, or Unlimited; 1000 when not given."""
+    value = p.get("ResultSize", 1000)
+    if str(value).strip().lower() == "unlimited":
+        return rows
+    try:
+        size = int(value)
+    except (TypeError, ValueError):
+        raise invalid("Cannot bind parameter 'ResultSize'. Cannot convert value \"%s\" to type "
+                      "\"Microsoft.Exchange.Data.Unlimited`1[System.UInt32]\"." % value, PARAM_TYPE)
+    if size < 1:
+        raise invalid("The ResultSize value must be 1 or more.", PARAM_TYPE)
+    return rows[:size]
+
+
+def _filtered(ex, p, name, rows):
+    """Rows matching an OPATH filter parameter (-Filter, -RecipientPreviewFilter), evaluated as a scope is."""
+    if not p.has(name):
+        return rows
+    try:
+        tree = parse_filter(str(p.get(name)))
+    except FilterError as error:
+        raise invalid("Invalid filter syntax for %s: %s" % (name, error))
+    matches = ex.matcher(tree)
+    return [r for r in rows if matches(r)]
+
+
 def get_recipient_permission(ex, p, warnings):
     rows = list(ex.recipient_permissions)
     if p.has("Identity"):
@@ -331,19 +358,20 @@ def get_recipient_permission(ex, p, warnings):
     if p.has("Trustee"):
         sp = _sp(ex, p.get("Trustee"))
         rows = [r for r in rows if r["Trustee"].lower() == sp["ObjectId"].lower()]
-    return _permission_rows(ex, rows, "Trustee")
+    return _result_size(p, _permission_rows(ex, rows, "Trustee"))
 
 
 def _cas(box):
     return {"Identity": box["Identity"], "Name": box["Name"], "PrimarySmtpAddress": box["PrimarySmtpAddress"],
-            "ExternalDirectoryObjectId": box["ExternalDirectoryObjectId"],
+            "ExternalDirectoryObjectId": box["ExternalDirectoryObjectId"], "EmailAddresses": list(box["EmailAddresses"]),
             "SmtpClientAuthenticationDisabled": box["SmtpClientAuthenticationDisabled"]}
 
 
 def get_cas_mailbox(ex, p, warnings):
     if p.has("Identity"):
         return [_cas(_mailbox(ex, p.get("Identity")))]
-    return [_cas(b) for b in ex.mailboxes.values()]
+    boxes = sorted(ex.mailboxes.values(), key=lambda b: b["PrimarySmtpAddress"])
+    return [_cas(b) for b in _result_size(p, _filtered(ex, p, "Filter", boxes))]
 
 
 def set_cas_mailbox(ex, p, warnings):
@@ -373,7 +401,7 @@ def get_transport_config(ex, p, warnings):
 def get_mailbox(ex, p, warnings):
     if p.has("Identity"):
         return [_mailbox(ex, p.get("Identity"))]
-    return sorted(ex.mailboxes.values(), key=lambda b: b["PrimarySmtpAddress"])
+    return _result_size(p, sorted(ex.mailboxes.values(), key=lambda b: b["PrimarySmtpAddress"]))
 
 
 def get_management_scope(ex, p, warnings):
@@ -412,7 +440,15 @@ def set_management_scope(ex, p, warnings):
 def get_recipient(ex, p, warnings):
     if p.has("Identity"):
         return [_recipient(ex, p.get("Identity"))]
-    return sorted(list(ex.mailboxes.values()) + list(ex.groups.values()), key=lambda r: r["PrimarySmtpAddress"])
+    rows = sorted(list(ex.mailboxes.values()) + list(ex.groups.values()), key=lambda r: r["PrimarySmtpAddress"])
+    if p.has("RecipientTypeDetails"):
+        wanted = {str(v).strip().lower() for v in (p.get("RecipientTypeDetails") if isinstance(
+            p.get("RecipientTypeDetails"), list) else str(p.get("RecipientTypeDetails")).split(","))}
+        rows = [r for r in rows if r["RecipientTypeDetails"].lower() in wanted]
+    # -RecipientPreviewFilter: the recipients a filter selects (Microsoft's example passes a RecipientFilter as
+    # printed, Get-DynamicDistributionGroup example 3); -Filter: OPATH over recipient properties.
+    rows = _filtered(ex, p, "Filter", _filtered(ex, p, "RecipientPreviewFilter", rows))
+    return _result_size(p, rows)
 
 
 def remove_management_scope(ex, p, warnings):
@@ -510,7 +546,7 @@ CMDLETS = {
     "get-recipientpermission": (get_recipient_permission, ("Identity", "Trustee", "AccessRights", "ResultSize")),
     "add-recipientpermission": (_grant(SEND_AS), ("Identity", "Trustee", "AccessRights")),
     "remove-recipientpermission": (_revoke(SEND_AS), ("Identity", "Trustee", "AccessRights")),
-    "get-casmailbox": (get_cas_mailbox, ("Identity", "ResultSize")),
+    "get-casmailbox": (get_cas_mailbox, ("Identity", "Filter", "ResultSize")),
     "set-casmailbox": (set_cas_mailbox, ("Identity", "SmtpClientAuthenticationDisabled")),
     "get-transportconfig": (get_transport_config, ()),
     "get-mailbox": (get_mailbox, ("Identity", "RecipientTypeDetails", "ResultSize")),
@@ -518,7 +554,8 @@ CMDLETS = {
     "new-managementscope": (new_management_scope, ("Name", "RecipientRestrictionFilter")),
     "set-managementscope": (set_management_scope, ("Identity", "RecipientRestrictionFilter")),
     "remove-managementscope": (remove_management_scope, ("Identity",)),
-    "get-recipient": (get_recipient, ("Identity", "RecipientTypeDetails", "ResultSize")),
+    "get-recipient": (get_recipient, ("Identity", "RecipientTypeDetails", "Filter", "RecipientPreviewFilter",
+                                      "ResultSize")),
     "get-managementroleassignment": (get_management_role_assignment, ("Identity", "RoleAssignee", "Role")),
     "new-managementroleassignment": (new_management_role_assignment, ("Name", "App", "Role",
                                                                       "CustomResourceScope")),

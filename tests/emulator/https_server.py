@@ -200,6 +200,23 @@ class _Handler(BaseHTTPRequestHandler):
             code, message = FAULT_CODES.get(fault.status, ("Error", "Injected failure."))
             response = error_response(request.part, fault.status, code, message, fault.retry_after)
             return self._send(response, request, tenant, fault="status")
+        retry_after = tenant.throttle.admit(request.part)
+        if retry_after is not None:
+            code, message = FAULT_CODES[429]
+            return self._send(error_response(request.part, 429, code, message, retry_after), request, tenant,
+                              fault="throttled")
+        try:
+            response = self._answer(front, request)
+        finally:
+            tenant.throttle.done(request.part)
+        if fault is not None and fault.kind == "drop_after_commit":
+            self._log(request, tenant, response, fault="drop_after_commit")
+            self.close_connection = True
+            return
+        return self._send(response, request, tenant, fault=fault.kind if fault else None)
+
+    @staticmethod
+    def _answer(front, request):
         handler, found = front.router.resolve(request.method, request.path)
         if handler is None:
             response = error_response(request.part, found, "NotFound" if found == 404 else "MethodNotAllowed",
@@ -211,11 +228,7 @@ class _Handler(BaseHTTPRequestHandler):
             except Exception as error:  # an emulator bug: answer 500 with the reason, keep serving
                 response = error_response(request.part, 500, "EmulatorError", "%s: %s" % (
                     error.__class__.__name__, error))
-        if fault is not None and fault.kind == "drop_after_commit":
-            self._log(request, tenant, response, fault="drop_after_commit")
-            self.close_connection = True
-            return
-        return self._send(response, request, tenant, fault=fault.kind if fault else None)
+        return response
 
     def _read_body(self):
         if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():

@@ -41,7 +41,7 @@ class RequestLog(object):
 
     def begin(self, **entry):
         """Start the entry of the request this thread is serving; parts may complete it with add()."""
-        self._local.pending = dict(entry)
+        self._local.pending = dict(entry, started=time.time())  # "time" is when it was answered
 
     def end(self, **entry):
         """Record it: what the part added wins over the server's defaults in entry."""

@@ -16,6 +16,7 @@ import time
 import uuid
 
 from emulator.faults import Faults
+from emulator.throttle import Throttle
 from emulator.request_log import RequestLog
 from emulator.tokens import TokenService
 
@@ -86,6 +87,7 @@ class Tenant(object):
         self.tokens = TokenService(self)
         self.log = RequestLog()
         self.faults = Faults()
+        self.throttle = Throttle()
         self.default_graph_page_size = graph_page_size
         self.external_issuers = {}  # issuer URL -> tokens.ExternalIssuer (federated credentials)
         self.msi_secret = None      # X-IDENTITY-HEADER value of the managed identity endpoint
@@ -106,6 +108,7 @@ class Tenant(object):
             self.tokens.mailbox_claims.clear()
             self.log.clear()
             self.faults.clear()
+            self.throttle.clear()
             self.managed_identities = {"system": None, "user": []}
             for app_id, spec in RESOURCES.items():
                 self._add_resource(app_id, spec)

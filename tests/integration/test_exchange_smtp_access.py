@@ -167,11 +167,17 @@ def test_info_answers_who_may_send_as_whom(emulator, tenant):
     play(emulator, access_task(app_id, mailboxes=[{"address": box("noreply")}]))
     tenant.exchange.transport_config["SmtpClientAuthenticationDisabled"] = True
     mark = tenant.log.mark()
-    report, whole = play(emulator, [{"o365.smtp_oauth.exchange_smtp_access_info": {"app_id": app_id}},
-                                    {"o365.smtp_oauth.exchange_smtp_access_info": {}}])
+    report, whole, every = play(emulator, [
+        {"o365.smtp_oauth.exchange_smtp_access_info": {"app_id": app_id}},
+        {"o365.smtp_oauth.exchange_smtp_access_info": {}},
+        {"o365.smtp_oauth.exchange_smtp_access_info": {"app_id": app_id, "all_mailboxes": True}}])
     assert not report["changed"] and not whole["changed"] and exchange_writes(tenant, mark) == []
-    pairs = {p["mailbox"]: p for p in report["pairs"]}
+    # By default only where the app may send (its scope holds noreply@); every mailbox only when asked for.
+    assert [p["mailbox"] for p in report["pairs"]] == [box("noreply")]
+    assert [b["address"] for b in report["mailboxes"]] == [box("noreply")]
+    pairs = {p["mailbox"]: p for p in every["pairs"]}
     assert set(pairs) == {b["PrimarySmtpAddress"] for b in tenant.exchange.mailboxes.values()}
+    assert pairs[box("noreply")] == report["pairs"][0]
     assert pairs[box("noreply")]["via"] == "rbac" and not pairs[box("noreply")]["verdict"]["allowed"]
     assert any("disabled for the tenant" in r for r in pairs[box("noreply")]["verdict"]["reasons"])
     assert any("role assignment" in r for r in pairs[box("alerts")]["verdict"]["reasons"])
@@ -309,3 +315,17 @@ def test_reruns_write_nothing_whatever_form_exchange_prints_the_principal_in(emu
     ex = tenant.exchange
     assert (ex.role_assignments, ex.scopes, ex.mailbox_permissions, ex.recipient_permissions,
             ex.service_principals) == ({}, {}, [], [], {})
+
+
+def test_info_at_v_says_how_far_the_per_mailbox_reads_went(emulator, tenant):
+    """-v: the per-mailbox reads (here one Test-ServicePrincipalAuthorization per mailbox of the app's scope, run a
+    few at a time) report their progress in the result; without -v the result has no such key."""
+    app_id, sp_id = sending_app(emulator, tenant, "relay-progress", "rbac")
+    declared = access_task(app_id, mailboxes=[{"address": box("noreply")}, {"address": box("alerts")}])
+    info = {"name": "info", "o365.smtp_oauth.exchange_smtp_access_info": {"app_id": app_id}}
+    run = run_playbook(emulator, [declared, info], verbosity=1)
+    created, report = run.results
+    assert created["changed"] and not report["changed"], run.output[-3000:]
+    assert report["progress"][-1] == "in scope: 2 of 2"
+    assert [p["mailbox"] for p in report["pairs"]] == [box("alerts"), box("noreply")]
+    assert "in scope: 2 of 2" in run.output
