@@ -132,7 +132,7 @@ def scenario(emulator, tokens, label, body, params, args):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", maxsplit=1)[0])
     parser.add_argument("--mailboxes", type=int, default=10000)
     parser.add_argument("--latency", type=float, default=0.3, help="seconds per Graph / admin API call")
     parser.add_argument("--scale", type=float, default=0.05, help="real seconds slept per simulated second")

@@ -386,7 +386,7 @@ def test_regenerating_the_contract_gives_the_vendored_file():
     commit = exchange_contract.contract()["source"]["commit"]
     script = os.path.join(os.path.dirname(__file__), "..", "..", "scripts", "extract_exchange_contract.py")
     done = subprocess.run([sys.executable, script, "--git-dir", mirror, "--commit", commit, "--check"],
-                          capture_output=True, text=True)
+                          capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
 
 

@@ -6,7 +6,8 @@ real HTTPS server."""
 import threading
 
 from emulator.throttle import Throttle, simulated_wall
-from emulator.test_exchange import admin, box, exchange_token, invoke  # noqa: F401 (admin is a fixture)
+# admin is a pytest fixture: imported to be used by name in test signatures.
+from emulator.test_exchange import admin, box, invoke  # noqa: F401  # pylint: disable=unused-import
 
 
 def grant(emulator, tenant, name="scale"):
