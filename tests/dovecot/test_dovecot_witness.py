@@ -42,7 +42,7 @@ def test_send_mail_delivers_one_message_then_a_bulk_over_one_connection_through_
     bulk = [{"to": ["user%d@example.com" % i], "subject": "report %d" % i} for i in range(20)]
     [one, many], output = play(emulator, dovecot, [send_task(body="checked by Dovecot", debug=True),
                                                    send_task(messages=bulk, rate_limit=0)], verbosity=3)
-    assert one["sent"] == 1 and many["sent"] == 20 and many["connections"] == 1, (one, many)
+    assert one["sent_count"] == 1 and many["sent_count"] == 20 and many["connections"] == 1, (one, many)
     first, rest = dovecot.sink.messages[0], dovecot.sink.messages[1:]
     assert first.mail_from == MAILBOX and first.rcpt_tos == ["bob@example.com"]
     assert b"checked by Dovecot" in first.original_content
