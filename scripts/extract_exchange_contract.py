@@ -20,6 +20,8 @@ import re
 import subprocess
 import sys
 
+from contract_file import write_or_check
+
 REPO = "MicrosoftDocs/office-docs-powershell"
 FOLDER = "exchange/exchange-ps/ExchangePowerShell"
 OUT = os.path.join(os.path.dirname(__file__), "..", "tests", "emulator", "contract", "exchange_cmdlets.json")
@@ -124,16 +126,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     commit = git(args.git_dir, "rev-parse", args.commit).strip()
     text = json.dumps(extract(args.git_dir, commit), indent=1, sort_keys=True) + "\n"
-    if args.check:
-        with open(args.out) as handle:
-            same = handle.read() == text
-        print("exchange contract %s" % ("matches" if same else "DIFFERS from") + " %s@%s" % (REPO, commit))
-        return 0 if same else 1
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    with open(args.out, "w") as handle:
-        handle.write(text)
-    print("wrote %s from %s@%s" % (args.out, REPO, commit))
-    return 0
+    return write_or_check(args.out, text, "%s@%s" % (REPO, commit), args.check)
 
 
 if __name__ == "__main__":

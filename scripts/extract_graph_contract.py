@@ -20,6 +20,8 @@ import subprocess
 import sys
 import xml.etree.ElementTree as ET
 
+from contract_file import write_or_check
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUTPUT = os.path.join(ROOT, "tests", "emulator", "contract", "graph_v1.json")
 CSDL_PATH = "schemas/v1.0-Prod.csdl"
@@ -259,16 +261,7 @@ def main(argv=None):
         parser.error("give --repo, or --csdl with --commit")
     data, commit = read_csdl(args)
     text = render(extract(Schema(data)), commit)
-    if args.check:
-        with open(args.output) as handle:
-            same = handle.read() == text
-        print("%s is %s" % (args.output, "up to date" if same else "NOT what the metadata gives"))
-        return 0 if same else 1
-    os.makedirs(os.path.dirname(args.output), exist_ok=True)
-    with open(args.output, "w") as handle:
-        handle.write(text)
-    print("wrote %s from %s@%s" % (args.output, CSDL_PATH, commit))
-    return 0
+    return write_or_check(args.output, text, "%s@%s" % (CSDL_PATH, commit), args.check)
 
 
 if __name__ == "__main__":

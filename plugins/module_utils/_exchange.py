@@ -183,23 +183,23 @@ class ExchangeAdminClient(object):
     def _post(self, cmdlet, url, body, headers):
         # Every cmdlet is sent as retryable: reads are, and a write whose answer was lost comes back as
         # "already present" (Add-*, Set-*), duplicate (New-*) or not found (Remove-*), which callers treat as done.
+        redirected = False
         for unused in range(MAX_REDIRECTS + 1):
             if not self.trusted(url):
                 raise ExchangeCmdletError(
                     "%s: the Exchange admin API sent the client to %s, which is not a Microsoft Exchange host; the "
                     "request (and its token) was not sent there" % (cmdlet, urlsplit(url).hostname), cmdlet=cmdlet,
                     fix="check exchange_endpoint and any proxy in between")
+            if redirected and url.split("?", 1)[0].endswith("/InvokeCommand"):
+                self.url = url.split("?", 1)[0]  # a trusted tenant-specific redirect: later calls go there directly
             response = self._http().request("POST", url, scope=self.scope, json=body, headers=headers,
                                             idempotent=True, raise_errors=False)
             status = getattr(response, "status", 200)
             location = (getattr(response, "headers", None) or {}).get("location")
             if status not in (301, 302, 307, 308) or not location:
                 break
-            # A tenant-specific redirect (another forest): follow it (once trusted, above) and send later calls
-            # there directly.
-            url = urljoin(url, location)
-            if self.trusted(url) and url.split("?", 1)[0].endswith("/InvokeCommand"):
-                self.url = url.split("?", 1)[0]
+            # A tenant-specific redirect (another forest): followed on the next turn, once trusted.
+            url, redirected = urljoin(url, location), True
         else:
             raise ExchangeCmdletError("%s: more than %d redirects" % (cmdlet, MAX_REDIRECTS), cmdlet=cmdlet)
         page = _loads(getattr(response, "body", None))

@@ -311,12 +311,18 @@ def test_not_authorized_answers(emulator, tenant, admin):
     assert tenant.log.writes(part="exchange") == []
 
 
-def test_propagation_delay_shows_in_test_service_principal_authorization(emulator, tenant, admin):
-    made = emulator.create_app("slow")
-    tenant.exchange.propagation_delay = 1.0
+def registered_with_an_organisation_wide_assignment(emulator, admin, name):
+    """An app registered in Exchange with 'Application SMTP.SendAsApp' for the whole organisation: (app, sp id)."""
+    made = emulator.create_app(name)
     sp_id = made["sp"]["id"]
     invoke(emulator, admin, "New-ServicePrincipal", {"AppId": made["client_id"], "ObjectId": sp_id})
     invoke(emulator, admin, "New-ManagementRoleAssignment", {"App": sp_id, "Role": "Application SMTP.SendAsApp"})
+    return made, sp_id
+
+
+def test_propagation_delay_shows_in_test_service_principal_authorization(emulator, tenant, admin):
+    tenant.exchange.propagation_delay = 1.0
+    made, sp_id = registered_with_an_organisation_wide_assignment(emulator, admin, "slow")
 
     def check():
         return invoke(emulator, admin, "Test-ServicePrincipalAuthorization",
@@ -419,11 +425,8 @@ def test_objects_print_with_documented_names_and_exchange_rewrites_filters(emula
 
 
 def test_smtp_permission_cache_lags_behind_the_test_cmdlet(emulator, tenant, admin):
-    made = emulator.create_app("cached")
     tenant.exchange.smtp_cache_delay = 1.5
-    sp_id = made["sp"]["id"]
-    invoke(emulator, admin, "New-ServicePrincipal", {"AppId": made["client_id"], "ObjectId": sp_id})
-    invoke(emulator, admin, "New-ManagementRoleAssignment", {"App": sp_id, "Role": "Application SMTP.SendAsApp"})
+    made, sp_id = registered_with_an_organisation_wide_assignment(emulator, admin, "cached")
     row = invoke(emulator, admin, "Test-ServicePrincipalAuthorization",
                  {"Identity": sp_id, "Resource": box("noreply")})[1]["value"][0]
     assert row["InScope"] is True
