@@ -124,7 +124,7 @@ def test_expiring_credentials_fail_the_run_with_app_key_and_date_and_the_textfil
     first = run(emulator, {"warn_days": 30, "textfile": str(textfile), "app_ids": [senders.apps["declared"]["appId"]],
                            "exchange_organization": tenant.domain}, verbosity=3)
     assert first.rc == 2, first.output[-3000:]
-    failure = first.task("Fail when a credential expires within 30 days")
+    failure = first.task("Fail when a credential expires within warn_days")
     message = failure["msg"]
     assert message.startswith("2 SMTP app credential(s) expire within 30 days: ")
     for app_key, cred_key in (("rbac", "rbac_secret"), ("classic", "classic_cert")):
@@ -177,7 +177,7 @@ def test_nothing_within_warn_days_passes_and_a_new_credential_rewrites_the_textf
     new_key = senders.secret(senders.apps["classic"], 2)
     failed = run(emulator, {"warn_days": 4, "textfile": str(textfile)})
     assert failed.rc == 2
-    assert new_key in failed.task("Fail when a credential expires within 4 days")["msg"]
+    assert new_key in failed.task("Fail when a credential expires within warn_days")["msg"]
     assert new_key in [labels["key_id"] for labels, _ in parse_textfile(textfile.read_text())]
 
 
@@ -199,7 +199,7 @@ def test_notify_mails_the_findings_through_send_mail(emulator, tenant, senders):
                                 "notify_sender": NOTIFY_MAILBOX},
                      env={"O365_SMTP_HOST": server.host, "O365_SMTP_PORT": str(server.port)}, verbosity=3)
         assert result.rc == 2, result.output[-3000:]
-        assert result.task("Mail the credentials that expire within 30 days")["sent_count"] == 1
+        assert result.task("Mail the credentials that expire within warn_days")["sent_count"] == 1
         [mail] = server.messages
         message = mail.parsed()
     assert mail.mailbox == NOTIFY_MAILBOX and message["To"] == "ops@contoso.onmicrosoft.com"
