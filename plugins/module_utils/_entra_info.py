@@ -95,8 +95,8 @@ def apps_report(graph, params, now=None):
             if cred.get("key_id") in report["expiring_credentials"]:
                 entry = {"app_id": report["app_id"], "app_name": report["display_name"],
                          "unique_name": report["unique_name"]}
-                entry.update((k, cred.get(k)) for k in ("type", "key_id", "display_name", "end", "end_timestamp",
-                                                         "days_left"))
+                fields = ("type", "key_id", "display_name", "end", "end_timestamp", "days_left")
+                entry.update((k, cred.get(k)) for k in fields)
                 expiring.append(entry)
     reports.sort(key=lambda r: (str(r.get("display_name") or "").lower(), r["app_id"]))
     expiring.sort(key=lambda e: (e["end"] or "", e["app_id"], e["key_id"] or ""))

@@ -41,6 +41,7 @@ class Setup(object):
         self.secrets, self.credentials = [], []
 
     def app(self, name):
+        """(application, service principal)"""
         answer = self.graph.post("applications", json={"displayName": name})
         assert answer.status_code == 201, answer.text
         app = answer.json()
@@ -77,12 +78,12 @@ def senders(emulator, tenant):
     """rbac (secret in 10 days, certificate in 200), classic (secret in 90, certificate in 5), declared (secret in
     100), bystander (no SMTP right, secret in 3: never reported)."""
     made = Setup(emulator, tenant)
-    rbac, _ = made.app("Relay \"north\" \\ sender")
+    rbac = made.app("Relay \"north\" \\ sender")[0]
     tenant.exchange.allow_smtp(rbac["appId"], "noreply@contoso.onmicrosoft.com")
     classic, classic_sp = made.app("Classic sender")
     tenant.grant_app_role(classic_sp["id"], EXCHANGE_APP_ID, "SMTP.SendAsApp")
-    declared, _ = made.app("Declared app")
-    bystander, _ = made.app("Bystander")
+    declared = made.app("Declared app")[0]
+    bystander = made.app("Bystander")[0]
     made.keys = {
         "rbac_secret": made.secret(rbac, 10), "rbac_cert": made.certificate(rbac, 200),
         "classic_secret": made.secret(classic, 90), "classic_cert": made.certificate(classic, 5),
@@ -129,7 +130,7 @@ def test_expiring_credentials_fail_the_run_with_app_key_and_date_and_the_textfil
     assert message.startswith("2 SMTP app credential(s) expire within 30 days: ")
     for app_key, cred_key in (("rbac", "rbac_secret"), ("classic", "classic_cert")):
         app = senders.apps[app_key]
-        [(_, kind, key_id, end)] = [c for c in senders.credentials if c[2] == senders.keys[cred_key]]
+        [(kind, key_id, end)] = [c[1:] for c in senders.credentials if c[2] == senders.keys[cred_key]]
         assert "app '%s' (app id %s) %s key id %s expires on %s" % (
             app["displayName"], app["appId"], kind, key_id, end) in message
     for quiet in ("rbac_cert", "classic_secret", "declared_secret", "bystander_secret"):
@@ -178,7 +179,7 @@ def test_nothing_within_warn_days_passes_and_a_new_credential_rewrites_the_textf
     failed = run(emulator, {"warn_days": 4, "textfile": str(textfile)})
     assert failed.rc == 2
     assert new_key in failed.task("Fail when a credential expires within warn_days")["msg"]
-    assert new_key in [labels["key_id"] for labels, _ in parse_textfile(textfile.read_text())]
+    assert new_key in [sample[0]["key_id"] for sample in parse_textfile(textfile.read_text())]
 
 
 def test_declared_list_only_and_a_missing_app_is_named(emulator, tenant, senders):
