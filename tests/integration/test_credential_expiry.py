@@ -209,3 +209,15 @@ def test_notify_mails_the_findings_through_send_mail(emulator, tenant, senders):
     assert senders.keys["rbac_secret"] in body and senders.keys["classic_cert"] in body
     for secret in senders.secrets + [emulator.admin.client_secret]:
         assert secret not in body and secret not in result.output
+
+
+def test_check_mode_reports_and_fails_but_writes_and_sends_nothing(emulator, tenant, senders, tmp_path):
+    textfile = tmp_path / "expiry.prom"
+    with smtp_server.clean_endpoint(emulator, allow=[(emulator.admin.client_id, NOTIFY_MAILBOX)]) as server:
+        result = run(emulator, {"warn_days": 30, "textfile": str(textfile), "notify_to": ["ops@contoso.onmicrosoft.com"],
+                                "notify_sender": NOTIFY_MAILBOX},
+                     env={"O365_SMTP_HOST": server.host, "O365_SMTP_PORT": str(server.port)}, check=True)
+        assert server.messages == [], "check mode proves the login, sends nothing"
+    assert result.rc == 2 and senders.keys["classic_cert"] in result.task(
+        "Fail when a credential expires within warn_days")["msg"]
+    assert os.listdir(tmp_path) == []
