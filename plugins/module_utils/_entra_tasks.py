@@ -16,7 +16,9 @@ import time
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._errors import AuthError, ConfigError, NotPropagatedError
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._entra_app import AppState, find_app
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._entra_credential import CredentialState
-from ansible_collections.o365.smtp_oauth.plugins.module_utils._entra_info import app_report
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth import is_guid
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._entra_info import (
+    app_report, apps_report, warn_days_of)
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._graph import GraphClient
 
 # AADSTS codes a brand-new secret or app answers with until it has replicated.
@@ -173,9 +175,25 @@ def run_entra_app_info(module):
     params = module.params
     if params.get("warn_days") is not None and params["warn_days"] < 0:
         raise ConfigError("must be 0 or more days", option="warn_days")
-    found, report, warnings = app_report(graph_client(module), params)
+    single = [name for name in ("unique_name", "app_id", "display_name") if params.get(name)]
+    several = params.get("app_ids") is not None or params.get("smtp_senders")
+    if single and several:
+        raise ConfigError("%s names one app, app_ids / smtp_senders several: give one kind" % single[0],
+                          option=single[0], fix="put the app's client id into app_ids instead")
+    if not several:
+        found, report, warnings = app_report(graph_client(module), params)
+        for message in warnings:
+            _warn(module, message)
+        if found:
+            report["findings"] = warnings
+        module.exit_json(changed=False, app=report, exists=found)
+        return
+    bad = [str(v) for v in params.get("app_ids") or [] if not is_guid(v)]
+    if bad:
+        raise ConfigError("not an application (client) id: %s" % ", ".join(bad), option="app_ids",
+                          fix="give each app by its client id (a GUID), as Entra ID shows it")
+    reports, missing, expiring, warnings = apps_report(graph_client(module), params)
     for message in warnings:
         _warn(module, message)
-    if found:
-        report["findings"] = warnings
-    module.exit_json(changed=False, app=report, exists=found)
+    module.exit_json(changed=False, apps=reports, missing_app_ids=missing, expiring=expiring, findings=warnings,
+                     warn_days=warn_days_of(params))

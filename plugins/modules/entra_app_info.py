@@ -10,12 +10,15 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 ---
 module: entra_app_info
-short_description: Report an Entra ID app for auditors, with its permissions, consent and credential expiry
+short_description: Report Entra ID apps for auditors, with their permissions, consent and credential expiry
 version_added: 0.1.0
 description:
   - Reads an application registration, its service principal, owners, declared permissions and consented
     application permissions (by name), every secret and certificate with days left, and its federated
     credentials, through Microsoft Graph.
+  - One app (O(unique_name), O(app_id) or O(display_name)) is reported in RV(app); several apps (O(app_ids),
+    O(smtp_senders)) in RV(apps), with every credential of theirs that expires within O(warn_days) in
+    RV(expiring). The collection's C(credential_expiry) playbook uses the latter.
   - Never returns a secret value (Graph cannot return one). Every list is sorted, so two runs can be compared.
   - Warns about credentials that expired or expire within O(warn_days).
 author:
@@ -42,10 +45,29 @@ options:
   display_name:
     description: The app, by display name; fails, listing them, when several apps share it.
     type: str
+  app_ids:
+    description:
+      - Report several apps, by application (client) id. An id with no application is listed in
+        RV(missing_app_ids) and warned about, not failed.
+      - Cannot be combined with O(unique_name), O(app_id) or O(display_name).
+    type: list
+    elements: str
+  smtp_senders:
+    description:
+      - Also report every app whose service principal holds the admin-consented Office 365 Exchange Online
+        application permission C(SMTP.SendAsApp) (the classic model), read from that API's app role assignments.
+      - Apps that send through RBAC for Applications hold no Entra permission; list them in O(app_ids) (the
+        RV(o365.smtp_oauth.exchange_smtp_access_info#module:service_principals) of
+        M(o365.smtp_oauth.exchange_smtp_access_info) name them).
+      - Cannot be combined with O(unique_name), O(app_id) or O(display_name).
+    type: bool
+    default: false
   warn_days:
     description: Warn about credentials that expire within this many days.
     type: int
     default: 30
+seealso:
+  - module: o365.smtp_oauth.exchange_smtp_access_info
 """
 
 EXAMPLES = r"""
@@ -59,16 +81,28 @@ EXAMPLES = r"""
   ansible.builtin.assert:
     that: audit.app.expiring_credentials | length == 0
     fail_msg: "{{ audit.app.findings }}"
+
+- name: Every app that may send over SMTP, by Entra consent or because Exchange has it registered
+  o365.smtp_oauth.entra_app_info:
+    smtp_senders: true
+    app_ids: "{{ exchange_report.service_principals | map(attribute='app_id') | list }}"
+    warn_days: 21
+  register: senders
+
+- name: Name each credential that expires within three weeks
+  ansible.builtin.debug:
+    msg: "{{ item.app_name }} ({{ item.app_id }}) {{ item.type }} {{ item.key_id }} ends {{ item.end }}"
+  loop: "{{ senders.expiring }}"
 """
 
 RETURN = r"""
 exists:
   description: Whether the app exists.
-  returned: always
+  returned: when one app is named (O(unique_name), O(app_id), O(display_name))
   type: bool
 app:
   description: The report; only C(exists) when the app does not exist.
-  returned: always
+  returned: when one app is named (O(unique_name), O(app_id), O(display_name))
   type: dict
   contains:
     exists:
@@ -132,8 +166,10 @@ app:
       description: Whether the app declares Office 365 Exchange Online C(SMTP.SendAsApp) (classic model).
       type: bool
     credentials:
-      description: Secrets and certificates with C(type), C(key_id), C(display_name), C(hint) or C(thumbprint),
-        C(start), C(end), C(days_left); sorted by type, end, key id.
+      description:
+        - Secrets and certificates with C(type), C(key_id), C(display_name), C(hint) or C(thumbprint),
+          C(start), C(end), C(days_left), C(end_timestamp); sorted by type, end, key id.
+        - C(end_timestamp) is C(end) in seconds since the Unix epoch (UTC), null without an end.
       type: list
       elements: dict
     federated_credentials:
@@ -151,6 +187,60 @@ app:
     warn_days:
       description: The threshold used.
       type: int
+apps:
+  description:
+    - One report per app, shaped as RV(app), sorted by display name then app id, each with C(selected_by)
+      (C(app_ids), C(smtp_senders) or both). Each warning in RV(findings) starts with its app's name and id.
+  returned: when O(app_ids) or O(smtp_senders) is given
+  type: list
+  elements: dict
+missing_app_ids:
+  description: Ids in O(app_ids) that no application of the tenant has.
+  returned: when O(app_ids) or O(smtp_senders) is given
+  type: list
+  elements: str
+expiring:
+  description: Every secret and certificate of RV(apps) expired or expiring within O(warn_days), soonest first.
+  returned: when O(app_ids) or O(smtp_senders) is given
+  type: list
+  elements: dict
+  contains:
+    app_id:
+      description: The app's client id.
+      type: str
+    app_name:
+      description: The app's display name.
+      type: str
+    unique_name:
+      description: The app's uniqueName (null when it has none).
+      type: str
+    type:
+      description: C(secret) or C(certificate).
+      type: str
+    key_id:
+      description: The credential's key id (never its value).
+      type: str
+    display_name:
+      description: The credential's display name.
+      type: str
+    end:
+      description: Its end date (UTC, ISO 8601).
+      type: str
+    end_timestamp:
+      description: Its end in seconds since the Unix epoch.
+      type: int
+    days_left:
+      description: Days left, negative once expired.
+      type: int
+findings:
+  description: The warnings of every app in RV(apps), in words (also emitted as task warnings).
+  returned: when O(app_ids) or O(smtp_senders) is given
+  type: list
+  elements: str
+warn_days:
+  description: The threshold used.
+  returned: when O(app_ids) or O(smtp_senders) is given
+  type: int
 """
 
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._module import O365Module
@@ -162,13 +252,15 @@ def argument_spec():
         unique_name=dict(type="str"),
         app_id=dict(type="str"),
         display_name=dict(type="str"),
+        app_ids=dict(type="list", elements="str"),
+        smtp_senders=dict(type="bool", default=False),
         warn_days=dict(type="int", default=30),
     )
 
 
 def main():
     module = O365Module(argument_spec(), supports_check_mode=True,
-                        required_one_of=[("unique_name", "app_id", "display_name")])
+                        required_one_of=[("unique_name", "app_id", "display_name", "app_ids", "smtp_senders")])
     module.run(lambda: run_entra_app_info(module))
 
 

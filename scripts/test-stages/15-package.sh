@@ -50,7 +50,9 @@ done
 ansible-doc -t role o365.smtp_oauth.relay >/dev/null
 ANSIBLE_LOCALHOST_WARNING=false ANSIBLE_INVENTORY_UNPARSED_WARNING=false \
   ansible-playbook o365.smtp_oauth.smtp_oauth_app --syntax-check >/dev/null
-echo "15-package: ansible-doc of $(echo "$modules" | wc -w) modules and the role, example playbook syntax ok"
+ANSIBLE_LOCALHOST_WARNING=false ANSIBLE_INVENTORY_UNPARSED_WARNING=false \
+  ansible-playbook o365.smtp_oauth.credential_expiry --syntax-check >/dev/null
+echo "15-package: ansible-doc of $(echo "$modules" | wc -w) modules and the role, both playbooks' syntax ok"
 
 # ansible-builder in a venv of its own (its dependencies do not fit the test venv's pins), built once, pinned by
 # tests/constraints-builder.txt.

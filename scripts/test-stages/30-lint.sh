@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# yamllint on every YAML file, antsibull-changelog lint on the fragments, ansible-lint (production profile,
-# .ansible-lint) on the roles and playbooks that exist. All of them run; any failure fails the stage.
+# yamllint on every YAML file, antsibull-changelog lint on the fragments and CHANGELOG.rst up to date with them
+# (scripts/gen_changelog.py builds the release in a copy), ansible-lint (production profile, .ansible-lint) on the
+# roles and playbooks that exist. All of them run; any failure fails the stage.
 set -uo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root" || exit 1
@@ -14,6 +15,7 @@ run() {
 
 run yamllint -s -c .yamllint .
 run antsibull-changelog lint
+run python scripts/gen_changelog.py --check
 
 targets=()
 for path in roles playbooks; do

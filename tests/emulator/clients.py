@@ -39,3 +39,21 @@ def smtp_xoauth2(conn, mailbox, token):
     blob = base64.b64encode(("user=%s\x01auth=Bearer %s\x01\x01" % (mailbox, token)).encode()).decode()
     code, reply = conn.docmd("AUTH", "XOAUTH2")
     return conn.docmd(blob) if code == 334 else (code, reply)
+
+
+class Graph(object):
+    """requests against the emulator's /v1.0 with an app-only token from msal."""
+
+    def __init__(self, emulator, client_id, secret):
+        result = msal_app(emulator, client_id, secret).acquire_token_for_client(
+            scopes=["https://graph.microsoft.com/.default"])
+        assert "access_token" in result, result
+        self.token = result["access_token"]
+        self.emulator = emulator
+        self.base = emulator.url + "/v1.0/"
+        self.session = PinnedSession(emulator.ca_path)
+        self.session.headers["Authorization"] = "Bearer " + self.token
+
+    def __getattr__(self, verb):  # get / post / patch / delete relative to /v1.0/
+        return lambda path, **kw: self.session.request(
+            verb.upper(), path if path.startswith("https://") else self.base + path, **kw)

@@ -10,30 +10,12 @@ import time
 import pytest
 import requests
 
-from emulator.clients import PinnedSession, msal_app
+from emulator.clients import Graph, PinnedSession, msal_app
 
 GRAPH_APP = "00000003-0000-0000-c000-000000000000"
 EXCHANGE_APP = "00000002-0000-0ff1-ce00-000000000000"
 LAG = 2.0
 NOT_THERE = "does not exist or one of its queried reference-property objects are not present."
-
-
-class Graph(object):
-    """requests against the emulator's /v1.0 with an app-only token from msal."""
-
-    def __init__(self, emulator, client_id, secret):
-        result = msal_app(emulator, client_id, secret).acquire_token_for_client(
-            scopes=["https://graph.microsoft.com/.default"])
-        assert "access_token" in result, result
-        self.token = result["access_token"]
-        self.emulator = emulator
-        self.base = emulator.url + "/v1.0/"
-        self.session = PinnedSession(emulator.ca_path)
-        self.session.headers["Authorization"] = "Bearer " + self.token
-
-    def __getattr__(self, verb):  # get / post / patch / delete relative to /v1.0/
-        return lambda path, **kw: self.session.request(
-            verb.upper(), path if path.startswith("https://") else self.base + path, **kw)
 
 
 @pytest.fixture

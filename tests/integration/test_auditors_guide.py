@@ -10,6 +10,7 @@ Three ansible-playbook runs against the emulated tenant:
 If a field the guide names is renamed or changes meaning, this test fails, and the guide must be updated with it.
 """
 
+import datetime
 import difflib
 import json
 import os
@@ -160,7 +161,9 @@ def test_guide_fields_from_real_audit_and_drift_runs(emulator, tenant, playbook,
     assert "hint" not in certificate_entry
     assert secret_entry["type"] == "secret" and secret_entry["display_name"] == "relay-fallback"
     assert secret_entry["hint"] == secret[:3] and secret_entry["days_left"] in (19, 20)
-    assert set(secret_entry) == {"type", "key_id", "display_name", "hint", "start", "end", "days_left"}
+    assert set(secret_entry) == {"type", "key_id", "display_name", "hint", "start", "end", "end_timestamp", "days_left"}
+    assert secret_entry["end_timestamp"] == int(datetime.datetime.strptime(secret_entry["end"], "%Y-%m-%dT%H:%M:%SZ")
+                                                .replace(tzinfo=datetime.timezone.utc).timestamp())
     assert relay["warn_days"] == 30 and relay["expiring_credentials"] == [secret_entry["key_id"]]
     [finding] = relay["findings"]
     assert finding.startswith("secret %s (relay-fallback) expires in" % secret_entry["key_id"])

@@ -67,3 +67,39 @@ def test_expired_credential_is_a_finding(emulator, tenant):
     [result] = play(emulator, [{"o365.smtp_oauth.entra_app_info": {"unique_name": "expired-app", "warn_days": 5}}])
     assert result["app"]["credentials"][0]["days_left"] < 0
     assert any("expired on" in f for f in result["app"]["findings"])
+
+
+def test_several_apps_by_id_and_every_smtp_sender(emulator, tenant):
+    """app_ids and smtp_senders: one report per app, the credentials expiring within warn_days across them."""
+    classic = emulator.create_app("classic-sender", exchange_roles=["SMTP.SendAsApp"])
+    declared = emulator.create_app("declared-app")
+    emulator.create_app("bystander")
+    soon = tenant.add_password(classic["app"], "soon", days=3)
+    missing = "11111111-2222-3333-4444-555555555555"
+    mark = tenant.log.mark()
+    [result] = play(emulator, [{"o365.smtp_oauth.entra_app_info": {
+        "smtp_senders": True, "app_ids": [declared["client_id"].upper(), missing], "warn_days": 7}}])
+    assert not tenant.log.writes(since=mark) and not result["changed"]
+    assert [(a["display_name"], a["selected_by"]) for a in result["apps"]] == [
+        ("classic-sender", ["smtp_senders"]), ("declared-app", ["app_ids"])]
+    assert result["missing_app_ids"] == [missing] and result["warn_days"] == 7
+    classic_report = result["apps"][0]
+    [expiring] = result["expiring"]
+    [cred] = [c for c in classic_report["credentials"] if c["key_id"] == expiring["key_id"]]
+    assert cred["display_name"] == "soon" and cred["days_left"] == 3
+    assert expiring == {"app_id": classic["client_id"], "app_name": "classic-sender", "unique_name": "classic-sender",
+                        "type": "secret", "key_id": cred["key_id"], "display_name": "soon", "end": cred["end"],
+                        "end_timestamp": int(datetime.datetime.strptime(cred["end"], "%Y-%m-%dT%H:%M:%SZ").replace(
+                            tzinfo=datetime.timezone.utc).timestamp()), "days_left": 3}
+    assert any(f.startswith("classic-sender (%s): secret" % classic["client_id"]) for f in result["findings"])
+    assert any(missing in w for w in result["warnings"])
+    assert soon not in str(result) and classic["client_secret"] not in str(result)
+
+
+def test_several_apps_options_are_checked(emulator, tenant):
+    [bad_id, mixed] = play(emulator, [
+        {"o365.smtp_oauth.entra_app_info": {"app_ids": ["relay-app"]}, "ignore_errors": True},
+        {"o365.smtp_oauth.entra_app_info": {"unique_name": "x", "smtp_senders": True}, "ignore_errors": True}])
+    assert bad_id["failed"] and "app_ids" in bad_id["msg"] and "relay-app" in bad_id["msg"]
+    assert "Traceback" not in bad_id["msg"]
+    assert mixed["failed"] and "unique_name" in mixed["msg"] and "app_ids" in mixed["msg"]

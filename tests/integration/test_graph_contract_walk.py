@@ -38,6 +38,7 @@ ROUTES = {
     "GET servicePrincipals(appId)",                             # _exchange_identity.service_principal_of
     "GET servicePrincipals/{id}",                               # resolver.role_name_by_sp
     "GET servicePrincipals/{id}/appRoleAssignments",            # consent read (entra_app, info, exchange)
+    "GET servicePrincipals/{id}/appRoleAssignedTo",             # entra_app_info smtp_senders
     "POST servicePrincipals/{id}/appRoleAssignedTo",            # admin consent
     "DELETE servicePrincipals/{id}/appRoleAssignedTo/{id}",     # purge_permissions revokes
     "DELETE servicePrincipals/{id}",                            # state=absent
@@ -80,6 +81,7 @@ def test_every_graph_request_of_the_collection_is_in_the_v1_contract(emulator, t
               subject="repo:org/repo:environment:prod", description="prod"),
          task("entra_app_credential", unique_name="walk", type="federated", name="gh", state="absent"),
          task("entra_app_info", unique_name="walk"),
+         task("entra_app_info", smtp_senders=True, app_ids=[created["app_id"]]),
          # Only its Graph reads matter here (Exchange has its own walk): its result is not this test's concern,
          # and ROUTES proves the reads happened.
          dict(task("exchange_smtp_access", app_id=created["app_id"], authorization_model="classic",
