@@ -65,6 +65,7 @@ mirror() {
   local uri host_suite
   uri=$(source_uri "$SUITE")
   if [ -z "$uri" ]; then
+    # shellcheck disable=SC1091
     host_suite=$(. /etc/os-release 2>/dev/null && echo "${VERSION_CODENAME:-}")
     [ -n "$host_suite" ] && uri=$(source_uri "$host_suite")
     [ -n "$uri" ] && echo "debian-image: no apt source for $SUITE; using the archive of $host_suite's source" >&2
