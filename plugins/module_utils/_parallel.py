@@ -46,8 +46,9 @@ def bounded_map(fn, items, workers=WORKERS, progress=None, label="items"):
             with lock:
                 state["done"] += 1
                 done = state["done"]
-            if progress is not None and (done % step == 0 or done == len(items)):
-                progress("%s: %d of %d" % (label, done, len(items)))
+                # Under the lock: two workers finishing together must not report "2 of 2" before "1 of 2".
+                if progress is not None and (done % step == 0 or done == len(items)):
+                    progress("%s: %d of %d" % (label, done, len(items)))
 
     count = max(1, min(workers, len(items)))
     if count == 1:

@@ -53,6 +53,7 @@ fi
 cd "$dest"
 t0=$SECONDS
 rc=0
-ansible-test sanity --venv --requirements --python 3.11 --color no "$@" || rc=$?
+ansible-test sanity --venv --requirements --python "$(python -c 'import sys; print("%d.%d" % sys.version_info[:2])')" \
+  --color no "$@" || rc=$?
 echo "sanity: $((SECONDS - t0)) s"
 exit "$rc"

@@ -9,6 +9,7 @@ process and nothing else (no bootstrap, no collection build).
 """
 
 import copy
+import glob
 import json
 import os
 import subprocess
@@ -19,7 +20,10 @@ import yaml
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 HELPERS = os.path.dirname(os.path.abspath(__file__))
-VENV_BIN = os.path.join(ROOT, ".venv", "bin")
+# The venv whose ansible-playbook runs: the checkout's own, or O365_TEST_VENV (another ansible-core version, e.g.
+# the oldest supported one in scripts/test-stages/45-ansible-range.sh).
+VENV = os.environ.get("O365_TEST_VENV") or os.path.join(ROOT, ".venv")
+VENV_BIN = os.path.join(VENV, "bin")
 # The environment must not choose the CA: tests pass the emulator's CA explicitly (O365_CA_PATH / ca_path).
 DROPPED_ENV = ("REQUESTS_CA_BUNDLE", "SSL_CERT_FILE", "CURL_CA_BUNDLE", "ANSIBLE_CONFIG")
 
@@ -31,8 +35,7 @@ def _prepare():
     global _workdir
     if _workdir is None:
         _workdir = tempfile.mkdtemp(prefix="o365-playbook-")
-        python = sys.executable if sys.executable.startswith(os.path.join(ROOT, ".venv")) else \
-            os.path.join(VENV_BIN, "python")
+        python = sys.executable if sys.executable.startswith(VENV + os.sep) else os.path.join(VENV_BIN, "python")
         with open(os.path.join(_workdir, "inventory.ini"), "w") as handle:
             handle.write("localhost ansible_connection=local ansible_python_interpreter=%s\n" % python)
     return _workdir
@@ -43,8 +46,9 @@ def base_env():
     env = dict((k, v) for k, v in os.environ.items() if k not in DROPPED_ENV)
     collections = os.path.join(ROOT, ".build", "collections")
     env["PATH"] = VENV_BIN + os.pathsep + env.get("PATH", "")
+    # The venv's site-packages holds the `ansible` package's collections (community.crypto), whichever Python built it.
     env["ANSIBLE_COLLECTIONS_PATH"] = os.pathsep.join(
-        [collections, os.path.join(ROOT, ".venv", "lib", "python3.11", "site-packages")])
+        [collections] + sorted(glob.glob(os.path.join(VENV, "lib", "python3.*", "site-packages"))))
     env["PYTHONPATH"] = collections
     env.update({
         "ANSIBLE_COLLECTIONS_SCAN_SYS_PATH": "false",

@@ -26,6 +26,27 @@ def test_results_in_order_and_never_more_than_workers_at_once():
     assert lines[-1] == "squares: 20 of 20" and len(lines) == 10
 
 
+def test_progress_lines_come_in_order_when_workers_finish_together():
+    """Both workers finish at once; the first report waits a moment for another to overtake it. Reports are
+    made one at a time, so none can: the last line is always the whole count (the -v report shows it)."""
+    both = threading.Barrier(2)
+    overtaken = threading.Event()
+    lines = []
+
+    def report(line):
+        if not lines and not overtaken.is_set():
+            overtaken.wait(0.5)
+        else:
+            overtaken.set()
+        lines.append(line)
+
+    def work(n):
+        both.wait(5)
+        return n
+    assert bounded_map(work, [0, 1], workers=2, progress=report) == [0, 1]
+    assert lines == ["items: 1 of 2", "items: 2 of 2"]
+
+
 def test_first_error_is_raised_and_stops_the_rest():
     started = []
 
