@@ -13,7 +13,7 @@ SUITE=bookworm
 PACKAGES=(
   systemd systemd-sysv dbus ca-certificates python3 python3-apt
   postfix python3-msal python3-aiosmtpd python3-requests python3-cryptography python3-jwt
-  libsasl2-modules sasl2-bin
+  libsasl2-modules sasl2-bin python3-prometheus-client prometheus-postfix-exporter
   swaks libnet-ssleay-perl openssl procps iproute2
 )
 KEY=$(printf '%s\n' "$SUITE" "${PACKAGES[@]}" | sha256sum | cut -c1-12)
@@ -80,6 +80,9 @@ if ! podman image exists "$IMAGE"; then
     # A container, not a machine: no getty, no udev settling, no time sync to wait for.
     chroot "$ROOT" systemctl mask getty@tty1.service console-getty.service systemd-udevd.service \
       systemd-timesyncd.service systemd-networkd-wait-online.service >/dev/null 2>&1 || true
+    # Baked in so the containers need no mirror, yet off as on a host without it: the role enables it when asked
+    # (relay_postfix_exporter), and two relays sharing the host's network must not both take its port.
+    chroot "$ROOT" systemctl disable prometheus-postfix-exporter.service >/dev/null 2>&1
     rm -rf "$ROOT"/var/cache/apt/archives/*.deb "$ROOT"/var/lib/apt/lists/*
     tar -C "$ROOT" --numeric-owner -cf "$TARBALL.new" .
     mv "$TARBALL.new" "$TARBALL"

@@ -46,3 +46,9 @@ def render(template, **overrides):
     with open(os.path.join(ROLE, "templates", template)) as handle:
         source = handle.read()
     return Templar(loader=DataLoader(), variables=role_vars(**overrides)).template(trust_as_template(source))
+
+
+def resolve(name, **overrides):
+    """One of the role's variables as Ansible would template it."""
+    values = role_vars(**overrides)
+    return Templar(loader=DataLoader(), variables=values).template(values[name])

@@ -29,6 +29,7 @@ from __future__ import absolute_import, division, print_function
 import argparse
 import asyncio
 import concurrent.futures
+import datetime
 import json
 import logging
 import os
@@ -40,12 +41,14 @@ LOG = logging.getLogger("o365-smtp-proxy")
 HERE = os.path.dirname(os.path.abspath(__file__))
 # The role installs the collection's module_utils under <here>/lib/ansible_collections/...
 sys.path.insert(0, os.path.join(HERE, "lib"))
+sys.path.insert(0, HERE)  # o365_smtp_proxy_metrics.py, shipped next to this file
 
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth import credential_from_options  # noqa: E402
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth import TokenProvider  # noqa: E402
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._clouds import resolve_cloud  # noqa: E402
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._errors import O365Error, redact  # noqa: E402
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._smtp import SmtpDisconnected, SmtpSession  # noqa: E402
+from o365_smtp_proxy_metrics import Metrics, NoMetrics  # noqa: E402
 
 # Options passed to _auth as they are; *_file options are read here so secrets never sit in the JSON.
 AUTH_OPTIONS = ("tenant_id", "client_id", "certificate_path", "certificate_thumbprint_algorithm",
@@ -57,8 +60,10 @@ SECRET_FILES = {"client_secret_file": "client_secret", "certificate_password_fil
 # listen_timeout: Postfix's idle connection (default timeout + 30). listen_socket (a path) wins over host/port.
 DEFAULTS = {"listen_host": "127.0.0.1", "listen_port": 10587, "listen_socket": "", "upstream_port": 587,
             "workers": 2, "renew_margin": 300, "idle_timeout": 60, "timeout": 60, "max_message_size": 36700160,
-            "forward_deadline": 300, "lmtp_data_done_timeout": 600, "listen_timeout": None}
+            "forward_deadline": 300, "lmtp_data_done_timeout": 600, "listen_timeout": None,
+            "metrics_listen": "", "credential_expires": ""}
 PATH_KEYS = ("ca_path", "certificate_path", "federated_token_file")
+_LISTEN = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):[0-9]{1,5}$")
 _QUEUE_ID = re.compile(r"\bid\s+([0-9A-Za-z]{6,})\b")
 
 
@@ -81,6 +86,8 @@ def load_config(path):
     if not float(config["timeout"]) < float(config["forward_deadline"]) < float(config["lmtp_data_done_timeout"]):
         raise ConfigProblem("need timeout < forward_deadline < lmtp_data_done_timeout in %s (got %s, %s, %s)" % (
             path, config["timeout"], config["forward_deadline"], config["lmtp_data_done_timeout"]))
+    if config["metrics_listen"] and not _LISTEN.match(str(config["metrics_listen"])):
+        raise ConfigProblem("metrics_listen: want host:port ([v6]:port), got %r in %s" % (config["metrics_listen"], path))
     here = os.path.dirname(os.path.abspath(path))
     for key in PATH_KEYS + tuple(SECRET_FILES):
         if config.get(key):
@@ -159,21 +166,35 @@ class DeadlineSession(SmtpSession):
 class Upstream(object):
     """Tokens and SMTP sessions toward Exchange Online for one mailbox."""
 
-    def __init__(self, config):
+    def __init__(self, config, metrics=None):
         opts = config["auth"]
+        self.metrics = metrics or NoMetrics()
         self.cloud = resolve_cloud(opts.get("cloud") or "public", authority_host=opts.get("authority_host"),
                                    smtp_host=config.get("upstream_host") or None)
         config["upstream_host"] = self.cloud.smtp_host  # the cloud's host unless one was given
         self.credential = credential_from_options(opts, cloud=self.cloud)
+        self.credential.get_token = self._counted(self.credential.get_token)
         # Tokens must outlive the connection renewal margin, or Exchange answers 501 5.5.127.
         self.tokens = TokenProvider(self.credential, min_validity=max(600, config["renew_margin"] + 60))
         self.config = config
 
+    def _counted(self, get_token):
+        """Every request to the token endpoint (not the cache's answers), counted by result and AADSTS code."""
+        def counted(scope, *args, **kwargs):
+            try:
+                token = get_token(scope, *args, **kwargs)
+            except Exception as exc:
+                self.metrics.token_failed(exc)
+                raise
+            self.metrics.token_acquired(getattr(token, "expires_on", None))
+            return token
+        return counted
+
     def token(self, fresh=False):
         scope = self.cloud.exchange_scope
-        if fresh:
-            return self.credential.get_token(scope)
-        return self.tokens.get_access_token(scope)
+        token = self.credential.get_token(scope) if fresh else self.tokens.get_access_token(scope)
+        self.metrics.token_seen(getattr(token, "expires_on", None))
+        return token
 
     def session(self):
         c = self.config
@@ -202,6 +223,7 @@ class Worker(object):
         if not s.connected:
             s.open()
             self.connects += 1
+            self.upstream.metrics.connection("opened")
 
     def forward(self, mail_from, rcpt_tos, data, margin, idle_timeout, deadline=None):
         """(reply for Postfix: one for all recipients, or a dict recipient -> reply; upstream reply for the log).
@@ -229,6 +251,7 @@ class Worker(object):
             try:
                 result = self.session.send(mail_from, rcpt_tos, data)
             except SmtpDisconnected as exc:
+                self.upstream.metrics.connection("lost")
                 if exc.committed:
                     # The data left this host and no answer came: we cannot know, Postfix retries later.
                     return "451 4.4.2 upstream connection lost after the data; acceptance unknown", _describe(exc)
@@ -307,6 +330,7 @@ class ProxyHandler(object):
     def __init__(self, config, upstream):
         self.config = config
         self.upstream = upstream
+        self.metrics = upstream.metrics
         self.workers = asyncio.Queue()
         self.all_workers = [Worker(upstream) for _index in range(int(config["workers"]))]
         for worker in self.all_workers:
@@ -322,8 +346,11 @@ class ProxyHandler(object):
         hold = getattr(server, "hold_during_forward", None)
         if hold:
             hold(started)
+        self.metrics.in_flight(1)
         try:
             worker = await self.workers.get()
+            forwarding = time.monotonic()
+            self.metrics.worker_wait(forwarding - started)
             try:
                 reply, upstream = await asyncio.get_running_loop().run_in_executor(
                     self.executor, worker.forward, envelope.mail_from, rcpt_tos, data,
@@ -333,12 +360,15 @@ class ProxyHandler(object):
                 reply = upstream = "451 4.3.0 relay internal error: %s" % type(exc).__name__
             finally:
                 self.workers.put_nowait(worker)
+                self.metrics.forward(time.monotonic() - forwarding)
         finally:
+            self.metrics.in_flight(-1)
             if hold:
                 hold(None)
         secrets = self.upstream.secrets()
         replies = [redact(line, secrets) for line in lmtp_replies(rcpt_tos, reply)]
         codes = sorted(set(line[:3] for line in replies))
+        self.metrics.message(replies)
         client = getattr(session, "xforward", None) or {}
         # One line a message, key=value: never a body, subject, secret or token.
         LOG.info("queue_id=%s client=%s helo=%s from=<%s> rcpts=%d size=%d codes=%s upstream=%r reply=%s secs=%.3f",
@@ -424,9 +454,43 @@ def make_server_factory(config, handler):
     return factory
 
 
+def credential_expiry(config):
+    """Unix time the relay's credential expires: the certificate's notAfter, else the declared end date of the
+    secret (credential_expires, ISO 8601), else None."""
+    if config["auth"].get("certificate_path"):
+        from cryptography import x509
+
+        with open(config["auth"]["certificate_path"], "rb") as handle:
+            raw = handle.read()
+        start = raw.find(b"-----BEGIN CERTIFICATE-----")
+        if start >= 0:
+            cert = x509.load_pem_x509_certificate(raw[start:])
+            # cryptography 42+ has the aware property; Debian 12's 38 only the naive one (UTC).
+            not_after = getattr(cert, "not_valid_after_utc", None) or cert.not_valid_after.replace(
+                tzinfo=datetime.timezone.utc)
+            return not_after.timestamp()
+    if config.get("credential_expires"):
+        when = datetime.datetime.fromisoformat(str(config["credential_expires"]).replace("Z", "+00:00"))
+        return (when if when.tzinfo else when.replace(tzinfo=datetime.timezone.utc)).timestamp()
+    return None
+
+
+def start_metrics(config):
+    """Metrics on metrics_listen ("host:port"; "" = off, nothing listens and nothing is counted)."""
+    listen = str(config.get("metrics_listen") or "")
+    if not listen:
+        return NoMetrics()
+    host, _sep, port = listen.rpartition(":")
+    metrics = Metrics()
+    metrics.credential_expiry(credential_expiry(config))
+    metrics.start(host.strip("[]") or "127.0.0.1", int(port))
+    LOG.info("metrics on http://%s/metrics", listen)
+    return metrics
+
+
 async def serve(config, ready=None):
     """Run until cancelled. ready: an optional callback with the bound (host, port)."""
-    upstream = Upstream(config)
+    upstream = Upstream(config, metrics=start_metrics(config))
     upstream.credential.validate()
     handler = ProxyHandler(config, upstream)
     loop = asyncio.get_running_loop()

@@ -5,7 +5,7 @@ import json
 import os
 
 import pytest
-from helpers.relay_role import NETWORKS_SCRIPT, ROLE, load_file, render, role_vars
+from helpers.relay_role import NETWORKS_SCRIPT, ROLE, load_file, render, resolve, role_vars
 
 
 def main_cf(**overrides):
@@ -122,6 +122,7 @@ def test_the_unit_runs_the_current_release_in_the_sandbox_the_preflight_uses():
     sandbox = role_vars()["__relay_sandbox"]
     assert all(setting in lines for setting in sandbox)
     for wanted in ("ProtectProc=invisible", "ProcSubset=pid", "RemoveIPC=yes", "SystemCallFilter=~@privileged @resources",
+                   "MemoryDenyWriteExecute=yes",
                    "ProtectHome=yes", "PrivateTmp=yes"):
         assert wanted in sandbox
     assert "Restart=always" in lines
@@ -193,10 +194,13 @@ def test_send_as_addresses_are_bound_to_their_clients():
     values = dict(relay_allowed_senders=["alerts@contoso.com", "scans@contoso.com", "ops@contoso.com"],
                   relay_sasl_users=users, relay_sender_networks=bindings)
     logins = dict(map_lines(render("sender_logins.j2", **values)))
-    # Owned by a login, or by declared networks only ("@networks" is no login name a device could have).
-    assert logins == {"alerts@contoso.com": "@networks", "scans@contoso.com": "scanner", "ops@contoso.com": "@networks"}
+    # Owned by a login, or by declared networks only ("@networks" is no login name a device could have). A login
+    # is named as Cyrus reports it to Postfix, with the relay's realm (molecule: "not owned by user scanner@relay2.test"
+    # was the answer to the bare name).
+    assert logins == {"alerts@contoso.com": "@networks", "scans@contoso.com": "scanner@relay.test",
+                      "ops@contoso.com": "@networks"}
     users[1]["senders"] = ["alerts@contoso.com"]
-    assert dict(map_lines(render("sender_logins.j2", **values)))["alerts@contoso.com"] == "scanner"
+    assert dict(map_lines(render("sender_logins.j2", **values)))["alerts@contoso.com"] == "scanner@relay.test"
     assert map_lines(render("sender_networks.j2", **values)) == [["192.0.2.0/24", "o365_senders_0"],
                                                                  ["2001:db8::/64", "o365_senders_1"]]
     assert map_lines(render("network_senders.j2", __relay_binding=bindings[1])) == [["ops@contoso.com", "OK"]]
@@ -213,3 +217,15 @@ def test_without_sender_networks_owned_addresses_are_for_their_logins_only():
                  relay_sasl_users=[{"name": "scanner", "password": "pw", "senders": ["alerts@contoso.com"]}])
     assert cf["smtpd_sender_restrictions"] == "reject_known_sender_login_mismatch, permit"
     assert "smtpd_restriction_classes" not in cf
+
+
+def test_proxy_configuration_names_the_metrics_endpoint_and_the_secrets_end_date():
+    config = json.loads(render("proxy.json.j2", relay_metrics_listen="192.0.2.10:9476",
+                               relay_credential_expires="2027-06-30T00:00:00Z"))
+    assert config["metrics_listen"] == "192.0.2.10:9476"
+    assert config["credential_expires"] == "2027-06-30T00:00:00Z"
+    assert json.loads(render("proxy.json.j2"))["metrics_listen"] == "127.0.0.1:9476"  # loopback unless exposed
+    # Its library is installed only when metrics are on; the exporter only when asked for.
+    assert resolve("__relay_watch_packages", relay_metrics_listen="") == []
+    assert resolve("__relay_watch_packages", relay_postfix_exporter=True) == ["python3-prometheus-client",
+                                                                              "prometheus-postfix-exporter"]

@@ -145,7 +145,7 @@ def control_handler(emulator, switch):
 def main(state_dir):
     os.makedirs(state_dir, mode=0o700, exist_ok=True)
     emulator = Emulator(state_dir=os.path.join(state_dir, "emulator")).start()
-    app = emulator.create_app("relay-sender", exchange_roles=["SMTP.SendAsApp"])
+    app = emulator.create_app("relay-sender", exchange_roles=["SMTP.SendAsApp"], certificate=True)
     emulator.tenant.exchange.propagation_delay = 0
     emulator.smtp.allow(app["client_id"], MAILBOX, model="classic")  # classic: its tokens carry SMTP.SendAsApp
     emulator.smtp.allow_send_as(app["client_id"], SEND_AS)
@@ -157,6 +157,7 @@ def main(state_dir):
         ca = handle.read()
     info = {"relay_tenant_id": emulator.tenant.tenant_id, "relay_client_id": app["client_id"],
             "relay_client_secret": app["client_secret"], "relay_mailbox": MAILBOX,
+            "relay_test_certificate_content": app["certificate"].pem.decode(),
             "relay_authority_host": emulator.url, "relay_upstream_host": "127.0.0.1",
             "relay_upstream_port": switch.port, "relay_upstream_ca_content": ca,
             "control_url": "http://127.0.0.1:%d" % control.server_address[1], "relay_test_ghost": GHOST}
