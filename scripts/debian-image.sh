@@ -22,7 +22,9 @@ case "$SUITE" in
   *) echo "debian-image: unknown suite $SUITE (bookworm, trixie)" >&2; exit 2 ;;
 esac
 CACHE=${RELAY_IMAGE_CACHE:-/var/cache/o365-smtp-oauth}
-KEY=$(printf '%s\n' "$SUITE" "${PACKAGES[@]}" | sha256sum | cut -c1-12)
+# DEBIAN_IMAGE_DISABLE_UNITS: units the packages enable that the image keeps off (part of the key).
+DISABLE_UNITS=${DEBIAN_IMAGE_DISABLE_UNITS:-}
+KEY=$(printf '%s\n' "$SUITE" "${PACKAGES[@]}" ${DISABLE_UNITS:+"disable: $DISABLE_UNITS"} | sha256sum | cut -c1-12)
 IMAGE=${!VAR:-$NAME:debian$RELEASE-$KEY}
 mkdir -p "$CACHE"
 
@@ -102,6 +104,10 @@ if ! podman image exists "$IMAGE"; then
     # A container, not a machine: no getty, no udev settling, no time sync to wait for.
     chroot "$ROOT" systemctl mask getty@tty1.service console-getty.service systemd-udevd.service \
       systemd-timesyncd.service systemd-networkd-wait-online.service >/dev/null 2>&1 || true
+    if [ -n "$DISABLE_UNITS" ]; then
+      # shellcheck disable=SC2086  # a list of unit names
+      chroot "$ROOT" systemctl disable $DISABLE_UNITS >/dev/null 2>&1
+    fi
     rm -rf "$ROOT"/var/cache/apt/archives/*.deb "$ROOT"/var/lib/apt/lists/*
     tar -C "$ROOT" --numeric-owner -cf "$TARBALL.new" .
     mv "$TARBALL.new" "$TARBALL"

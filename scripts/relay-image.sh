@@ -12,7 +12,10 @@ SUITE=bookworm
 PACKAGES=(
   systemd systemd-sysv dbus ca-certificates python3 python3-apt
   postfix python3-msal python3-aiosmtpd python3-requests python3-cryptography python3-jwt
-  libsasl2-modules sasl2-bin
+  libsasl2-modules sasl2-bin python3-prometheus-client prometheus-postfix-exporter
   swaks libnet-ssleay-perl openssl procps iproute2
 )
+# Baked in so the containers need no mirror, yet off as on a host without it: the role enables it when asked
+# (relay_postfix_exporter), and two relays sharing the host's network must not both take its port.
+export DEBIAN_IMAGE_DISABLE_UNITS="prometheus-postfix-exporter.service"
 exec bash "$(dirname "$0")/debian-image.sh" "$SUITE" localhost/o365-smtp-oauth-relay RELAY_IMAGE "${PACKAGES[@]}"

@@ -52,12 +52,15 @@ class _Handler(object):
         return "250 2.1.0 Sender OK"
 
     async def handle_RCPT(self, smtp, session, envelope, address, options):
+        await asyncio.sleep(self.server.delays.get("RCPT", 0))
         reply = self.server.pop_reply("RCPT") or "250 2.1.5 Recipient OK"
         if reply[:1] == "2":
             envelope.rcpt_tos.append(address)
         return reply
 
     async def handle_DATA(self, smtp, session, envelope):
+        self.server.data_ends += 1  # the whole message, final dot included, arrived
+        await asyncio.sleep(self.server.delays.get("DATA", 0))
         reply = self.server.pop_reply("DATA")
         if reply:
             return reply
@@ -66,7 +69,8 @@ class _Handler(object):
 
 
 class Upstream(object):
-    """start() -> host, port, ca_path; messages, auths, connections; reply(verb, text, times)."""
+    """start() -> host, port, ca_path; messages, auths, connections, data_ends; reply(verb, text, times);
+    delays[verb] = seconds before answering RCPT, or the final reply to the data (DATA): a slow Exchange."""
 
     def __init__(self, tmp_path, like=None):
         """like: an earlier Upstream whose CA, certificate and accepted tokens this one takes over."""
@@ -81,6 +85,8 @@ class Upstream(object):
             self.tokens = set()
         self.messages, self.auths = [], []
         self.connections = 0
+        self.data_ends = 0
+        self.delays = {}
         self.host, self.port = "127.0.0.1", None
         self._replies = defaultdict(deque)
         self._loop = None

@@ -62,10 +62,15 @@ class RunningProxy(object):
         if self.error:
             raise self.error
 
-    def send(self, sender="device@lan.example", rcpts=("bob@example.com",), body="Subject: hi\r\n\r\nbody\r\n"):
+    def send(self, sender="device@lan.example", rcpts=("bob@example.com",), body="Subject: hi\r\n\r\nbody\r\n",
+             xforward=None):
         """The first recipient's reply to the data; all of them (LMTP: one per recipient) in self.replies."""
-        with smtplib.LMTP(*self.bound, timeout=30) as client:
+        where = (self.bound,) if isinstance(self.bound, str) else self.bound  # a unix socket, or (host, port)
+        with smtplib.LMTP(*where, timeout=60) as client:
             client.ehlo("postfix.test")  # LMTP: sent as LHLO
+            self.lhlo = client.ehlo_resp
+            if xforward:  # as Postfix sends it with lmtp_send_xforward_command
+                assert client.docmd("XFORWARD", xforward)[0] == 250
             client.mail(sender)
             for rcpt in rcpts:
                 assert client.rcpt(rcpt)[0] == 250
@@ -238,3 +243,120 @@ def test_check_mode_proves_the_credential_or_explains(tmp_path, upstream):
     untrusted = dict(base, auth={"auth_method": "access_token", "access_token": token})
     code, message = proxy.check(untrusted)
     assert code == 1 and "ca_path" in message
+
+
+def test_a_slow_forward_keeps_postfixs_connection_and_is_delivered_once(run_proxy, upstream):
+    # The issue's reproduction: each upstream reply well within its 2 s timeout, but 42 recipients at 0.8 s make
+    # a 33.6 s forward, longer than the listener's idle timer (timeout + 30 s). The listener used to close
+    # Postfix's connection while the upstream went on to accept the message: Postfix would send it again.
+    running = run_proxy(timeout=2)
+    upstream.delays["RCPT"] = 0.8
+    rcpts = ["r%d@example.com" % n for n in range(42)]
+    running.send(sender=MAILBOX, rcpts=rcpts)
+    assert [code for code, _text in running.replies] == [250] * 42
+    assert len(upstream.messages) == 1 and len(upstream.messages[0][1]) == 42
+
+
+@pytest.mark.parametrize("timeout, deadline, rcpts, delay", [(2, 3, 4, 1.0), (3, 4, 2, 0.6)],
+                         ids=["deadline-passes-during-rcpt", "no-time-left-after-354"])
+def test_a_forward_that_cannot_finish_in_time_is_deferred_before_the_data_is_committed(
+        run_proxy, upstream, timeout, deadline, rcpts, delay):
+    # In the first case the deadline passes while RCPTs are answered; in the second DATA is answered 354 with
+    # less time left than the final reply may need (timeout), so the data is not sent either. Every way this
+    # can go (even on a loaded machine) ends in 451 with nothing committed.
+    running = run_proxy(timeout=timeout, forward_deadline=deadline, lmtp_data_done_timeout=deadline + 5)
+    upstream.delays["RCPT"] = delay
+    running.send(sender=MAILBOX, rcpts=["r%d@example.com" % n for n in range(rcpts)])
+    assert [code for code, _text in running.replies] == [451] * rcpts
+    assert b"deadline" in running.replies[0][1]
+    assert upstream.messages == [] and upstream.data_ends == 0
+    # Postfix retries: with a prompt upstream the same proxy delivers it, once.
+    upstream.delays.clear()
+    running.send(sender=MAILBOX, rcpts=["r%d@example.com" % n for n in range(rcpts)])
+    assert [code for code, _text in running.replies] == [250] * rcpts
+    assert len(upstream.messages) == 1
+
+
+@pytest.mark.parametrize("settings", [{"forward_deadline": 700}, {"timeout": 400}],
+                         ids=["deadline-beyond-postfix-wait", "reply-timeout-beyond-deadline"])
+def test_deadline_settings_are_checked(tmp_path, settings):
+    path = tmp_path / "proxy.json"
+    path.write_text(json.dumps(dict(settings, mailbox=MAILBOX)))
+    with pytest.raises(proxy.ConfigProblem, match="timeout < forward_deadline < lmtp_data_done_timeout"):
+        proxy.load_config(str(path))
+
+
+def test_an_error_while_answering_defers_instead_of_bouncing(run_proxy, upstream, monkeypatch):
+    # aiosmtpd answers an exception escaping the handler with "500 Error": Postfix would bounce the mail.
+    running = run_proxy()
+
+    def broken(*_args):
+        raise RuntimeError("bug")
+    monkeypatch.setattr(proxy, "lmtp_replies", broken)
+    code, text = running.send(sender=MAILBOX)
+    assert code == 451 and b"will retry" in text
+
+
+def test_listens_on_a_unix_socket_only_its_group_may_open(run_proxy, upstream, tmp_path):
+    path = str(tmp_path / "lmtp.sock")
+    running = run_proxy(listen_socket=path)
+    assert running.bound == path
+    assert oct(os.stat(path).st_mode & 0o777) == oct(0o660)
+    assert running.send(sender=MAILBOX)[0] == 250 and len(upstream.messages) == 1
+
+
+def test_relative_file_names_are_relative_to_the_configuration(tmp_path):
+    (tmp_path / "client_secret").write_text("s3cr3t\n")
+    (tmp_path / "upstream-ca.pem").write_text("not read here\n")
+    path = tmp_path / "proxy.json"
+    path.write_text(json.dumps({"mailbox": MAILBOX, "tenant_id": "t", "client_id": "c",
+                                "client_secret_file": "client_secret", "ca_path": "upstream-ca.pem"}))
+    config = proxy.load_config(str(path))
+    assert config["auth"]["client_secret"] == "s3cr3t"
+    assert config["auth"]["ca_path"] == str(tmp_path / "upstream-ca.pem")
+
+
+def test_a_file_the_proxy_cannot_read_is_named(tmp_path):
+    # What the preflight prints when the service's sandbox hides a file (ProtectHome, PrivateTmp).
+    path = tmp_path / "proxy.json"
+    path.write_text(json.dumps({"mailbox": MAILBOX, "tenant_id": "t", "client_id": "c",
+                                "certificate_path": "/home/nowhere/relay.pem"}))
+    with pytest.raises(proxy.ConfigProblem, match="certificate_path: cannot read /home/nowhere/relay.pem"):
+        proxy.load_config(str(path))
+
+
+def test_one_log_line_a_message_with_the_client_and_no_library_chatter(run_proxy, upstream):
+    import io
+    stream = io.StringIO()
+    root = logging.getLogger()
+    level, handler = root.level, proxy.configure_logging(stream)
+    try:
+        running = run_proxy()
+        for n in range(5):
+            running.send(sender=MAILBOX, rcpts=["bob@example.com", "eve@example.com"],
+                         body=RECEIVED + "Subject: secret subject %d\r\n\r\nsecret body\r\n" % n,
+                         xforward="NAME=printer.lan ADDR=192.0.2.7 PORT=40123 HELO=printer+2Elan PROTO=ESMTP")
+        assert b"XFORWARD" in running.lhlo
+        running.stop()
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
+    # The fake upstream is aiosmtpd in this same process: its AUTH logs one deprecation warning; not the proxy's.
+    lines = [line for line in stream.getvalue().splitlines() if "Session.login_data is deprecated" not in line]
+    messages = [line for line in lines if "queue_id=" in line]
+    assert len(messages) == 5, lines
+    # Start, the five messages, stop: aiosmtpd's per-connection INFO lines and smtplib/msal chatter are gone.
+    assert len(lines) == 7 and "listening on" in lines[0] and "stopping" in lines[-1], lines
+    line = messages[0]
+    for part in ("queue_id=4XbQ2m0Jz9z9sWm", "client=192.0.2.7", "helo=printer.lan", "from=<%s>" % MAILBOX,
+                 "rcpts=2", "codes=250,250", "reply=250"):
+        assert part in line, line
+    assert "secret" not in stream.getvalue() and upstream.auths[0][1] not in stream.getvalue()
+
+
+def test_xforward_with_an_unknown_attribute_is_refused(run_proxy, upstream):
+    running = run_proxy()
+    with smtplib.LMTP(*running.bound, timeout=30) as client:
+        client.ehlo("postfix.test")
+        assert client.docmd("XFORWARD", "EVIL=1")[0] == 501
+        assert client.docmd("XFORWARD", "ADDR=192.0.2.7")[0] == 250

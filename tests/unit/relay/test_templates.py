@@ -1,35 +1,11 @@
 """The role's templates rendered with Ansible's own templating and the role's defaults: the Postfix settings
 that keep the relay closed and paced, and a proxy configuration the proxy program reads as intended."""
 
-import importlib.util
 import json
 import os
 
 import pytest
-import yaml
-from ansible.parsing.dataloader import DataLoader
-from ansible.template import Templar, trust_as_template
-
-ROLE = os.path.join(os.path.dirname(__file__), "..", "..", "..", "roles", "relay")
-
-
-def role_vars(**overrides):
-    values = {}
-    for name in ("defaults/main.yml", "vars/main.yml"):
-        with open(os.path.join(ROLE, name)) as handle:
-            # Role files are trusted templates in Ansible too (a value may refer to another variable).
-            values.update((k, trust_as_template(v) if isinstance(v, str) else v)
-                          for k, v in yaml.safe_load(handle).items())
-    values.update(relay_mailbox="relay@contoso.com", relay_tenant_id="t", relay_client_id="c",
-                  relay_hostname="relay.test", ansible_managed="managed", inventory_hostname="relay.test")
-    values.update(overrides)
-    return values
-
-
-def render(template, **overrides):
-    with open(os.path.join(ROLE, "templates", template)) as handle:
-        source = handle.read()
-    return Templar(loader=DataLoader(), variables=role_vars(**overrides)).template(trust_as_template(source))
+from helpers.relay_role import NETWORKS_SCRIPT, ROLE, load_file, render, resolve, role_vars
 
 
 def main_cf(**overrides):
@@ -38,12 +14,15 @@ def main_cf(**overrides):
 
 
 def test_never_an_open_relay_and_everything_goes_to_the_proxy():
-    cf = main_cf(relay_allowed_networks=["192.0.2.0/24", "198.51.100.7/32"], relay_proxy_port=10600)
+    cf = main_cf(relay_allowed_networks=["192.0.2.0/24", "198.51.100.7/32"])
     assert cf["smtpd_relay_restrictions"] == "permit_mynetworks, reject_unauth_destination, reject"
     assert cf["relay_domains"] == ""
     assert cf["mynetworks"] == "192.0.2.0/24 198.51.100.7/32"
     # LMTP: the proxy answers for each recipient, so one refused recipient cannot hide behind the others' 250.
-    assert cf["default_transport"] == cf["relay_transport"] == "lmtp:inet:127.0.0.1:10600"
+    # A unix socket only Postfix may open (the proxy's folder is group postfix): no local user bypasses Postfix.
+    assert cf["default_transport"] == cf["relay_transport"] == "lmtp:unix:/run/o365-smtp-proxy/lmtp"
+    assert cf["authorized_submit_users"] == "root"
+    assert cf["lmtp_send_xforward_command"] == "yes"  # the proxy logs the client
     assert "relayhost" not in cf
     services = [line.split() for line in render("master.cf.j2").splitlines() if line and line[0] != "#"]
     assert ["lmtp", "unix", "-", "-", "n", "-", "-", "lmtp"] in services
@@ -105,19 +84,148 @@ def test_sender_map_keeps_allowed_senders_and_rewrites_the_rest():
 
 
 def test_proxy_configuration_is_what_the_proxy_reads(tmp_path):
-    spec = importlib.util.spec_from_file_location("o365_smtp_proxy", os.path.join(ROLE, "files", "o365_smtp_proxy.py"))
-    proxy = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(proxy)
-    secret = tmp_path / "secret"
-    secret.write_text("the-secret\n")
-    text = render("proxy.json.j2", relay_client_secret="the-secret", __relay_secret_file=str(secret),
-                  relay_upstream_port=2587, relay_proxy_port=10600)
+    proxy = load_file(os.path.join(ROLE, "files", "o365_smtp_proxy.py"), "o365_smtp_proxy")
+    (tmp_path / "client_secret").write_text("the-secret\n")
+    text = render("proxy.json.j2", relay_client_secret="the-secret", relay_upstream_port=2587)
     assert "the-secret" not in text
-    path = tmp_path / "proxy.json"
+    path = tmp_path / "proxy.json"  # the role writes the secret beside it, named relatively in the JSON
     path.write_text(text)
     config = proxy.load_config(str(path))
-    assert config["listen_host"] == "127.0.0.1" and config["listen_port"] == 10600
+    assert config["listen_socket"] == "/run/o365-smtp-proxy/lmtp"
+    assert config["timeout"] == 60 and config["forward_deadline"] == 300 and config["lmtp_data_done_timeout"] == 360
     assert config["upstream_port"] == 2587 and config["mailbox"] == "relay@contoso.com"
     assert config["auth"]["client_secret"] == "the-secret"
     assert config["auth"]["tenant_id"] == "t" and config["auth"]["client_id"] == "c"
     assert json.loads(text)["certificate_path"] == ""
+
+
+def test_smtp_smuggling_is_normalized_for_every_client():
+    cf = main_cf(relay_allowed_networks=["192.0.2.0/24"])
+    assert cf["smtpd_forbid_bare_newline"] == "normalize"
+    # The default exclusions ($mynetworks) would exempt every device this relay serves.
+    assert cf["smtpd_forbid_bare_newline_exclusions"] == ""
+
+
+@pytest.mark.parametrize("deadline", [300, 900])
+def test_postfix_waits_longer_for_the_proxy_than_the_proxy_may_take(deadline):
+    cf = main_cf(relay_proxy_forward_deadline=deadline)
+    assert cf["lmtp_data_done_timeout"] == "%ds" % (deadline + 60)
+    config = json.loads(render("proxy.json.j2", relay_proxy_forward_deadline=deadline))
+    assert config["forward_deadline"] == deadline and config["lmtp_data_done_timeout"] == deadline + 60
+
+
+def test_the_unit_runs_the_current_release_in_the_sandbox_the_preflight_uses():
+    unit = render("o365-smtp-proxy.service.j2")
+    lines = unit.splitlines()
+    assert "ExecStart=/usr/bin/python3 /opt/o365-smtp-proxy/current/o365_smtp_proxy.py --config " \
+           "/opt/o365-smtp-proxy/current/conf/proxy.json" in lines
+    sandbox = role_vars()["__relay_sandbox"]
+    assert all(setting in lines for setting in sandbox)
+    for wanted in ("ProtectProc=invisible", "ProcSubset=pid", "RemoveIPC=yes", "SystemCallFilter=~@privileged @resources",
+                   "MemoryDenyWriteExecute=yes",
+                   "ProtectHome=yes", "PrivateTmp=yes"):
+        assert wanted in sandbox
+    assert "Restart=always" in lines
+    # The socket's folder is group postfix (setgid): RuntimeDirectory= would get the service's group back.
+    assert ("ExecStartPre=+/usr/bin/install -d -o o365-smtp-proxy -g postfix -m 2750 /run/o365-smtp-proxy"
+            in lines and "ReadWritePaths=/run/o365-smtp-proxy" in lines)
+    assert not [line for line in lines if line.startswith("RuntimeDirectory")]
+
+
+def run_networks(entries):
+    """The script as the role runs it: JSON on stdin, (rc, stdout, stderr)."""
+    import subprocess
+    import sys
+    done = subprocess.run([sys.executable, NETWORKS_SCRIPT], input=json.dumps(entries), capture_output=True,
+                          text=True, check=False)
+    return done.returncode, done.stdout, done.stderr
+
+
+@pytest.mark.parametrize("entries, why", [
+    (["[::]/0"], "shorter than /32"),
+    (["::/0"], "shorter than /32"),
+    (["0.0.0.0/1", "128.0.0.0/1"], "shorter than /8"),
+    (["0.0.0.0/0"], "shorter than /8"),
+    (["192.0.2.7"], "not CIDR"),
+    (["printers.lan/24"], "not CIDR"),
+    (["192.0.2.7/24"], "host bits set: the network is 192.0.2.0/24"),
+    (["::ffff:10.0.0.0/104"], "IPv4-mapped"),
+    ([], "at least one"),
+], ids=["v6-all-bracketed", "v6-all", "two-halves", "v4-all", "no-prefix", "name", "host-bits", "v4-mapped",
+        "empty"])
+def test_allowed_networks_that_would_open_the_relay_are_refused(entries, why):
+    rc, out, err = run_networks(entries)
+    assert rc == 1 and out == "" and why in err and "relay_allowed_networks" in err
+
+
+def test_allowed_networks_in_postfix_notation():
+    rc, out, _err = run_networks(["192.0.2.0/24", "2001:db8:0:0::/64", "[2001:db8:1::1]/128", "127.0.0.1/32"])
+    assert rc == 0
+    assert json.loads(out) == ["192.0.2.0/24", "[2001:db8::]/64", "[2001:db8:1::1]/128", "127.0.0.1/32"]
+    cf = main_cf(relay_allowed_networks=["192.0.2.0/24", "2001:db8::/64"])
+    assert cf["mynetworks"] == "192.0.2.0/24 [2001:db8::]/64"
+
+
+def test_password_guessing_is_rate_limited_when_accounts_exist():
+    cf = main_cf(relay_tls_cert_file="/etc/ssl/relay.pem", relay_tls_key_file="/etc/ssl/relay.key",
+                 relay_sasl_users=[{"name": "printer", "password": "pw"}], relay_sasl_auth_rate_limit=7)
+    assert cf["smtpd_client_auth_rate_limit"] == "7"
+    assert "smtpd_client_auth_rate_limit" not in main_cf()
+
+
+def test_postfix_log_is_rotated_and_old_ones_removed():
+    service = render("maillog-rotate.service.j2", relay_maillog_file="/var/log/relay/postfix.log",
+                     relay_maillog_keep_days=30).splitlines()
+    assert "ExecStart=/usr/sbin/postfix logrotate" in service
+    assert ("ExecStartPost=/usr/bin/find /var/log/relay -maxdepth 1 -name postfix.log.* -mtime +30 -delete"
+            in service)
+    assert "OnCalendar=daily" in render("maillog-rotate.timer.j2").splitlines()
+
+
+def map_lines(text):
+    return [line.split("\t") for line in text.splitlines() if line and line[0] != "#"]
+
+
+def test_send_as_addresses_are_bound_to_their_clients():
+    users = [{"name": "printer", "password": "pw"}, {"name": "scanner", "password": "pw",
+                                                     "senders": ["Alerts@contoso.com", "scans@contoso.com"]}]
+    bindings = [{"network": "192.0.2.0/24", "senders": ["alerts@contoso.com"]},
+                {"network": "2001:db8::/64", "senders": ["ops@contoso.com"]}]
+    values = dict(relay_allowed_senders=["alerts@contoso.com", "scans@contoso.com", "ops@contoso.com"],
+                  relay_sasl_users=users, relay_sender_networks=bindings)
+    logins = dict(map_lines(render("sender_logins.j2", **values)))
+    # Owned by a login, or by declared networks only ("@networks" is no login name a device could have). A login
+    # is named as Cyrus reports it to Postfix, with the relay's realm (molecule: "not owned by user scanner@relay2.test"
+    # was the answer to the bare name).
+    assert logins == {"alerts@contoso.com": "@networks", "scans@contoso.com": "scanner@relay.test",
+                      "ops@contoso.com": "@networks"}
+    users[1]["senders"] = ["alerts@contoso.com"]
+    assert dict(map_lines(render("sender_logins.j2", **values)))["alerts@contoso.com"] == "scanner@relay.test"
+    assert map_lines(render("sender_networks.j2", **values)) == [["192.0.2.0/24", "o365_senders_0"],
+                                                                 ["2001:db8::/64", "o365_senders_1"]]
+    assert map_lines(render("network_senders.j2", __relay_binding=bindings[1])) == [["ops@contoso.com", "OK"]]
+    cf = main_cf(**values)
+    assert cf["smtpd_sender_login_maps"] == "texthash:/etc/postfix/o365_sender_logins"
+    assert cf["smtpd_restriction_classes"] == "o365_senders_0, o365_senders_1"
+    assert cf["o365_senders_1"] == "check_sender_access texthash:/etc/postfix/o365_senders_1"
+    assert cf["smtpd_sender_restrictions"] == ("check_client_access cidr:/etc/postfix/o365_sender_networks, "
+                                               "reject_known_sender_login_mismatch, permit")
+
+
+def test_without_sender_networks_owned_addresses_are_for_their_logins_only():
+    cf = main_cf(relay_allowed_senders=["alerts@contoso.com"],
+                 relay_sasl_users=[{"name": "scanner", "password": "pw", "senders": ["alerts@contoso.com"]}])
+    assert cf["smtpd_sender_restrictions"] == "reject_known_sender_login_mismatch, permit"
+    assert "smtpd_restriction_classes" not in cf
+
+
+def test_proxy_configuration_names_the_metrics_endpoint_and_the_secrets_end_date():
+    config = json.loads(render("proxy.json.j2", relay_metrics_listen="192.0.2.10:9476",
+                               relay_credential_expires="2027-06-30T00:00:00Z"))
+    assert config["metrics_listen"] == "192.0.2.10:9476"
+    assert config["credential_expires"] == "2027-06-30T00:00:00Z"
+    assert json.loads(render("proxy.json.j2"))["metrics_listen"] == "127.0.0.1:9476"  # loopback unless exposed
+    # Its library is installed only when metrics are on; the exporter only when asked for.
+    assert resolve("__relay_watch_packages", relay_metrics_listen="") == []
+    assert resolve("__relay_watch_packages", relay_postfix_exporter=True) == ["python3-prometheus-client",
+                                                                              "prometheus-postfix-exporter"]

@@ -10,11 +10,14 @@ API on 127.0.0.1 for the verify playbook:
     GET  /messages        -> [{"subject", "mail_from", "mailbox", "app_id", "message_id"}, ...]
     POST /smtp/down       -> the SMTP port refuses connections and open sessions are cut
     POST /smtp/up         -> back
+    POST /smtp/slow       -> {"verb": "RCPT", "seconds": 0.9, "times": 45}: the next `times` such commands are
+                             answered after `seconds` (a slow Exchange)
 Stops on SIGTERM.
 """
 
 import json
 import os
+import re
 import signal
 import socket
 import sys
@@ -117,11 +120,18 @@ def control_handler(emulator, switch):
                 parsed = m.parsed()
                 out.append({"subject": str(parsed.get("Subject", "")), "mail_from": m.mail_from,
                             "from_header": str(parsed.get("From", "")), "mailbox": m.mailbox,
-                            "app_id": m.app_id, "message_id": m.message_id, "rcpt_tos": m.rcpt_tos})
+                            "app_id": m.app_id, "message_id": m.message_id, "rcpt_tos": m.rcpt_tos,
+                            "bare_lf": re.search(rb"(?<!\r)\n", m.raw) is not None,
+                            "hidden_text": b"hidden" in m.raw})
             self._answer(out)
 
         def do_POST(self):
-            if self.path == "/smtp/down":
+            if self.path == "/smtp/slow":
+                length = int(self.headers.get("Content-Length") or 0)
+                spec = json.loads(self.rfile.read(length) or b"{}")
+                emulator.smtp.faults.add(spec.get("verb", "RCPT"), "delay", times=int(spec.get("times", 1)),
+                                         seconds=float(spec.get("seconds", 1)))
+            elif self.path == "/smtp/down":
                 switch.down()
             elif self.path == "/smtp/up":
                 switch.up()
@@ -135,7 +145,7 @@ def control_handler(emulator, switch):
 def main(state_dir):
     os.makedirs(state_dir, mode=0o700, exist_ok=True)
     emulator = Emulator(state_dir=os.path.join(state_dir, "emulator")).start()
-    app = emulator.create_app("relay-sender", exchange_roles=["SMTP.SendAsApp"])
+    app = emulator.create_app("relay-sender", exchange_roles=["SMTP.SendAsApp"], certificate=True)
     emulator.tenant.exchange.propagation_delay = 0
     emulator.smtp.allow(app["client_id"], MAILBOX, model="classic")  # classic: its tokens carry SMTP.SendAsApp
     emulator.smtp.allow_send_as(app["client_id"], SEND_AS)
@@ -147,6 +157,7 @@ def main(state_dir):
         ca = handle.read()
     info = {"relay_tenant_id": emulator.tenant.tenant_id, "relay_client_id": app["client_id"],
             "relay_client_secret": app["client_secret"], "relay_mailbox": MAILBOX,
+            "relay_test_certificate_content": app["certificate"].pem.decode(),
             "relay_authority_host": emulator.url, "relay_upstream_host": "127.0.0.1",
             "relay_upstream_port": switch.port, "relay_upstream_ca_content": ca,
             "control_url": "http://127.0.0.1:%d" % control.server_address[1], "relay_test_ghost": GHOST}

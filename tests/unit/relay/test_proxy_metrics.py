@@ -1,0 +1,134 @@
+"""The proxy's Prometheus endpoint, scraped over HTTP while the proxy forwards to a real SMTP upstream (aiosmtpd,
+tests/unit/relay/relay_upstream.py): each counter moves as the message's fate says, and no label holds an address."""
+
+import datetime
+import socket
+import urllib.request
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+from test_proxy import MAILBOX, proxy
+from relay_upstream import make_token
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class Scraper(object):
+    def __init__(self, port):
+        self.url = "http://127.0.0.1:%d/metrics" % port
+
+    def samples(self):
+        with urllib.request.urlopen(self.url, timeout=10) as answer:
+            text = answer.read().decode()
+        found = {}
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                found[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+        return found
+
+    def value(self, name, **labels):
+        return self.samples().get((name, tuple(sorted(labels.items()))), 0.0)
+
+
+@pytest.fixture
+def metered(run_proxy):
+    def start(**extra):
+        port = free_port()
+        running = run_proxy(metrics_listen="127.0.0.1:%d" % port, **extra)
+        return running, Scraper(port)
+    return start
+
+
+def test_a_delivered_message_and_a_bounced_recipient_are_counted(metered, upstream):
+    running, scrape = metered()
+    assert scrape.value("o365_smtp_proxy_messages_total", outcome="delivered") == 0  # the series exist at 0
+    assert running.send(sender=MAILBOX)[0] == 250
+    upstream.reply("RCPT", "250 2.1.5 Recipient OK")  # queued replies go in order
+    upstream.reply("RCPT", "550 5.1.10 RESOLVER.ADR.RecipientNotFound")
+    running.send(sender=MAILBOX, rcpts=("bob@example.com", "ghost@example.com"))
+    assert [code for code, _text in running.replies] == [250, 550]
+    assert scrape.value("o365_smtp_proxy_messages_total", outcome="delivered") == 1
+    assert scrape.value("o365_smtp_proxy_messages_total", outcome="partial") == 1
+    assert scrape.value("o365_smtp_proxy_recipients_total", outcome="delivered", code="250", status_class="2.0") == 2
+    assert scrape.value("o365_smtp_proxy_recipients_total", outcome="bounced", code="550", status_class="5.1") == 1
+    assert scrape.value("o365_smtp_proxy_upstream_forward_seconds_count") == 2
+    assert scrape.value("o365_smtp_proxy_worker_wait_seconds_count") == 2
+    assert scrape.value("o365_smtp_proxy_upstream_connections_total", event="opened") == 1  # reused
+    assert scrape.value("o365_smtp_proxy_messages_in_flight") == 0
+    # An access token given as it is: no request to the token endpoint, yet its expiry is known.
+    assert 0 < scrape.value("o365_smtp_proxy_token_remaining_seconds") <= 3600
+    for (_name, labels), _value in scrape.samples().items():
+        assert not any("@" in value for _label, value in labels), labels
+
+
+def test_an_upstream_refusing_authentication_is_a_deferral_with_its_57_class(metered, upstream):
+    running, scrape = metered()
+    upstream.reply("AUTH", "535", times=1)
+    assert running.send(sender=MAILBOX)[0] == 451
+    assert scrape.value("o365_smtp_proxy_messages_total", outcome="deferred") == 1
+    assert scrape.value("o365_smtp_proxy_recipients_total", outcome="deferred", code="451", status_class="4.7") == 1
+
+
+def test_an_upstream_outage_counts_the_lost_connection_and_the_deferral(metered, upstream, tmp_path):
+    running, scrape = metered()
+    assert running.send(sender=MAILBOX)[0] == 250
+    upstream.stop()
+    assert running.send(sender=MAILBOX)[0] == 451
+    assert scrape.value("o365_smtp_proxy_upstream_connections_total", event="lost") >= 1
+    assert scrape.value("o365_smtp_proxy_messages_total", outcome="deferred") == 1
+
+
+def test_token_requests_are_counted_by_result_and_aadsts_code():
+    metrics = proxy.Metrics()
+
+    class Refused(Exception):
+        code = "AADSTS7000222"
+
+    metrics.token_failed(Refused("expired"))
+    metrics.token_failed(ValueError("no code"))
+    metrics.token_acquired(2000000000)
+    families = dict((f.name, f) for f in text_string_to_metric_families(
+        __import__("prometheus_client").generate_latest(metrics.registry).decode()))
+    requests = dict((tuple(sorted(s.labels.items())), s.value) for s in families[
+        "o365_smtp_proxy_token_requests"].samples if s.name.endswith("_total"))
+    assert requests[(("code", "AADSTS7000222"), ("result", "failed"))] == 1
+    assert requests[(("code", "other"), ("result", "failed"))] == 1
+    assert requests[(("code", ""), ("result", "ok"))] == 1
+
+
+def test_the_credential_expiry_is_the_certificate_notafter_or_the_declared_date(tmp_path):
+    from emulator.certs import ClientCertificate
+
+    cert = ClientCertificate("relay-test", days=30)
+    path = cert.write(str(tmp_path / "relay.pem"))
+    config = {"auth": {"certificate_path": path}, "credential_expires": ""}
+    expected = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=30)
+    assert abs(proxy.credential_expiry(config) - expected.timestamp()) < 3 * 86400
+    config = {"auth": {}, "credential_expires": "2027-06-30T00:00:00Z"}
+    assert proxy.credential_expiry(config) == datetime.datetime(2027, 6, 30, tzinfo=datetime.timezone.utc).timestamp()
+    assert proxy.credential_expiry({"auth": {}, "credential_expires": ""}) is None
+
+
+def test_metrics_listen_must_be_host_and_port(tmp_path):
+    import json
+
+    path = tmp_path / "proxy.json"
+    path.write_text(json.dumps({"mailbox": MAILBOX, "metrics_listen": "9476"}))
+    with pytest.raises(proxy.ConfigProblem, match="metrics_listen: want host:port"):
+        proxy.load_config(str(path))
+
+
+def test_metrics_off_means_nothing_is_counted_and_nothing_listens():
+    metrics = proxy.start_metrics({"metrics_listen": "", "auth": {}, "credential_expires": ""})
+    assert isinstance(metrics, proxy.NoMetrics) and not metrics.enabled
+
+
+def test_wrong_token_is_a_failed_token_request(metered, upstream):
+    running, scrape = metered(token=make_token(audience="https://graph.microsoft.com"))
+    assert running.send(sender=MAILBOX)[0] == 451
+    assert scrape.value("o365_smtp_proxy_messages_total", outcome="deferred") == 1
+    assert scrape.value("o365_smtp_proxy_token_requests_total", result="failed", code="other") == 1
