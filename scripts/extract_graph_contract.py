@@ -28,7 +28,7 @@ CSDL_PATH = "schemas/v1.0-Prod.csdl"
 EDM = "{http://docs.oasis-open.org/odata/ns/edm}"
 NAMESPACE = "microsoft.graph"
 
-# The entity sets the collection addresses (plugins/module_utils/_graph.py, _entra_*.py, _exchange_identity.py):
+# The entity sets the collection addresses (plugins/module_utils/_entra/):
 # applications (upsert by uniqueName, by id, addPassword/removePassword, federatedIdentityCredentials, owners),
 # servicePrincipals (by appId, by id, appRoleAssignments, appRoleAssignedTo), users (owners by UPN) and
 # directoryObjects (owners by object id). Their entity types, the types their navigation properties lead to, and

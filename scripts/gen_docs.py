@@ -19,7 +19,8 @@ import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-from ansible_collections.o365.smtp_oauth.plugins.module_utils import _aadsts, _smtp_diagnosis  # noqa: E402
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth import aadsts as _aadsts  # noqa: E402
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._smtp import diagnosis as _smtp_diagnosis  # noqa: E402
 
 SMTP_SAMPLES = [
     # (reply code, a reply as Exchange words it, what the section is about)

@@ -1,5 +1,11 @@
 #!/usr/bin/env bash
 # The one test command (README: `make test`). Every stage runs; any failure makes the whole run fail.
+# `scripts/test.sh 10-pytest 30-lint` runs only the stages named (the Makefile's `make unit`, `make lint`...).
+#
+# Order and overlap: the container stages (relay molecule, Debian 13) spend much of their time building images
+# and waiting on packages and services, so they start first, in the background, while the other stages run one
+# after the other; the benchmarks run last and alone, so that what they print is not skewed by other work.
+# Every stage prints its own time; a background stage's output is shown when it ends.
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root" || exit 1
@@ -7,23 +13,65 @@ bash scripts/bootstrap.sh || exit 1
 # shellcheck source=scripts/env.sh
 . scripts/env.sh
 
+BACKGROUND=" 40-relay 45-trixie "
+ALONE=" 50-bench "
+
+all=()
+for s in scripts/test-stages/*.sh; do all+=("$(basename "$s" .sh)"); done
+if [ $# -gt 0 ]; then
+  for name in "$@"; do
+    [ -f "scripts/test-stages/$name.sh" ] || { echo "no stage $name; stages: ${all[*]}" >&2; exit 2; }
+  done
+  wanted=("$@")
+else
+  wanted=("${all[@]}")
+fi
+
 failed=()
+started=$SECONDS
 stage() {
-  local name=$1; shift
-  local t0=$SECONDS
+  local name=$1 t0=$SECONDS
   echo "=== stage: $name"
-  if "$@"; then
+  if bash "scripts/test-stages/$name.sh"; then
     echo "=== stage $name: ok ($((SECONDS - t0)) s)"
   else
     echo "=== stage $name: FAILED ($((SECONDS - t0)) s)"
-    failed+=("$name")
+    return 1
   fi
 }
 
-for s in scripts/test-stages/*.sh; do
-  stage "$(basename "$s" .sh)" bash "$s"
+logs=$(mktemp -d /tmp/o365-stages.XXXXXX)
+trap 'rm -rf "$logs"' EXIT
+# Stages running at once may each install a package: apt waits for another's lock instead of failing.
+printf 'DPkg::Lock::Timeout "900";\n' > "$logs/apt.conf"
+export APT_CONFIG="$logs/apt.conf"
+declare -A pids=()
+if [ ${#wanted[@]} -gt 1 ]; then
+  for name in "${wanted[@]}"; do
+    case "$BACKGROUND" in *" $name "*)
+      echo "=== stage $name: started in the background (output when it ends)"
+      stage "$name" > "$logs/$name.log" 2>&1 &
+      pids[$name]=$!
+    esac
+  done
+fi
+
+for name in "${wanted[@]}"; do
+  [ -n "${pids[$name]:-}" ] && continue
+  case "$ALONE" in *" $name "*) continue ;; esac
+  stage "$name" || failed+=("$name")
 done
 
+for name in "${!pids[@]}"; do
+  wait "${pids[$name]}" || failed+=("$name")
+  cat "$logs/$name.log"
+done
+
+for name in "${wanted[@]}"; do
+  case "$ALONE" in *" $name "*) stage "$name" || failed+=("$name") ;; esac
+done
+
+echo "=== all stages: $((SECONDS - started)) s"
 if [ ${#failed[@]} -gt 0 ]; then
   echo "FAILED stages: ${failed[*]}"
   exit 1

@@ -51,6 +51,9 @@ class Cloud(object):
         return dict((key, getattr(self, key)) for key in self.__slots__)
 
 
+# Office 365 Exchange Online's application ID, the same in every cloud: the resource of SMTP.SendAsApp.
+EXCHANGE_APP_ID = "00000002-0000-0ff1-ce00-000000000000"
+
 FEDERATED_AUDIENCES = {"public": "api://AzureADTokenExchange", "usgov": "api://AzureADTokenExchangeUSGov",
                        "dod": "api://AzureADTokenExchangeUSGov", "china": "api://AzureADTokenExchangeChina"}
 

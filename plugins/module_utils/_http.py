@@ -29,7 +29,7 @@ from ansible_collections.o365.smtp_oauth.plugins.module_utils._errors import (
     ServiceError,
     redact,
 )
-from ansible_collections.o365.smtp_oauth.plugins.module_utils._retry import Backoff, parse_retry_after
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._retry import RETRY_STATUSES, Backoff, parse_retry_after
 
 try:
     import requests
@@ -42,7 +42,6 @@ except ImportError as _error:  # pragma: no cover - depends on the host
     HAS_REQUESTS = False
     REQUESTS_IMPORT_ERROR = _error
 
-RETRY_STATUSES = frozenset((408, 429, 500, 502, 503, 504))
 # Answers that prove a request was refused before any work: safe to repeat even a POST.
 NOTHING_DONE_STATUSES = frozenset((429, 503))
 IDEMPOTENT_METHODS = frozenset(("GET", "HEAD", "OPTIONS", "PUT", "PATCH", "DELETE"))

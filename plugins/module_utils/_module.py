@@ -212,7 +212,7 @@ class O365Module(object):
     @property
     def token_provider(self):
         if self._token_provider is None:
-            from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth import token_provider_from_options
+            from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth.options import token_provider_from_options
             provider = token_provider_from_options(self.params, cloud=self.cloud)
             validate = getattr(provider.credential, "validate", None)
             for warning in (validate() if callable(validate) else None) or []:

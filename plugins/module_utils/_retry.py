@@ -20,6 +20,9 @@ from email.utils import parsedate_to_datetime
 # a misbehaving proxy could ask for hours).
 MAX_RETRY_AFTER = 120.0
 
+# HTTP answers worth repeating a request for (Graph, Exchange admin API, the identity platform alike).
+RETRY_STATUSES = frozenset((408, 429, 500, 502, 503, 504))
+
 
 def parse_retry_after(value, now=None):
     """Seconds to wait from a Retry-After header (delta-seconds or HTTP date), or None if absent/invalid.

@@ -238,7 +238,7 @@ state:
 """
 
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._module import O365Module
-from ansible_collections.o365.smtp_oauth.plugins.module_utils._entra_tasks import run_entra_app_credential
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._entra.tasks import run_entra_app_credential
 
 
 def argument_spec():

@@ -244,7 +244,7 @@ warn_days:
 """
 
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._module import O365Module
-from ansible_collections.o365.smtp_oauth.plugins.module_utils._entra_tasks import run_entra_app_info
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._entra.tasks import run_entra_app_info
 
 
 def argument_spec():

@@ -282,7 +282,7 @@ progress:
 """
 
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._module import O365Module
-from ansible_collections.o365.smtp_oauth.plugins.module_utils._exchange_tasks import run_exchange_smtp_access
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._exchange.tasks import run_exchange_smtp_access
 
 
 def argument_spec():

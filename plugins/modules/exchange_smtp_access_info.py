@@ -207,7 +207,7 @@ progress:
 """
 
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._module import O365Module
-from ansible_collections.o365.smtp_oauth.plugins.module_utils._exchange_tasks import run_exchange_smtp_access_info
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._exchange.tasks import run_exchange_smtp_access_info
 
 
 def argument_spec():

@@ -365,7 +365,7 @@ transcript:
 
 from ansible.module_utils.basic import env_fallback
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._module import O365Module
-from ansible_collections.o365.smtp_oauth.plugins.module_utils._smtp_task import send_mail_task
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._smtp.task import send_mail_task
 
 
 def argument_spec():
@@ -420,7 +420,7 @@ def argument_spec():
 def _claims_decoder():
     # Diagnosis only (no signature check); optional so a missing helper never hides the SMTP answer.
     try:
-        from ansible_collections.o365.smtp_oauth.plugins.module_utils._jwt_claims import decode_claims
+        from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth.jwt_claims import decode_claims
     except ImportError:
         return None
 

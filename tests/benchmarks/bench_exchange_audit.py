@@ -31,7 +31,7 @@ from emulator import Emulator  # noqa: E402
 from emulator.throttle import simulated_wall  # noqa: E402
 
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._clouds import resolve_cloud  # noqa: E402
-from ansible_collections.o365.smtp_oauth.plugins.module_utils._exchange_tasks import (  # noqa: E402
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._exchange.tasks import (  # noqa: E402
     run_exchange_smtp_access, run_exchange_smtp_access_info)
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._http import HttpClient  # noqa: E402
 

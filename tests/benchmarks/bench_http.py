@@ -16,7 +16,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth import token_provider_from_options  # noqa: E402
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth.options import token_provider_from_options  # noqa: E402
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._http import HttpClient  # noqa: E402
 from emulator import Emulator  # noqa: E402
 from helpers.playbook import run_playbook  # noqa: E402

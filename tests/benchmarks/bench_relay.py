@@ -28,7 +28,7 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.dirname(HERE))  # tests/, for `import emulator`
 
 from emulator import Emulator  # noqa: E402
-from ansible_collections.o365.smtp_oauth.plugins.module_utils._smtp import SmtpSession  # noqa: E402
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._smtp.session import SmtpSession  # noqa: E402
 
 MAILBOX = "relay@contoso.onmicrosoft.com"
 COUNT = int(os.environ.get("BENCH_RELAY_COUNT", "500"))

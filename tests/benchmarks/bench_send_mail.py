@@ -80,7 +80,8 @@ def theirs(smtp, loop=None):
 COLD_START = r"""
 import sys, time
 t = time.perf_counter()
-from ansible_collections.o365.smtp_oauth.plugins.module_utils import _auth, _smtp_task  # noqa
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth import options as _auth  # noqa
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._smtp import task as _smtp_task  # noqa
 provider = _auth.token_provider_from_options(%r)
 provider.get_token("https://outlook.office365.com/.default")
 print("%%.1f %%s" %% ((time.perf_counter() - t) * 1000, "azure.identity" in sys.modules))

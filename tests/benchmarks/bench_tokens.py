@@ -20,7 +20,7 @@ sys.path.insert(0, os.path.dirname(HERE))  # tests/, for `import emulator`
 
 from emulator import Emulator  # noqa: E402
 
-from ansible_collections.o365.smtp_oauth.plugins.module_utils import _auth  # noqa: E402
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth import options as _auth  # noqa: E402
 
 SCOPE = "https://outlook.office365.com/.default"
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "20"))
@@ -61,7 +61,7 @@ COLD_START = textwrap.dedent("""
     import json, sys, time
     options = json.loads(sys.argv[1])
     t0 = time.perf_counter()
-    from ansible_collections.o365.smtp_oauth.plugins.module_utils import _auth
+    from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth import options as _auth
     credential = _auth.credential_from_options(options)
     credential.validate()
     t1 = time.perf_counter()

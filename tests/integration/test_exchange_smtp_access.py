@@ -12,8 +12,8 @@ import threading
 
 import pytest
 
-from ansible_collections.o365.smtp_oauth.plugins.module_utils._jwt_claims import decode_claims
-from ansible_collections.o365.smtp_oauth.plugins.module_utils._smtp_diagnosis import diagnose
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth.jwt_claims import decode_claims
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._smtp.diagnosis import diagnose
 from emulator import smtp_server
 from emulator.clients import smtp_xoauth2
 from helpers.playbook import run_playbook

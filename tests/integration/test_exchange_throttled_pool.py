@@ -5,7 +5,7 @@ every throttled call is retried after Retry-After and the re-run still writes no
 
 from benchmarks.bench_exchange_audit import Module, Tokens, access_params
 
-from ansible_collections.o365.smtp_oauth.plugins.module_utils._exchange_tasks import run_exchange_smtp_access
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._exchange.tasks import run_exchange_smtp_access
 
 
 def test_rerun_through_a_throttling_admin_api_retries_and_writes_nothing(emulator, tenant):

@@ -16,8 +16,8 @@ GITHUB = "https://token.actions.githubusercontent.com"
 
 # METHOD + route shape, as graph_contract names them: one per request form built in plugins/module_utils.
 ROUTES = {
-    "GET applications(uniqueName)",                             # _graph.application_by_unique_name
-    "PATCH applications(uniqueName)",                           # _graph.upsert_application
+    "GET applications(uniqueName)",                             # graph.application_by_unique_name
+    "PATCH applications(uniqueName)",                           # graph.upsert_application
     "GET applications?$filter",                                 # by appId (adoption) / by displayName
     "GET applications/{id}",                                    # _entra_app._write_app, credential reads
     "PATCH applications/{id}",                                  # adoption backfill, keyCredentials
@@ -34,7 +34,7 @@ ROUTES = {
     "GET directoryObjects/{id}",                                # owner by object id
     "GET users/{id}",                                           # owner by user principal name
     "GET servicePrincipals?$filter",                            # SP by appId / resource API by name
-    "PATCH servicePrincipals(appId)",                           # _graph.upsert_service_principal
+    "PATCH servicePrincipals(appId)",                           # graph.upsert_service_principal
     "GET servicePrincipals(appId)",                             # _exchange_identity.service_principal_of
     "GET servicePrincipals/{id}",                               # resolver.role_name_by_sp
     "GET servicePrincipals/{id}/appRoleAssignments",            # consent read (entra_app, info, exchange)

@@ -43,11 +43,12 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "lib"))
 sys.path.insert(0, HERE)  # o365_smtp_proxy_metrics.py, shipped next to this file
 
-from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth import credential_from_options  # noqa: E402
-from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth import TokenProvider  # noqa: E402
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth.certificate import load_signing_certificate  # noqa: E402
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth.options import credential_from_options  # noqa: E402
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth.provider import TokenProvider  # noqa: E402
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._clouds import resolve_cloud  # noqa: E402
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._errors import O365Error, redact  # noqa: E402
-from ansible_collections.o365.smtp_oauth.plugins.module_utils._smtp import SmtpDisconnected, SmtpSession  # noqa: E402
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._smtp.session import SmtpDisconnected, SmtpSession  # noqa: E402
 from o365_smtp_proxy_metrics import Metrics, NoMetrics  # noqa: E402
 
 # Options passed to _auth as they are; *_file options are read here so secrets never sit in the JSON.
@@ -458,17 +459,9 @@ def credential_expiry(config):
     """Unix time the relay's credential expires: the certificate's notAfter, else the declared end date of the
     secret (credential_expires, ISO 8601), else None."""
     if config["auth"].get("certificate_path"):
-        from cryptography import x509
-
-        with open(config["auth"]["certificate_path"], "rb") as handle:
-            raw = handle.read()
-        start = raw.find(b"-----BEGIN CERTIFICATE-----")
-        if start >= 0:
-            cert = x509.load_pem_x509_certificate(raw[start:])
-            # cryptography 42+ has the aware property; Debian 12's 38 only the naive one (UTC).
-            not_after = getattr(cert, "not_valid_after_utc", None) or cert.not_valid_after.replace(
-                tzinfo=datetime.timezone.utc)
-            return not_after.timestamp()
+        # The loader the certificate credential itself uses (PEM or PFX, with its password).
+        loaded = load_signing_certificate(config["auth"]["certificate_path"], config["auth"].get("certificate_password"))
+        return loaded.not_after.timestamp()
     if config.get("credential_expires"):
         when = datetime.datetime.fromisoformat(str(config["credential_expires"]).replace("Z", "+00:00"))
         return (when if when.tzinfo else when.replace(tzinfo=datetime.timezone.utc)).timestamp()

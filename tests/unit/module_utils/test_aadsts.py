@@ -6,7 +6,7 @@ discovery ValueError); test_auth_msal.py and test_auth_identity.py drive the sam
 
 import pytest
 
-from ansible_collections.o365.smtp_oauth.plugins.module_utils._aadsts import (
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth.aadsts import (
     aadsts_code, known_codes, translate_aadsts)
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._errors import AuthError
 

@@ -9,9 +9,9 @@ import textwrap
 
 import pytest
 
-from ansible_collections.o365.smtp_oauth.plugins.module_utils import _auth
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth import options as _auth
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._errors import AuthError
-from ansible_collections.o365.smtp_oauth.plugins.module_utils._jwt_claims import decode_claims
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth.jwt_claims import decode_claims
 
 EXCHANGE = "https://outlook.office365.com/.default"
 GRAPH = "https://graph.microsoft.com/.default"
@@ -203,7 +203,7 @@ def test_identity_kinds_load_azure_identity_only_when_asked(emulator, base):
     import subprocess
     code = textwrap.dedent("""
         import sys
-        from ansible_collections.o365.smtp_oauth.plugins.module_utils import _auth
+        from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth import options as _auth
         cred = _auth.credential_from_options(dict(managed_identity=True))
         cred.validate()
         before = 'azure.identity' in sys.modules

@@ -8,9 +8,9 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
 
-from ansible_collections.o365.smtp_oauth.plugins.module_utils import _auth
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth import options as _auth
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._errors import AuthError
-from ansible_collections.o365.smtp_oauth.plugins.module_utils._jwt_claims import decode_claims
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth.jwt_claims import decode_claims
 from emulator import certs
 
 EXCHANGE = "https://outlook.office365.com/.default"
@@ -296,7 +296,7 @@ def test_a_task_served_from_the_file_cache_never_imports_msal(emulator, tenant, 
     import sys
     options = secret_options(emulator, base, token_cache_dir=str(tmp_path / "tokens"))
     first = _auth.token_provider_from_options(options).get_token(EXCHANGE)
-    code = ("import json, sys\nfrom ansible_collections.o365.smtp_oauth.plugins.module_utils import _auth\n"
+    code = ("import json, sys\nfrom ansible_collections.o365.smtp_oauth.plugins.module_utils._auth import options as _auth\n"
             "provider = _auth.token_provider_from_options(json.loads(sys.argv[1]))\n"
             "provider.credential.validate()\n"
             "print(provider.get_token(%r) == sys.argv[2], 'msal' in sys.modules, 'requests' in sys.modules)\n" % EXCHANGE)
@@ -316,7 +316,7 @@ def raw_token_request(emulator, tenant_part, form):
 
 
 def test_multi_tenant_authority_answer_50059(emulator, base):
-    from ansible_collections.o365.smtp_oauth.plugins.module_utils._aadsts import translate_aadsts
+    from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth.aadsts import translate_aadsts
     answer = raw_token_request(emulator, "organizations", {
         "grant_type": "client_credentials", "client_id": emulator.admin.client_id,
         "client_secret": emulator.admin.client_secret, "scope": EXCHANGE})
@@ -325,7 +325,7 @@ def test_multi_tenant_authority_answer_50059(emulator, base):
 
 
 def test_no_credential_answer_7000216_or_7000218(emulator, base):
-    from ansible_collections.o365.smtp_oauth.plugins.module_utils._aadsts import translate_aadsts
+    from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth.aadsts import translate_aadsts
     answer = raw_token_request(emulator, emulator.tenant.tenant_id, {
         "grant_type": "client_credentials", "client_id": emulator.admin.client_id, "scope": EXCHANGE})
     error = translate_aadsts(answer, option_hint="client_secret")
@@ -336,7 +336,7 @@ def test_key_of_another_certificate_7000271(emulator, tenant, base):
     # Our validate() refuses a key that does not match its certificate, so drive msal directly: the registered
     # certificate's thumbprint with a foreign key, as a hand-built configuration would send it.
     import msal
-    from ansible_collections.o365.smtp_oauth.plugins.module_utils._aadsts import translate_aadsts
+    from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth.aadsts import translate_aadsts
     from emulator.clients import PinnedSession
     foreign = certs.ClientCertificate("foreign")
     app = msal.ConfidentialClientApplication(

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import NameOID
 
-from ansible_collections.o365.smtp_oauth.plugins.module_utils import _auth
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth import options as _auth
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._errors import ConfigError
 
 TENANT = "8a6b7c1d-0000-4000-8000-000000000001"
@@ -349,7 +349,7 @@ def test_azure_cli_must_be_on_path(tmp_path, monkeypatch):
 
 def test_choosing_a_secret_does_not_import_azure_identity():
     import subprocess
-    code = ("import sys\nfrom ansible_collections.o365.smtp_oauth.plugins.module_utils import _auth\n"
+    code = ("import sys\nfrom ansible_collections.o365.smtp_oauth.plugins.module_utils._auth import options as _auth\n"
             "_auth.credential_from_options(dict(tenant_id='t.example', client_id='%s', client_secret='s')).validate()\n"
             "print('azure.identity' in sys.modules, 'azure' in sys.modules)\n" % CLIENT)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=dict(os.environ),

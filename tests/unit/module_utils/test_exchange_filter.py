@@ -2,9 +2,9 @@
 
 import pytest
 
-from ansible_collections.o365.smtp_oauth.plugins.module_utils._exchange_access import scope_filter
-from ansible_collections.o365.smtp_oauth.plugins.module_utils._exchange_filter import canonical, same_filter
-from ansible_collections.o365.smtp_oauth.plugins.module_utils._exchange_principal import PrincipalForms
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._exchange.access import scope_filter
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._exchange.filters import canonical, same_filter
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._exchange.principal import PrincipalForms
 
 WRITTEN = scope_filter(["b@contoso.com", "a@contoso.com", "o'neil@contoso.com"])
 

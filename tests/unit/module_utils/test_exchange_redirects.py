@@ -10,7 +10,7 @@ import json
 import pytest
 
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._clouds import resolve_cloud
-from ansible_collections.o365.smtp_oauth.plugins.module_utils._exchange import ExchangeAdminClient, ExchangeCmdletError
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._exchange.client import ExchangeAdminClient, ExchangeCmdletError
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._http import HttpResponse
 
 TENANT = "contoso.onmicrosoft.com"

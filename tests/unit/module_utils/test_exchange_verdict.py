@@ -3,7 +3,7 @@ enforces, so a verdict and a real login agree)."""
 
 import pytest
 
-from ansible_collections.o365.smtp_oauth.plugins.module_utils._exchange_verdict import smtp_auth_state, verdict
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._exchange.verdict import smtp_auth_state, verdict
 
 ON = smtp_auth_state(False, False)
 

@@ -8,7 +8,7 @@ public cloud's audiences), and only the body the module would send is under test
 import pytest
 
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._clouds import resolve_cloud
-from ansible_collections.o365.smtp_oauth.plugins.module_utils._entra_credential import CredentialState
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._entra.credential import CredentialState
 
 
 class RecordingGraph(object):

@@ -10,7 +10,7 @@ import pytest
 
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._clouds import resolve_cloud
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._errors import NotPropagatedError, ServiceError
-from ansible_collections.o365.smtp_oauth.plugins.module_utils._graph import GraphClient, odata_quote
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._entra.graph import GraphClient, odata_quote
 
 
 class Response(object):

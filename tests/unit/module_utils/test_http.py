@@ -10,7 +10,7 @@ import time
 import pytest
 import requests
 
-from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth import token_provider_from_options
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth.options import token_provider_from_options
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._errors import ServiceError
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._http import HttpClient, parse_error_body
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._retry import Backoff

@@ -7,7 +7,7 @@ import time
 import jwt
 import pytest
 
-from ansible_collections.o365.smtp_oauth.plugins.module_utils._jwt_claims import (
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth.jwt_claims import (
     ClaimsError, decode_claims, expires_on, summarize)
 
 

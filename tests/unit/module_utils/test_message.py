@@ -6,7 +6,7 @@ import email.policy
 import pytest
 
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._errors import ConfigError
-from ansible_collections.o365.smtp_oauth.plugins.module_utils._message import build_message
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._smtp.message import build_message
 
 
 def parse(built):

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from ansible_collections.o365.smtp_oauth.plugins.module_utils._exchange_read import address_filters
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._exchange.read import address_filters
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._parallel import bounded_map
 
 

@@ -5,8 +5,8 @@ import time
 
 import pytest
 
-from ansible_collections.o365.smtp_oauth.plugins.module_utils._smtp import error_challenge
-from ansible_collections.o365.smtp_oauth.plugins.module_utils._smtp_diagnosis import diagnose
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._smtp.session import error_challenge
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._smtp.diagnosis import diagnose
 
 HOST = "[AM0PR01MB0001.eurprd01.prod.outlook.com]"
 

@@ -10,10 +10,10 @@ import trustme
 from aiosmtpd.controller import Controller
 
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._errors import AuthError, ConfigError, SmtpError
-from ansible_collections.o365.smtp_oauth.plugins.module_utils._message import build_message
-from ansible_collections.o365.smtp_oauth.plugins.module_utils._smtp import (
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._smtp.message import build_message
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._smtp.session import (
     SmtpDisconnected, SmtpSession, xoauth2_base64, xoauth2_string)
-from ansible_collections.o365.smtp_oauth.plugins.module_utils._smtp_sender import BulkSender, RateLimiter
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._smtp.sender import BulkSender, RateLimiter
 from emulator import smtp_server
 
 MAILBOX = "app@contoso.onmicrosoft.com"

@@ -6,7 +6,7 @@ import time
 import pytest
 
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._errors import ConfigError, SmtpError
-from ansible_collections.o365.smtp_oauth.plugins.module_utils._smtp_task import send_mail_task
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._smtp.task import send_mail_task
 from emulator import smtp_server
 
 MAILBOX = "app@contoso.onmicrosoft.com"
@@ -145,7 +145,7 @@ def test_host_names_outside_ascii_or_with_spaces_name_the_option(smtp, option, v
 
 
 def test_module_message_suboptions_are_the_task_keys():
-    from ansible_collections.o365.smtp_oauth.plugins.module_utils._smtp_task import MESSAGE_KEYS
+    from ansible_collections.o365.smtp_oauth.plugins.module_utils._smtp.task import MESSAGE_KEYS
     from ansible_collections.o365.smtp_oauth.plugins.modules import send_mail
     spec = send_mail.argument_spec()
     assert set(spec["messages"]["options"]) == set(MESSAGE_KEYS)

@@ -15,7 +15,7 @@ import textwrap
 import pytest
 
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._errors import ConfigError
-from ansible_collections.o365.smtp_oauth.plugins.module_utils._token_cache import FileTokenCache, cache_key
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth.token_cache import FileTokenCache, cache_key
 
 
 def mode(path):
@@ -83,7 +83,8 @@ def test_cache_key_is_stable_and_hides_its_parts():
 
 WORKER = textwrap.dedent(r"""
     import os, sys, time
-    from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth import AccessToken, Credential, TokenProvider
+    from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth.credential import AccessToken, Credential
+    from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth.provider import TokenProvider
 
     counter, cache_dir, start = sys.argv[1], sys.argv[2], float(sys.argv[3])
 
@@ -117,7 +118,7 @@ def test_processes_started_together_make_one_request_and_share_the_token(tmp_pat
 
 CHURN = textwrap.dedent(r"""
     import json, sys
-    from ansible_collections.o365.smtp_oauth.plugins.module_utils._token_cache import FileTokenCache
+    from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth.token_cache import FileTokenCache
     cache = FileTokenCache(sys.argv[1])
     me = sys.argv[2]
     for i in range(300):
@@ -140,7 +141,8 @@ def test_two_writers_never_leave_a_torn_or_missing_file(tmp_path):
 def test_a_cache_that_cannot_be_written_does_not_fail_the_task(tmp_path):
     import time
 
-    from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth import AccessToken, Credential, TokenProvider
+    from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth.credential import AccessToken, Credential
+    from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth.provider import TokenProvider
 
     class OneToken(Credential):
         kind = "client_secret"

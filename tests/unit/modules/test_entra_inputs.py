@@ -9,12 +9,12 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
-from ansible_collections.o365.smtp_oauth.plugins.module_utils._entra_certificate import (
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._entra.public_certificate import (
     load_certificate, parse_certificate, thumbprint_of)
-from ansible_collections.o365.smtp_oauth.plugins.module_utils._entra_credential import end_of_lifetime
-from ansible_collections.o365.smtp_oauth.plugins.module_utils._entra_permissions import (
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._entra.credential import end_of_lifetime
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._entra.permissions import (
     merge_rra, normalize_rra, smtp_permission_declared)
-from ansible_collections.o365.smtp_oauth.plugins.module_utils._entra_time import days_left, format_time, parse_time
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._entra.dates import days_left, format_time, parse_time
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._errors import ConfigError
 
 NOW = datetime.datetime(2026, 11, 25, 10, 0, tzinfo=datetime.timezone.utc)

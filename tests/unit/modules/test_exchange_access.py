@@ -15,8 +15,8 @@ import pytest
 
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._clouds import resolve_cloud
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._errors import ConfigError
-from ansible_collections.o365.smtp_oauth.plugins.module_utils._exchange import ExchangeAdminClient, ExchangeCmdletError
-from ansible_collections.o365.smtp_oauth.plugins.module_utils._exchange_tasks import (
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._exchange.client import ExchangeAdminClient, ExchangeCmdletError
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._exchange.tasks import (
     run_exchange_smtp_access, run_exchange_smtp_access_info)
 from emulator import exchange_api
 from emulator.exchange_state import ExchangeState

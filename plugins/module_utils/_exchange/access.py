@@ -15,13 +15,13 @@ import copy
 import time
 
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._errors import ConfigError
-from ansible_collections.o365.smtp_oauth.plugins.module_utils._exchange import ExchangeCmdletError
-from ansible_collections.o365.smtp_oauth.plugins.module_utils._exchange_filter import same_filter
-from ansible_collections.o365.smtp_oauth.plugins.module_utils._exchange_principal import PrincipalForms
-from ansible_collections.o365.smtp_oauth.plugins.module_utils._exchange_read import (
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._exchange.client import ExchangeCmdletError
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._exchange.filters import same_filter
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._exchange.principal import PrincipalForms
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._exchange.read import (
     ExchangeReader, addresses_of, names_of, nullable_bool, _lower)
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._parallel import bounded_map
-from ansible_collections.o365.smtp_oauth.plugins.module_utils._exchange_verdict import (
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._exchange.verdict import (
     SMTP_SEND_ROLE, smtp_auth_state, verdict)
 
 ADMIN_API_ONLY = ("Exchange's admin API (Test-ServicePrincipalAuthorization) shows the grant in effect, but SMTP "

@@ -15,8 +15,8 @@ import datetime
 
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._errors import (
     ConfigError, NotPropagatedError, ServiceError)
-from ansible_collections.o365.smtp_oauth.plugins.module_utils._entra_certificate import load_certificate, thumbprint_of
-from ansible_collections.o365.smtp_oauth.plugins.module_utils._entra_time import (
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._entra.public_certificate import load_certificate, thumbprint_of
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._entra.dates import (
     days_left, format_time, parse_time, user_time, utcnow)
 
 MAX_LIFETIME_DAYS = 730  # Microsoft's recommended maximum (and the portal's): two years

@@ -8,9 +8,9 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.o365.smtp_oauth.plugins.module_utils._exchange import ExchangeCmdletError
-from ansible_collections.o365.smtp_oauth.plugins.module_utils._exchange_principal import PrincipalForms, is_builtin
-from ansible_collections.o365.smtp_oauth.plugins.module_utils._exchange_verdict import SMTP_SEND_ROLE
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._exchange.client import ExchangeCmdletError
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._exchange.principal import PrincipalForms, is_builtin
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._exchange.verdict import SMTP_SEND_ROLE
 
 
 def _lower(value):

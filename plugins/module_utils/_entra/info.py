@@ -12,12 +12,12 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.o365.smtp_oauth.plugins.module_utils._entra_app import find_app
-from ansible_collections.o365.smtp_oauth.plugins.module_utils._entra_credential import (
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._entra.app import find_app
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._entra.credential import (
     certificate_view, federated_view, secret_view)
-from ansible_collections.o365.smtp_oauth.plugins.module_utils._entra_permissions import (
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._entra.permissions import (
     EXCHANGE_APP_ID, SMTP_ROLE, PermissionResolver, normalize_rra)
-from ansible_collections.o365.smtp_oauth.plugins.module_utils._entra_time import EPOCH, parse_time, utcnow
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._entra.dates import EPOCH, parse_time, utcnow
 
 
 def _credential_sort_key(view):

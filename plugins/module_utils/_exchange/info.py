@@ -14,12 +14,12 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._errors import ConfigError
-from ansible_collections.o365.smtp_oauth.plugins.module_utils._exchange_identity import has_smtp_consent
-from ansible_collections.o365.smtp_oauth.plugins.module_utils._exchange_principal import PrincipalForms, is_builtin
-from ansible_collections.o365.smtp_oauth.plugins.module_utils._exchange_read import (
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._entra.exchange_identity import has_smtp_consent
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._exchange.principal import PrincipalForms, is_builtin
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._exchange.read import (
     ExchangeReader, _is_true, _lower, addresses_of, names_of, nullable_bool, primary_address)
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._parallel import bounded_map
-from ansible_collections.o365.smtp_oauth.plugins.module_utils._exchange_verdict import (
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._exchange.verdict import (
     grant_via, smtp_auth_state, verdict)
 
 

@@ -26,13 +26,8 @@ _LAG_TEXT = re.compile(r"(?i)does not exist|not present|does not reference a val
 # Graph's refusal of a URL outside its metadata ("Resource not found for the segment 'x'.") is a client error,
 # never lag, although its text reads like one.
 _CONTRACT_TEXT = re.compile(r"(?i)not found for the segment")
-_GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 
 APP_SELECT = None  # full objects: the info module needs every credential field
-
-
-def is_guid(value):
-    return bool(value) and bool(_GUID.match(str(value)))
 
 
 def odata_quote(value):

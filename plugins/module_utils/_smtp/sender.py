@@ -34,7 +34,7 @@ import random
 import time
 
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._errors import O365Error, SmtpError
-from ansible_collections.o365.smtp_oauth.plugins.module_utils._smtp import SendResult, SmtpDisconnected
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._smtp.session import SendResult, SmtpDisconnected
 
 # Codes after which this connection is useless: reconnect before the next attempt.
 _RECONNECT_CODES = (421, 432)

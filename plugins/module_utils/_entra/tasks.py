@@ -14,12 +14,12 @@ __metaclass__ = type
 import time
 
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._errors import AuthError, ConfigError, NotPropagatedError
-from ansible_collections.o365.smtp_oauth.plugins.module_utils._entra_app import AppState, find_app
-from ansible_collections.o365.smtp_oauth.plugins.module_utils._entra_credential import CredentialState
-from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth import is_guid
-from ansible_collections.o365.smtp_oauth.plugins.module_utils._entra_info import (
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._entra.app import AppState, find_app
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._entra.credential import CredentialState
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth.checks import is_guid
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._entra.info import (
     app_report, apps_report, warn_days_of)
-from ansible_collections.o365.smtp_oauth.plugins.module_utils._graph import GraphClient
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._entra.graph import GraphClient
 
 # AADSTS codes a brand-new secret or app answers with until it has replicated.
 _NEW_CREDENTIAL_CODES = ("AADSTS7000215", "AADSTS700016", "AADSTS7000222")
@@ -28,11 +28,6 @@ _NEW_CREDENTIAL_CODES = ("AADSTS7000215", "AADSTS700016", "AADSTS7000222")
 def graph_client(module):
     return GraphClient(module.http, module.cloud)
 
-
-def _warn(module, message):
-    warn = getattr(module, "warn", None) or getattr(getattr(module, "module", None), "warn", None)
-    if warn:
-        warn(message)
 
 
 def _check_timeout(params):
@@ -49,7 +44,7 @@ def run_entra_app(module):
     else:
         changed, result = state.ensure_present()
     for message in state.warnings:
-        _warn(module, message)
+        module.warn(message)
     result["changed"] = changed
     if not changed:
         result.pop("diff", None)
@@ -94,7 +89,7 @@ def secret_verifier(module, app, timeout, sleep=time.sleep, clock=time.monotonic
     """A callable that waits until a new secret can obtain a Graph token (new secrets fail for seconds)."""
     def verify(secret):
         """None when the secret got a token; else why not (the secret exists: never lose its value)."""
-        from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth import credential_from_options
+        from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth.options import credential_from_options
         options = dict((k, v) for k, v in module.params.items())
         for key in ("client_secret", "certificate_path", "certificate_password", "federated_token_file",
                     "access_token", "managed_identity", "managed_identity_client_id", "azure_cli",
@@ -136,14 +131,14 @@ def run_entra_app_credential(module):
         if params["type"] == "secret":
             verifier = secret_verifier(module, app, params.get("wait_timeout", 120))
         else:
-            _warn(module, "verify applies to secrets only: a %s credential is proven by its own sign-in"
+            module.warn("verify applies to secrets only: a %s credential is proven by its own sign-in"
                   % params["type"])
     state = CredentialState(graph, app, params, module.check_mode, verify=verifier)
     handler = {"secret": state.ensure_secret, "certificate": state.ensure_certificate,
                "federated": state.ensure_federated}[params["type"]]
     changed, result = handler()
     for message in state.warnings:
-        _warn(module, message)
+        module.warn(message)
     result.update(changed=changed, app_id=app.get("appId"), unique_name=app.get("uniqueName"),
                   changes=state.changes, state=params.get("state"))
     if not changed:
@@ -183,7 +178,7 @@ def run_entra_app_info(module):
     if not several:
         found, report, warnings = app_report(graph_client(module), params)
         for message in warnings:
-            _warn(module, message)
+            module.warn(message)
         if found:
             report["findings"] = warnings
         module.exit_json(changed=False, app=report, exists=found)
@@ -194,6 +189,6 @@ def run_entra_app_info(module):
                           fix="give each app by its client id (a GUID), as Entra ID shows it")
     reports, missing, expiring, warnings = apps_report(graph_client(module), params)
     for message in warnings:
-        _warn(module, message)
+        module.warn(message)
     module.exit_json(changed=False, apps=reports, missing_app_ids=missing, expiring=expiring, findings=warnings,
                      warn_days=warn_days_of(params))

@@ -41,7 +41,7 @@ import ssl
 import time
 
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._errors import ConfigError, SmtpError, redact
-from ansible_collections.o365.smtp_oauth.plugins.module_utils._smtp_diagnosis import diagnose
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._smtp.diagnosis import diagnose
 
 SECURE_MODES = ("starttls", "always", "never")
 _ENHANCED_RE = re.compile(r"^\s*([245]\.\d{1,3}\.\d{1,3})\b")

@@ -12,12 +12,12 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._errors import ConfigError
-from ansible_collections.o365.smtp_oauth.plugins.module_utils._exchange import ExchangeAdminClient
-from ansible_collections.o365.smtp_oauth.plugins.module_utils._exchange_access import ExchangeAccess
-from ansible_collections.o365.smtp_oauth.plugins.module_utils._exchange_identity import (
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._exchange.client import ExchangeAdminClient
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._exchange.access import ExchangeAccess
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._entra.exchange_identity import (
     has_smtp_consent, resolve_app)
-from ansible_collections.o365.smtp_oauth.plugins.module_utils._exchange_info import access_report
-from ansible_collections.o365.smtp_oauth.plugins.module_utils._graph import GraphClient
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._exchange.info import access_report
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._entra.graph import GraphClient
 
 SMTP_AUTH_CHOICES = ("enabled", "inherit", "disabled")
 SP_REPLICATION_WAIT = 60  # seconds, at most wait_timeout
@@ -34,11 +34,6 @@ def exchange_client(module):
                           option="organization")
     return ExchangeAdminClient(module.http, module.cloud, tenant, anchor_domain=organization)
 
-
-def _warn(module, message):
-    warn = getattr(module, "warn", None) or getattr(getattr(module, "module", None), "warn", None)
-    if warn:
-        warn(message)
 
 
 def validate_access_params(params):
@@ -108,10 +103,10 @@ def run_exchange_smtp_access(module):
     if progress.lines:
         result["progress"] = progress.lines
     if identity.planned:
-        _warn(module, "check mode: app %s has no service principal yet (an earlier task would create it), so "
+        module.warn("check mode: app %s has no service principal yet (an earlier task would create it), so "
                       "everything for it is predicted as created" % identity.app_id)
     for message in access.warnings + access.client.warnings:
-        _warn(module, message)
+        module.warn(message)
     module.exit_json(**result)
 
 

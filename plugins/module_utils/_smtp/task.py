@@ -17,9 +17,9 @@ import re
 import time
 
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._errors import ConfigError
-from ansible_collections.o365.smtp_oauth.plugins.module_utils._message import addr_spec, build_message
-from ansible_collections.o365.smtp_oauth.plugins.module_utils._smtp import SmtpSession
-from ansible_collections.o365.smtp_oauth.plugins.module_utils._smtp_sender import BulkSender
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._smtp.message import addr_spec, build_message
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._smtp.session import SmtpSession
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._smtp.sender import BulkSender
 
 MESSAGE_KEYS = ("sender", "to", "cc", "bcc", "reply_to", "subject", "body", "subtype", "body_html", "charset",
                 "attach", "headers")

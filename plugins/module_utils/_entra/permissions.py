@@ -11,10 +11,10 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._clouds import EXCHANGE_APP_ID
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._errors import ConfigError
-from ansible_collections.o365.smtp_oauth.plugins.module_utils._graph import is_guid
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth.checks import is_guid
 
-EXCHANGE_APP_ID = "00000002-0000-0ff1-ce00-000000000000"
 GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"
 SMTP_ROLE = "SMTP.SendAsApp"
 

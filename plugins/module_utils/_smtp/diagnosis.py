@@ -19,9 +19,10 @@ __metaclass__ = type
 import re
 import time
 
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._clouds import EXCHANGE_APP_ID
+
 SMTP_RESOURCES = ("https://outlook.office365.com", "https://outlook.office365.us", "https://partner.outlook.cn",
                   "https://outlook-dod.office365.us", "https://outlook.office.com")
-EXCHANGE_APP_ID = "00000002-0000-0ff1-ce00-000000000000"
 
 
 class Diagnosis(object):

@@ -17,11 +17,11 @@ import os
 import shutil
 import time
 
-from ansible_collections.o365.smtp_oauth.plugins.module_utils._aadsts import aadsts_code, translate_aadsts
-from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth import AccessToken, Credential, identity_hash
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth.aadsts import aadsts_code, translate_aadsts
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth.credential import AccessToken, Credential, identity_hash
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._errors import (
     AuthError, ConfigError, MissingLibraryError)
-from ansible_collections.o365.smtp_oauth.plugins.module_utils._jwt_claims import ClaimsError, decode_claims
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth.jwt_claims import ClaimsError, decode_claims
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._clouds import FEDERATED_AUDIENCES
 
 # The audience Entra expects in a federated token, per cloud.

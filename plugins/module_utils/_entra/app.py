@@ -13,9 +13,9 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._errors import ConfigError, ServiceError
-from ansible_collections.o365.smtp_oauth.plugins.module_utils._entra_permissions import (
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._entra.permissions import (
     PermissionResolver, merge_rra, normalize_rra, required_resource_access, smtp_permission_declared)
-from ansible_collections.o365.smtp_oauth.plugins.module_utils._graph import is_guid
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth.checks import is_guid
 
 SIGN_IN_AUDIENCES = ("AzureADMyOrg", "AzureADMultipleOrgs", "AzureADandPersonalMicrosoftAccount",
                      "PersonalMicrosoftAccount")

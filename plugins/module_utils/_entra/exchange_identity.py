@@ -15,9 +15,10 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._errors import ConfigError, NotPropagatedError
-from ansible_collections.o365.smtp_oauth.plugins.module_utils._entra_permissions import (
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._entra.permissions import (
     EXCHANGE_APP_ID, SMTP_ROLE)
-from ansible_collections.o365.smtp_oauth.plugins.module_utils._graph import is_guid, odata_quote
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth.checks import is_guid
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._entra.graph import odata_quote
 
 
 # Check mode: stand-ins for the ids of an app / service principal that an earlier task (entra_app, itself in check

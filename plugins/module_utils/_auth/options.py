@@ -1,0 +1,128 @@
+# -*- coding: utf-8 -*-
+# Copyright: o365.smtp_oauth contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The shared auth options -> the Credential they ask for (auth_method, or the first kind whose options are
+set), and the TokenProvider around it.
+
+Each kind is imported only when chosen: msal (secret, certificate) in msal_credentials, azure-identity
+(managed identity, workload identity, Azure CLI) in identity_credentials."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import os
+
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._clouds import resolve_cloud
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._errors import ConfigError
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth.checks import check_client_id, check_tenant
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth.credential import AccessTokenCredential
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth.provider import TokenProvider
+
+# auth_method values; "auto" takes the first kind (in this order) whose options are set.
+AUTO_ORDER = ("access_token", "certificate", "client_secret", "workload_identity", "managed_identity", "azure_cli")
+AUTH_METHODS = ("auto",) + AUTO_ORDER
+_ALIASES = {"secret": "client_secret", "federated_token_file": "workload_identity", "federated": "workload_identity",
+            "cli": "azure_cli", "msi": "managed_identity", "token": "access_token"}
+
+# The option whose presence selects each kind (bool options count only when true).
+_SIGNALS = {
+    "access_token": ("access_token",),
+    "certificate": ("certificate_path",),
+    "client_secret": ("client_secret",),
+    "workload_identity": ("federated_token_file",),
+    "managed_identity": ("managed_identity", "managed_identity_client_id"),
+    "azure_cli": ("azure_cli",),
+}
+# Options that are an explicit request for one kind, not a value that happens to be in the environment.
+_FLAGS = ("managed_identity", "azure_cli")
+
+
+
+def _present(opts, kind):
+    return [name for name in _SIGNALS[kind] if opts.get(name) not in (None, "", False)]
+
+
+def _choose_kind(opts):
+    """(kind, warnings) from auth_method and the options that are set."""
+    method = (opts.get("auth_method") or "auto").strip().lower()
+    method = _ALIASES.get(method, method)
+    if method not in AUTH_METHODS:
+        raise ConfigError("unknown auth_method %r" % opts.get("auth_method"), option="auth_method",
+                          fix="use one of: %s" % ", ".join(AUTH_METHODS))
+    present = [(kind, _present(opts, kind)) for kind in AUTO_ORDER]
+    present = [(kind, names) for kind, names in present if names]
+    if method != "auto":
+        ignored = [names[0] for kind, names in present if kind != method]
+        warnings = ["%s ignored: auth_method is %s" % (", ".join(ignored), method)] if ignored else []
+        return method, warnings
+    if not present:
+        raise ConfigError("no credential is set", option="auth_method",
+                          fix="set one of client_secret, certificate_path, federated_token_file, access_token, "
+                              "managed_identity: true or azure_cli: true (or their AZURE_* variables)")
+    flagged = [names[0] for kind, names in present if names[0] in _FLAGS]
+    if flagged and len(present) > 1:
+        others = [names[0] for kind, names in present if names[0] != flagged[0]]
+        raise ConfigError("%s and %s both choose a credential" % (flagged[0], others[0]), option=flagged[0],
+                          fix="remove one of them, or set auth_method to the kind you want")
+    kind = present[0][0]
+    ignored = [names[0] for other, names in present[1:]]
+    warnings = ["%s ignored: %s takes precedence (set auth_method to choose)" % (", ".join(ignored), present[0][1][0])
+                ] if ignored else []
+    return kind, warnings
+
+
+def _cloud_from_options(opts):
+    return resolve_cloud(opts.get("cloud") or "public", authority_host=opts.get("authority_host"),
+                         graph_endpoint=opts.get("graph_endpoint"), exchange_endpoint=opts.get("exchange_endpoint"),
+                         smtp_host=opts.get("smtp_host"))
+
+
+def credential_from_options(opts, cloud=None):
+    """The Credential the options ask for. ConfigError names the option; no network, no third-party import
+    beyond what the chosen kind needs. Call validate() for the full offline check and the warnings."""
+    opts = dict(opts or {})
+    kind, warnings = _choose_kind(opts)
+    cloud = cloud or _cloud_from_options(opts)
+    ca_path = opts.get("ca_path") or None
+    if ca_path is not None:
+        if not os.path.isfile(ca_path):
+            raise ConfigError("%s is not a readable file" % ca_path, option="ca_path",
+                              fix="give the path of a PEM bundle of the CA certificates to trust")
+    common = dict(cloud=cloud, ca_path=ca_path, timeout=opts.get("timeout") or 30)
+    client_credential = kind in ("client_secret", "certificate", "workload_identity")
+    tenant = check_tenant(opts.get("tenant_id"), required=client_credential)
+    if kind == "access_token":
+        credential = AccessTokenCredential(opts.get("access_token"), tenant_id=tenant, **common)
+    elif kind in ("client_secret", "certificate"):
+        from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth import msal_credentials as msal_kinds
+        client_id = check_client_id(opts.get("client_id"))
+        if kind == "client_secret":
+            credential = msal_kinds.ClientSecretCredential(opts.get("client_secret"), tenant_id=tenant,
+                                                           client_id=client_id, **common)
+        else:
+            credential = msal_kinds.CertificateCredential(
+                opts.get("certificate_path"), password=opts.get("certificate_password"),
+                thumbprint_algorithm=opts.get("certificate_thumbprint_algorithm") or "sha256",
+                tenant_id=tenant, client_id=client_id, **common)
+    else:
+        from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth import identity_credentials as identity_kinds
+        if kind == "workload_identity":
+            credential = identity_kinds.WorkloadIdentityCredential(
+                opts.get("federated_token_file"), tenant_id=tenant, client_id=check_client_id(opts.get("client_id")),
+                **common)
+        elif kind == "managed_identity":
+            credential = identity_kinds.ManagedIdentityCredential(
+                tenant_id=tenant, client_id=check_client_id(opts.get("managed_identity_client_id"),
+                                                            option="managed_identity_client_id", required=False),
+                **common)
+        else:
+            credential = identity_kinds.AzureCliCredential(tenant_id=tenant, **common)
+    credential.notes.extend(warnings)
+    return credential
+
+
+def token_provider_from_options(opts, cloud=None):
+    """credential_from_options + TokenProvider with the token_cache_dir option."""
+    credential = credential_from_options(opts, cloud=cloud)
+    return TokenProvider(credential, cache_dir=(opts or {}).get("token_cache_dir") or None)
