@@ -71,8 +71,6 @@ AUTH_ARGUMENT_SPEC = dict(
     token_cache_dir=dict(type="path", fallback=(env_fallback, ["O365_TOKEN_CACHE_DIR"])),
 )
 
-AUTH_OPTION_NAMES = tuple(AUTH_ARGUMENT_SPEC)
-
 
 def diff_of(before, after, keys):
     """An Ansible diff {"before": ..., "after": ...} holding only the declared keys (never a secret field)."""

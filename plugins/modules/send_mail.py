@@ -364,6 +364,7 @@ transcript:
 """
 
 from ansible.module_utils.basic import env_fallback
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth.options import kind_signal_names
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._module import O365Module
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._smtp.task import send_mail_task
 
@@ -442,8 +443,7 @@ def main():
             module.warn("secure: try (community.general.mail's default) is starttls here: a token is never sent "
                         "without TLS, so there is no fallback to a plain connection")
             params["secure"] = "starttls"
-        if params["secure"] == "never" and any(params.get(k) for k in (
-                "client_secret", "certificate_path", "access_token", "federated_token_file", "managed_identity")):
+        if params["secure"] == "never" and any(params.get(k) for k in kind_signal_names()):
             module.warn("secure is never: the mail goes without TLS and without authentication (a token is never "
                         "sent in clear), so the credential options are not used; only a relay that accepts "
                         "unauthenticated mail from this host will take it")

@@ -22,6 +22,9 @@ AccessToken = collections.namedtuple("AccessToken", ["token", "expires_on"])
 # Renew when less than this remains: Exchange refuses tokens about to expire.
 MIN_VALIDITY = 600
 
+# Options every kind shares (who, which cloud, how to reach it).
+SHARED_OPTIONS = ("tenant_id", "client_id", "auth_method", "cloud", "authority_host", "ca_path")
+
 
 def identity_hash(*values):
     """A one-way digest of a credential's identity for cache keys: the credential itself never reaches disk."""
@@ -40,6 +43,11 @@ class Credential(object):
 
     kind = None
     option = None  # the option that holds the credential, for error messages
+    # The module options this kind reads beyond SHARED_OPTIONS, those whose presence chooses it (auth_method:
+    # auto), and those that are secret. Every list of auth option names derives from these (_auth/options.py).
+    OPTIONS = ()
+    SIGNALS = ()
+    SECRET_OPTIONS = ()
 
     def __init__(self, tenant_id=None, client_id=None, cloud=None, ca_path=None, timeout=30):
         self.tenant_id = tenant_id
@@ -87,6 +95,7 @@ class AccessTokenCredential(Credential):
 
     kind = "access_token"
     option = "access_token"
+    OPTIONS = SIGNALS = SECRET_OPTIONS = ("access_token",)
 
     def __init__(self, access_token, **kwargs):
         super(AccessTokenCredential, self).__init__(**kwargs)

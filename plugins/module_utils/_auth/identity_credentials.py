@@ -105,6 +105,7 @@ class ManagedIdentityCredential(_IdentityCredential):
 
     kind = "managed_identity"
     option = "managed_identity"
+    OPTIONS = SIGNALS = ("managed_identity", "managed_identity_client_id")
     purpose = "managed identity credentials"
     where = "the managed identity endpoint of this host"
     where_option = "managed_identity"
@@ -137,6 +138,7 @@ class WorkloadIdentityCredential(_IdentityCredential):
 
     kind = "workload_identity"
     option = "federated_token_file"
+    OPTIONS = SIGNALS = ("federated_token_file",)
     purpose = "workload identity (federated token file) credentials"
 
     def __init__(self, federated_token_file, **kwargs):
@@ -199,6 +201,7 @@ class AzureCliCredential(_IdentityCredential):
 
     kind = "azure_cli"
     option = "azure_cli"
+    OPTIONS = SIGNALS = ("azure_cli",)
     purpose = "Azure CLI credentials"
 
     def _check(self):

@@ -4,8 +4,8 @@
 """The shared auth options -> the Credential they ask for (auth_method, or the first kind whose options are
 set), and the TokenProvider around it.
 
-Each kind is imported only when chosen: msal (secret, certificate) in msal_credentials, azure-identity
-(managed identity, workload identity, Azure CLI) in identity_credentials."""
+Each kind's library is imported only when it acquires a token: msal (secret, certificate) in
+msal_credentials, azure-identity (managed identity, workload identity, Azure CLI) in identity_credentials."""
 
 from __future__ import absolute_import, division, print_function
 
@@ -16,7 +16,8 @@ import os
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._clouds import resolve_cloud
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._errors import ConfigError
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth.checks import check_client_id, check_tenant
-from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth.credential import AccessTokenCredential
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth import identity_credentials, msal_credentials
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth.credential import SHARED_OPTIONS, AccessTokenCredential
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth.provider import TokenProvider
 
 # auth_method values; "auto" takes the first kind (in this order) whose options are set.
@@ -25,15 +26,30 @@ AUTH_METHODS = ("auto",) + AUTO_ORDER
 _ALIASES = {"secret": "client_secret", "federated_token_file": "workload_identity", "federated": "workload_identity",
             "cli": "azure_cli", "msi": "managed_identity", "token": "access_token"}
 
-# The option whose presence selects each kind (bool options count only when true).
-_SIGNALS = {
-    "access_token": ("access_token",),
-    "certificate": ("certificate_path",),
-    "client_secret": ("client_secret",),
-    "workload_identity": ("federated_token_file",),
-    "managed_identity": ("managed_identity", "managed_identity_client_id"),
-    "azure_cli": ("azure_cli",),
-}
+# The credential classes by kind. Importing them costs nothing: each imports its library (msal, azure-identity)
+# only when it acquires a token.
+KINDS = dict((cls.kind, cls) for cls in (
+    AccessTokenCredential, msal_credentials.CertificateCredential, msal_credentials.ClientSecretCredential,
+    identity_credentials.WorkloadIdentityCredential, identity_credentials.ManagedIdentityCredential,
+    identity_credentials.AzureCliCredential))
+# The options whose presence selects each kind (bool options count only when true).
+_SIGNALS = dict((kind, KINDS[kind].SIGNALS) for kind in AUTO_ORDER)
+
+
+def credential_option_names(secrets=True):
+    """Every option some credential kind reads (SHARED_OPTIONS first); secrets=False leaves out the secret ones."""
+    names = list(SHARED_OPTIONS)
+    for kind in AUTO_ORDER:
+        cls = KINDS[kind]
+        names.extend(n for n in cls.OPTIONS if n not in names and (secrets or n not in cls.SECRET_OPTIONS))
+    return tuple(names)
+
+
+def kind_signal_names():
+    """The options that choose a credential kind when set."""
+    return tuple(name for kind in AUTO_ORDER for name in _SIGNALS[kind])
+
+
 # Options that are an explicit request for one kind, not a value that happens to be in the environment.
 _FLAGS = ("managed_identity", "azure_cli")
 
@@ -95,29 +111,27 @@ def credential_from_options(opts, cloud=None):
     if kind == "access_token":
         credential = AccessTokenCredential(opts.get("access_token"), tenant_id=tenant, **common)
     elif kind in ("client_secret", "certificate"):
-        from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth import msal_credentials as msal_kinds
         client_id = check_client_id(opts.get("client_id"))
         if kind == "client_secret":
-            credential = msal_kinds.ClientSecretCredential(opts.get("client_secret"), tenant_id=tenant,
+            credential = msal_credentials.ClientSecretCredential(opts.get("client_secret"), tenant_id=tenant,
                                                            client_id=client_id, **common)
         else:
-            credential = msal_kinds.CertificateCredential(
+            credential = msal_credentials.CertificateCredential(
                 opts.get("certificate_path"), password=opts.get("certificate_password"),
                 thumbprint_algorithm=opts.get("certificate_thumbprint_algorithm") or "sha256",
                 tenant_id=tenant, client_id=client_id, **common)
     else:
-        from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth import identity_credentials as identity_kinds
         if kind == "workload_identity":
-            credential = identity_kinds.WorkloadIdentityCredential(
+            credential = identity_credentials.WorkloadIdentityCredential(
                 opts.get("federated_token_file"), tenant_id=tenant, client_id=check_client_id(opts.get("client_id")),
                 **common)
         elif kind == "managed_identity":
-            credential = identity_kinds.ManagedIdentityCredential(
+            credential = identity_credentials.ManagedIdentityCredential(
                 tenant_id=tenant, client_id=check_client_id(opts.get("managed_identity_client_id"),
                                                             option="managed_identity_client_id", required=False),
                 **common)
         else:
-            credential = identity_kinds.AzureCliCredential(tenant_id=tenant, **common)
+            credential = identity_credentials.AzureCliCredential(tenant_id=tenant, **common)
     credential.notes.extend(warnings)
     return credential
 

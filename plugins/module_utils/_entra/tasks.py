@@ -89,12 +89,12 @@ def secret_verifier(module, app, timeout, sleep=time.sleep, clock=time.monotonic
     """A callable that waits until a new secret can obtain a Graph token (new secrets fail for seconds)."""
     def verify(secret):
         """None when the secret got a token; else why not (the secret exists: never lose its value)."""
-        from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth.options import credential_from_options
+        from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth.options import (
+            credential_from_options, credential_option_names)
         options = dict((k, v) for k, v in module.params.items())
-        for key in ("client_secret", "certificate_path", "certificate_password", "federated_token_file",
-                    "access_token", "managed_identity", "managed_identity_client_id", "azure_cli",
-                    "token_cache_dir"):
-            options[key] = None
+        for key in credential_option_names() + ("token_cache_dir",):
+            if key not in ("tenant_id", "cloud", "authority_host", "ca_path"):
+                options[key] = None
         options.update(client_id=app["appId"], client_secret=secret, auth_method="client_secret")
         credential = credential_from_options(options, cloud=module.cloud)
         deadline = clock() + timeout

@@ -44,7 +44,7 @@ sys.path.insert(0, os.path.join(HERE, "lib"))
 sys.path.insert(0, HERE)  # o365_smtp_proxy_metrics.py, shipped next to this file
 
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth.certificate import load_signing_certificate  # noqa: E402
-from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth.options import credential_from_options  # noqa: E402
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth.options import credential_from_options, credential_option_names  # noqa: E402
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth.provider import TokenProvider  # noqa: E402
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._clouds import resolve_cloud  # noqa: E402
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._errors import O365Error, redact  # noqa: E402
@@ -52,9 +52,7 @@ from ansible_collections.o365.smtp_oauth.plugins.module_utils._smtp.session impo
 from o365_smtp_proxy_metrics import Metrics, NoMetrics  # noqa: E402
 
 # Options passed to _auth as they are; *_file options are read here so secrets never sit in the JSON.
-AUTH_OPTIONS = ("tenant_id", "client_id", "certificate_path", "certificate_thumbprint_algorithm",
-                "federated_token_file", "managed_identity", "managed_identity_client_id", "auth_method",
-                "cloud", "authority_host", "ca_path")
+AUTH_OPTIONS = credential_option_names(secrets=False)
 SECRET_FILES = {"client_secret_file": "client_secret", "certificate_password_file": "certificate_password"}
 # timeout: one upstream reply; forward_deadline: one whole forward (token, connect, commands, data);
 # lmtp_data_done_timeout: Postfix's wait for our answer, the most the listener holds a connection for a forward;
