@@ -249,7 +249,9 @@ class O365Module(object):
 
     # -- running ------------------------------------------------------------------------------------
     def run(self, fn):
-        """Call fn(module) or fn(); a returned dict goes to exit_json; every error becomes one fail_json."""
+        """The one way a module body ends: call fn(module) or fn(); the returned dict goes to exit_json, or to
+        fail_json when it says failed (a failure that keeps its result, e.g. a created secret); every error
+        becomes one fail_json."""
         result = None
         try:
             result = fn(self) if _takes_argument(fn) else fn()
@@ -264,6 +266,10 @@ class O365Module(object):
             # The body neither exited nor returned a result: a bug, reported instead of a silent empty output.
             self.module.fail_json(msg="internal error: the module body returned %s instead of a result"
                                   % type(result).__name__)
+        if result.get("failed"):
+            result = dict(result)
+            result.pop("failed")
+            self.module.fail_json(msg=self.redact(result.pop("msg", None) or "failed"), **result)
         self.module.exit_json(**result)
 
     def _traceback(self):

@@ -460,16 +460,14 @@ def main():
             def token_source(fresh=False):
                 # fresh: Exchange said the cached token expires too soon (5.5.127); ask the identity platform.
                 return provider.credential.get_token(scope) if fresh else provider.get_access_token(scope)
-        failed, result = send_mail_task(params, module.check_mode, token_source, module.cloud.smtp_host,
-                                        claims_decoder=_claims_decoder(), connect=not unknown_app)
+        result = send_mail_task(params, module.check_mode, token_source, module.cloud.smtp_host,
+                                claims_decoder=_claims_decoder(), connect=not unknown_app)
         # The session redacts its token; this also covers the secrets the module knows (no_log values).
         if "msg" in result:
             result["msg"] = module.redact(result["msg"])
         if "transcript" in result:
             result["transcript"] = [module.redact(line) for line in result["transcript"]]
-        if failed:
-            module.fail_json(**result)
-        module.exit_json(**result)
+        return result
 
     module.run(run)
 

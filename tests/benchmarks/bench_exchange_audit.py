@@ -53,7 +53,7 @@ class Tokens(object):
 
 
 class Module(object):
-    """What the module bodies use of O365Module: params, check_mode, cloud, http, exit_json, warn."""
+    """What the module bodies use of O365Module: params, check_mode, cloud, http, warn."""
 
     def __init__(self, emulator, tokens, **params):
         self.params = dict(params, tenant_id=emulator.tenant.tenant_id)
@@ -62,9 +62,6 @@ class Module(object):
                                    exchange_endpoint=emulator.url)
         self.http = HttpClient(tokens, ca_path=emulator.ca_path)
         self.result, self.warnings = None, []
-
-    def exit_json(self, **result):
-        self.result = result
 
     def warn(self, message):
         self.warnings.append(message)
@@ -111,7 +108,7 @@ def measure(emulator, tokens, body, params, latency, latency_of_a_call):
     mark = tenant.log.mark()
     module = Module(emulator, tokens, **params)
     started = time.monotonic()
-    body(module)
+    module.result = body(module)
     wall = time.monotonic() - started
     entries = tenant.log.since(mark)
     calls = [e for e in entries if e.get("part") in ("exchange", "graph")]

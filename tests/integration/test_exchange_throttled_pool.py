@@ -15,13 +15,13 @@ def test_rerun_through_a_throttling_admin_api_retries_and_writes_nothing(emulato
     params = access_params(app["client_id"], "classic", addresses, set(addresses[:3]))
     tokens = Tokens(emulator)
     first = Module(emulator, tokens, **params)
-    run_exchange_smtp_access(first)
+    first.result = run_exchange_smtp_access(first)
     assert first.result["changed"], first.result
 
     tenant.throttle.configure("exchange", latency=0.05, max_concurrent=2)
     mark = tenant.log.mark()
     again = Module(emulator, tokens, **params)
-    run_exchange_smtp_access(again)
+    again.result = run_exchange_smtp_access(again)
     entries = [e for e in tenant.log.since(mark) if e["part"] == "exchange"]
     assert not again.result["changed"] and not [e for e in entries if e["write"]]
     throttled = [e for e in entries if e["status"] == 429]

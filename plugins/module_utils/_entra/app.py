@@ -79,7 +79,7 @@ class AppState(object):
         self.graph = graph
         self.params = params
         self.check_mode = check_mode
-        self.timeout = params.get("wait_timeout", 120)
+        self.timeout = params["wait_timeout"]
         self.resolver = PermissionResolver(graph)
         self.warnings = []
         self.changes = []

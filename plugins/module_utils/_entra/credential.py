@@ -75,7 +75,7 @@ class CredentialState(object):
         self.check_mode = check_mode
         self.verify = verify  # callable(secret_value) raising on failure, bounded by the caller
         self.now = now or utcnow()
-        self.timeout = params.get("wait_timeout", 120)
+        self.timeout = params["wait_timeout"]
         self.changes = []
         self.warnings = []
         self.verify_error = None

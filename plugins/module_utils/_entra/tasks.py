@@ -1,9 +1,9 @@
 # -*- coding: utf-8 -*-
 # Copyright: o365.smtp_oauth contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The three entra_* module bodies: options in, one exit_json out.
+"""The three entra_* module bodies: options in, the result out (O365Module.run exits with it).
 
-`module` is the O365Module wrapper (params, check_mode, cloud, http, exit_json, warn); this file does not
+`module` is the O365Module wrapper (params, check_mode, cloud, http, warn); this file does not
 import Ansible, it only calls those attributes.
 """
 
@@ -48,7 +48,7 @@ def run_entra_app(module):
     result["changed"] = changed
     if not changed:
         result.pop("diff", None)
-    module.exit_json(**result)
+    return result
 
 
 def find_app_waiting(graph, params, check_mode=False):
@@ -77,10 +77,10 @@ def find_app_waiting(graph, params, check_mode=False):
             return None  # app_id not found (yet)
     try:
         return graph.wait_for(read, "application %s" % (params.get("unique_name") or params.get("app_id")),
-                              params.get("wait_timeout", 120))
+                              params["wait_timeout"])
     except NotPropagatedError:
         raise ConfigError("no application %s in this tenant (waited %s s for replication)" % (
-            params.get("unique_name") or params.get("app_id"), params.get("wait_timeout", 120)),
+            params.get("unique_name") or params.get("app_id"), params["wait_timeout"]),
             option="unique_name" if params.get("unique_name") else "app_id",
             fix="create it first with o365.smtp_oauth.entra_app, or check the name")
 
@@ -125,11 +125,11 @@ def run_entra_app_credential(module):
     graph = graph_client(module)
     app = find_app_waiting(graph, params, check_mode=module.check_mode)
     if app is None:
-        module.exit_json(**_predicted_credential(params))
+        return _predicted_credential(params)
     verifier = None
     if params.get("verify"):
         if params["type"] == "secret":
-            verifier = secret_verifier(module, app, params.get("wait_timeout", 120))
+            verifier = secret_verifier(module, app, params["wait_timeout"])
         else:
             module.warn("verify applies to secrets only: a %s credential is proven by its own sign-in"
                   % params["type"])
@@ -148,14 +148,15 @@ def run_entra_app_credential(module):
     # `_ansible_no_log` from module returns).
     if result.get("verify_error"):
         # Fail, but with the value still in the registered result: a created secret must never be lost.
-        module.fail_json(msg=result.pop("verify_error"), option="verify", **result)
-    module.exit_json(**result)
+        message = result.pop("verify_error")
+        return dict(result, failed=True, msg=message, option="verify")
+    return result
 
 
 def _predicted_credential(params):
     """Check mode, app not there: what a real run would do once an earlier task has created the app."""
     app = params.get("unique_name") or params.get("app_id") or "(the app an earlier task creates)"
-    present = params.get("state", "present") != "absent"
+    present = params["state"] != "absent"
     label = params.get("name") or params.get("display_name") or params.get("thumbprint") or params["type"]
     changes = ["add %s credential %s to application %s (it does not exist yet: an earlier task would create it)"
                % (params["type"], label, app)] if present else []
@@ -181,8 +182,7 @@ def run_entra_app_info(module):
             module.warn(message)
         if found:
             report["findings"] = warnings
-        module.exit_json(changed=False, app=report, exists=found)
-        return
+        return dict(changed=False, app=report, exists=found)
     bad = [str(v) for v in params.get("app_ids") or [] if not is_guid(v)]
     if bad:
         raise ConfigError("not an application (client) id: %s" % ", ".join(bad), option="app_ids",
@@ -190,5 +190,5 @@ def run_entra_app_info(module):
     reports, missing, expiring, warnings = apps_report(graph_client(module), params)
     for message in warnings:
         module.warn(message)
-    module.exit_json(changed=False, apps=reports, missing_app_ids=missing, expiring=expiring, findings=warnings,
-                     warn_days=warn_days_of(params))
+    return dict(changed=False, apps=reports, missing_app_ids=missing, expiring=expiring, findings=warnings,
+                warn_days=warn_days_of(params))

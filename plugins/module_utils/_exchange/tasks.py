@@ -1,9 +1,9 @@
 # -*- coding: utf-8 -*-
 # Copyright: o365.smtp_oauth contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The exchange_* module bodies: options in, one exit_json out.
+"""The exchange_* module bodies: options in, the result out (O365Module.run exits with it).
 
-`module` is the O365Module wrapper (params, check_mode, cloud, http, exit_json, warn); this file does not import
+`module` is the O365Module wrapper (params, check_mode, cloud, http, warn); this file does not import
 Ansible, it only calls those attributes.
 """
 
@@ -50,7 +50,7 @@ def validate_access_params(params):
         seen[address] = index
         if (entry.get("smtp_auth") or "enabled") not in SMTP_AUTH_CHOICES:
             raise ConfigError("must be one of %s" % ", ".join(SMTP_AUTH_CHOICES), option=option + ".smtp_auth")
-    if params.get("state", "present") == "present" and not params.get("mailboxes") and not params.get("group"):
+    if params["state"] == "present" and not params.get("mailboxes") and not params.get("group"):
         raise ConfigError("declare at least one mailbox the app may send as (or a group for the RBAC scope)",
                           option="mailboxes")
     if params.get("group") and (params.get("authorization_model") or "rbac") != "rbac":
@@ -107,7 +107,7 @@ def run_exchange_smtp_access(module):
                       "everything for it is predicted as created" % identity.app_id)
     for message in access.warnings + access.client.warnings:
         module.warn(message)
-    module.exit_json(**result)
+    return result
 
 
 def run_exchange_smtp_access_info(module):
@@ -117,7 +117,7 @@ def run_exchange_smtp_access_info(module):
     report = access_report(exchange_client(module), graph, params, progress=progress)
     if progress.lines:
         report["progress"] = progress.lines
-    module.exit_json(changed=False, **report)
+    return dict(report, changed=False)
 
 
 class _Progress(object):

@@ -4,7 +4,7 @@
 """The send_mail task without Ansible: options -> validated messages -> one session -> result dict.
 
 `send_mail_task(params, check_mode, token_source, cloud_smtp_host, claims_decoder=None, sleep=time.sleep)`
-returns (failed, result). `token_source` is None for an unauthenticated relay (secure: never) or a callable
+returns the task's result (with failed and msg when a message was not delivered, as Ansible reads them). `token_source` is None for an unauthenticated relay (secure: never) or a callable
 returning an AccessToken / str for the Exchange scope. Every message is built and validated before the first
 connection, so bad input never costs a connection or half a bulk run.
 """
@@ -101,7 +101,8 @@ def build_all(params):
 
 def send_mail_task(params, check_mode, token_source, cloud_smtp_host, claims_decoder=None, sleep=time.sleep,
                    connect=True):
-    """Run the task; returns (failed, result). Raises O365Error for errors that stop everything.
+    """Run the task; returns the result (failed + msg when a message was not delivered). Raises O365Error for
+    errors that stop everything.
 
     connect=False (check mode only): validate the messages and predict the send without opening a session, for an
     app that an earlier task in check mode would have created (no credential exists to authenticate with).
@@ -130,9 +131,9 @@ def send_mail_task(params, check_mode, token_source, cloud_smtp_host, claims_dec
                           messages=[{"message_id": m.message_id, "status": "check_mode", "accepted": [], "refused": {},
                                      "recipients": m.recipients, "code": None, "reply": None, "attempts": 0}
                                     for m in messages])
-            return False, _finish(result, session)
-        sender = BulkSender(session, rate_limit=params.get("rate_limit", 30), retries=params.get("retries", 3),
-                            retry_delay=params.get("retry_delay", 2.0),
+            return _finish(result, session)
+        sender = BulkSender(session, rate_limit=params["rate_limit"], retries=params["retries"],
+                            retry_delay=params["retry_delay"],
                             resend_uncertain=bool(params.get("resend_uncertain")), sleep=sleep)
         try:
             results = sender.send_all(messages)
@@ -149,12 +150,12 @@ def send_mail_task(params, check_mode, token_source, cloud_smtp_host, claims_dec
                   changed=sent > 0, message_id=messages[0].message_id, retry_count=sender.stats["retries"],
                   token_renewals=sender.stats["reconnects_for_token"])
     problems = [r for r in results if r["status"] in ("failed", "uncertain", "not_sent")]
-    if params.get("fail_on_refused", True):
+    if params["fail_on_refused"]:
         # A message whose every recipient was refused counts too: with fail_on_refused false it is reported only.
         problems.extend(r for r in results if r["status"] == "refused" or (r["status"] == "sent" and r["refused"]))
     if problems:
-        result["msg"] = _summary(problems)
-    return bool(problems), _finish(result, session)
+        result.update(failed=True, msg=_summary(problems))
+    return _finish(result, session)
 
 
 def _summary(problems):

@@ -9,6 +9,7 @@ import pytest
 
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._clouds import resolve_cloud
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._entra.credential import CredentialState
+from helpers.spec import module_params
 
 
 class RecordingGraph(object):
@@ -30,8 +31,9 @@ class RecordingGraph(object):
                                             ("china", "api://AzureADTokenExchangeChina")])
 def test_default_audience_follows_the_cloud(cloud, audience):
     graph = RecordingGraph(resolve_cloud(cloud))
-    params = {"type": "federated", "name": "ci", "issuer": "https://token.actions.githubusercontent.com",
-              "subject": "repo:org/repo:ref:refs/heads/main", "state": "present"}
+    params = module_params("entra_app_credential", unique_name="app", type="federated", name="ci",
+                           issuer="https://token.actions.githubusercontent.com",
+                           subject="repo:org/repo:ref:refs/heads/main")
     state = CredentialState(graph, {"id": "app-object", "appId": "app"}, params, check_mode=True)
     changed, result = state.ensure_federated()
     assert changed and result["diff"]["after"]["audiences"] == [audience]

@@ -139,14 +139,21 @@ def test_credential_warnings_are_surfaced(capsys):
     assert token not in json.dumps(result)
 
 
-def test_return_value_and_explicit_exit_both_work(capsys):
+def test_the_body_returns_the_result_and_run_exits_with_it(capsys):
     assert run_module(capsys, {"name": "x"}, lambda: {"changed": True, "n": 1})["n"] == 1
 
-    def explicit(module):
-        module.exit_json(changed=False, count=module.params["count"], check=module.check_mode)
+    def body(module):
+        return dict(changed=False, count=module.params["count"], check=module.check_mode)
 
-    result = run_module(capsys, {"name": "x", "count": 3, "_ansible_check_mode": True}, explicit)
-    assert result["count"] == 3 and result["check"] is True
+    result = run_module(capsys, {"name": "x", "count": 3, "_ansible_check_mode": True}, body)
+    assert result["count"] == 3 and result["check"] is True and not result.get("failed")
+
+
+def test_a_failed_result_fails_the_task_and_keeps_its_keys(capsys):
+    result = run_module(capsys, {"name": "x"}, lambda: {"changed": True, "failed": True, "msg": "half done",
+                                                        "created": "id-1"})
+    assert result["failed"] is True and result["msg"] == "half done" and result["created"] == "id-1"
+    assert result["changed"] is True
 
 
 def test_a_body_without_result_is_reported(capsys):

@@ -267,7 +267,7 @@ def test_busy_is_retried_with_backoff_then_gives_up(smtp):
     failed = sender.send_one(msg(1))
     s.quit()
     assert failed["status"] == "failed" and failed["attempts"] == 4 and failed["enhanced_code"] == "4.7.500"
-    assert "retries" in failed["fix"] or failed["fix"]
+    assert "retries with backoff" in failed["fix"] and "retry later" in failed["fix"]
 
 
 def test_concurrent_connection_limit_backs_off_until_a_slot_frees(smtp):

@@ -20,6 +20,7 @@ from ansible_collections.o365.smtp_oauth.plugins.module_utils._exchange.tasks im
     run_exchange_smtp_access, run_exchange_smtp_access_info)
 from emulator import exchange_api
 from emulator.exchange_state import ExchangeState
+from helpers.spec import module_params
 
 URL = "https://exchange.test"
 DOMAIN = "contoso.onmicrosoft.com"
@@ -128,8 +129,10 @@ class FakeHttp(object):
 
 
 class Module(object):
-    def __init__(self, tenant, token, check_mode=False, **params):
-        self.params = dict(params, tenant_id=tenant.tenant_id)
+    """What a module body uses of O365Module; params through the module's real argument spec."""
+
+    def __init__(self, tenant, token, check_mode=False, module="exchange_smtp_access_info", **params):
+        self.params = module_params(module, tenant_id=tenant.tenant_id, **params)
         self.check_mode = check_mode
         self.cloud = resolve_cloud("public", graph_endpoint=URL, exchange_endpoint=URL)
         self.http = FakeHttp(tenant, token)
@@ -137,9 +140,6 @@ class Module(object):
 
     def warn(self, message):
         self.warnings.append(message)
-
-    def exit_json(self, **result):
-        self.result = result
 
 
 @pytest.fixture
@@ -154,19 +154,12 @@ def tenant():
 
 def access(tenant, check_mode=False, **params):
     params.setdefault("app_id", tenant.app_id)
-    for key in ("object_id", "scope_name", "group", "organization"):
-        params.setdefault(key, None)
-    params.setdefault("authorization_model", "rbac")
-    params.setdefault("state", "present")
-    params.setdefault("purge", False)
-    params.setdefault("wait_for_effect", False)
     params.setdefault("wait_timeout", 5)
-    params["mailboxes"] = [dict({"send_as": False, "smtp_auth": "enabled"}, **m) for m in params.get("mailboxes", [])]
     lose = params.pop("lose_answer_of", ())
-    module = Module(tenant, tenant.admin_token, check_mode=check_mode, **params)
+    module = Module(tenant, tenant.admin_token, check_mode=check_mode, module="exchange_smtp_access", **params)
     module.http.lose_answer_of.update(lose)
     mark = len(tenant.log)
-    run_exchange_smtp_access(module)
+    module.result = run_exchange_smtp_access(module)
     module.writes = [e for e in tenant.log[mark:] if e["write"]]
     return module
 
@@ -402,7 +395,7 @@ def test_info_reports_pairs_with_reasons(tenant):
     access(tenant, mailboxes=[{"address": box("noreply")}, {"address": box("alerts"), "smtp_auth": "disabled"}])
     module = Module(tenant, tenant.admin_token, app_id=None, mailbox=None)
     before = len(tenant.log)
-    run_exchange_smtp_access_info(module)
+    module.result = run_exchange_smtp_access_info(module)
     report = module.result
     assert not report["changed"] and tenant.log.writes() and len(tenant.log) > before and all(
         not e["write"] for e in tenant.log[before:])
@@ -414,7 +407,7 @@ def test_info_reports_pairs_with_reasons(tenant):
     assert report["service_principals"][0]["object_id_ok"] is True
 
     one = Module(tenant, tenant.admin_token, app_id=tenant.app_id, mailbox=box("reports"))
-    run_exchange_smtp_access_info(one)
+    one.result = run_exchange_smtp_access_info(one)
     assert one.result["pairs"][0]["verdict"]["status"] == "denied"
 
 
