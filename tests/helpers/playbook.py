@@ -151,3 +151,24 @@ def run_playbook(playbook, emulator=None, check=False, diff=False, extra_vars=No
         for path in (play_path, results_path):
             if os.path.exists(path):
                 os.unlink(path)
+
+
+def play(emulator, tasks, check=False, diff=True, verbosity=0, env=None):
+    """One playbook of these tasks (a task or a list) on localhost: (results in task order, output)."""
+    run = run_playbook(emulator, tasks, check=check, diff=diff, verbosity=verbosity, env=env)
+    return run.results, run.output
+
+
+def four_runs(emulator, tenant, task, part):
+    """The idempotence proof every provisioning module gets: check -> apply -> check again -> apply again.
+    Returns the four (result, output) pairs; asserts that no check-mode run and not the second real run sent a
+    write request to `part` (graph or exchange) of the emulated tenant."""
+    runs = []
+    for check in (True, False, True, False):
+        mark = tenant.log.mark()
+        [result], output = play(emulator, task, check=check)
+        runs.append((result, output))
+        if check or len(runs) == 4:
+            writes = tenant.log.writes(part, since=mark)
+            assert writes == [], "run %d sent writes: %s" % (len(runs), writes)
+    return runs

@@ -6,7 +6,7 @@ re-runs sent no write.
 
 import pytest
 
-from helpers.playbook import run_playbook
+from helpers.playbook import four_runs, play
 
 EXCHANGE = "00000002-0000-0ff1-ce00-000000000000"
 GRAPH = "00000003-0000-0000-c000-000000000000"
@@ -16,14 +16,6 @@ def app_task(**args):
     return {"name": "app", "o365.smtp_oauth.entra_app": args}
 
 
-def play(emulator, tasks, check=False, diff=True, verbosity=0):
-    run = run_playbook(emulator, tasks if isinstance(tasks, list) else [tasks], check=check, diff=diff,
-                       verbosity=verbosity)
-    return run.results, run.output
-
-
-def graph_writes(tenant, mark):
-    return [e for e in tenant.log.since(mark) if e.get("part") == "graph" and e.get("write")]
 
 
 def apps_named(tenant, unique_name):
@@ -48,23 +40,12 @@ def assignments_of(tenant, sp_id):
                   if a.get("principalId") == sp_id)
 
 
-def four_runs(emulator, tenant, task):
-    """create (check) -> create -> again (check) -> again; returns the four results, asserting writes."""
-    results = []
-    for check in (True, False, True, False):
-        mark = tenant.log.mark()
-        [result], output = play(emulator, task, check=check)
-        results.append(result)
-        if check or len(results) == 4:
-            assert graph_writes(tenant, mark) == [], "run %d sent writes" % len(results)
-    return results
-
 
 def test_classic_app_with_consent_create_check_create_again(emulator, tenant):
     task = app_task(unique_name="relay-classic", display_name="SMTP relay", notes="platform team", tags=["smtp", "b", "a"],
                     authorization_model="classic", admin_consent=True,
                     api_permissions=[{"api": "Microsoft Graph", "app_roles": ["User.Read.All"]}])
-    predicted, created, check_again, again = four_runs(emulator, tenant, task)
+    predicted, created, check_again, again = [r for r, _ in four_runs(emulator, tenant, task, "graph")]
 
     assert predicted["changed"] and predicted["app_id"] is None and predicted["service_principal_id"] is None
     assert "create application" in predicted["changes"]
@@ -120,7 +101,7 @@ def test_update_changes_only_what_changed(emulator, tenant):
     [result], output = play(emulator, app_task(unique_name="relay-upd", display_name="New"))
     assert result["changed"] and result["diff"] == {"before": {"display_name": "Old", "api_permissions": []},
                                                     "after": {"display_name": "New", "api_permissions": []}}
-    writes = graph_writes(tenant, mark)
+    writes = tenant.log.writes("graph", since=mark)
     assert [w["method"] for w in writes] == ["PATCH"]
     assert apps_named(tenant, "relay-upd")[0]["description"] == "d"
 
@@ -134,7 +115,7 @@ def test_unknown_names_fail_naming_the_option_and_listing_valid_ones(emulator, t
     mark = tenant.log.mark()
     [result], output = play(emulator, app_task(unique_name="relay-bad", api_permissions=permissions))
     assert result["failed"] and "api_permissions[0]" in result["msg"] and words in result["msg"]
-    assert "Traceback" not in result["msg"] and graph_writes(tenant, mark) == []
+    assert "Traceback" not in result["msg"] and tenant.log.writes("graph", since=mark) == []
 
 
 def test_create_needs_unique_name(emulator, tenant):
@@ -160,13 +141,13 @@ def test_adopt_by_app_id_gives_the_app_its_unique_name(emulator, tenant):
     mark = tenant.log.mark()
     [again], output = play(emulator, app_task(app_id=app["appId"], unique_name="other-name"))
     assert again["failed"] and "unique_name" in again["msg"] and "adopt-me" in again["msg"]
-    assert graph_writes(tenant, mark) == []  # refused before any write: uniqueName never changes once set
+    assert tenant.log.writes("graph", since=mark) == []  # refused before any write: uniqueName never changes once set
     # unique_name of one app and app_id of another: refused before any write, naming app_id.
     play(emulator, app_task(unique_name="adopt-other"))
     mark = tenant.log.mark()
     [mixed], output = play(emulator, app_task(app_id=app["appId"], unique_name="adopt-other", notes="which one?"))
     assert mixed["failed"] and "app_id" in mixed["msg"] and app["appId"] in mixed["msg"], mixed["msg"]
-    assert graph_writes(tenant, mark) == []
+    assert tenant.log.writes("graph", since=mark) == []
 
 
 def test_an_app_created_without_unique_name_is_backfilled_once(emulator, tenant):
@@ -177,9 +158,9 @@ def test_an_app_created_without_unique_name_is_backfilled_once(emulator, tenant)
     assert adopted["changed"] and tenant.applications[legacy["id"]]["uniqueName"] == "portal-app", adopted
     mark = tenant.log.mark()
     [again], output = play(emulator, app_task(app_id=legacy["appId"], unique_name="portal-app"))
-    assert not again["changed"] and graph_writes(tenant, mark) == []
+    assert not again["changed"] and tenant.log.writes("graph", since=mark) == []
     [renamed], output = play(emulator, app_task(app_id=legacy["appId"], unique_name="portal-app-2"))
-    assert renamed["failed"] and "unique_name" in renamed["msg"] and graph_writes(tenant, mark) == []
+    assert renamed["failed"] and "unique_name" in renamed["msg"] and tenant.log.writes("graph", since=mark) == []
     assert tenant.applications[legacy["id"]]["uniqueName"] == "portal-app"
 
 
@@ -188,12 +169,12 @@ def test_absent_removes_app_and_service_principal(emulator, tenant):
     [app] = apps_named(tenant, "relay-gone")
     mark = tenant.log.mark()
     [predicted], output = play(emulator, app_task(unique_name="relay-gone", state="absent"), check=True)
-    assert predicted["changed"] and graph_writes(tenant, mark) == []
+    assert predicted["changed"] and tenant.log.writes("graph", since=mark) == []
     [removed], output = play(emulator, app_task(unique_name="relay-gone", state="absent"))
     assert removed["changed"] and not apps_named(tenant, "relay-gone") and not sp_of(tenant, app["appId"])
     mark = tenant.log.mark()
     [again], output = play(emulator, app_task(unique_name="relay-gone", state="absent"))
-    assert not again["changed"] and graph_writes(tenant, mark) == []
+    assert not again["changed"] and tenant.log.writes("graph", since=mark) == []
 
 
 def test_lost_create_answer_then_repeat_leaves_exactly_one_app(emulator, tenant):
@@ -229,7 +210,7 @@ def test_throttling_unavailability_and_replication_lag_are_survived(emulator, te
 def test_owners_by_object_id_exact_list(emulator, tenant):
     adele, megan = sorted(tenant.users.values(), key=lambda u: u["userPrincipalName"])
     task = app_task(unique_name="relay-owned", owners=[adele["id"], megan["id"]])
-    results = four_runs(emulator, tenant, task)
+    results = [r for r, _ in four_runs(emulator, tenant, task, "graph")]
     assert [r["changed"] for r in results] == [True, True, False, False]
     assert sorted(results[1]["owners"]) == sorted([adele["userPrincipalName"], megan["userPrincipalName"]])
     [app] = apps_named(tenant, "relay-owned")

@@ -9,7 +9,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
-from helpers.playbook import run_playbook
+from helpers.playbook import four_runs, play
 
 GITHUB = "https://token.actions.githubusercontent.com"
 
@@ -23,11 +23,6 @@ def app_task(unique_name="relay-cred"):
     return {"name": "app", "o365.smtp_oauth.entra_app": {"unique_name": unique_name}}
 
 
-def play(emulator, tasks, check=False, diff=True, verbosity=0):
-    run = run_playbook(emulator, tasks if isinstance(tasks, list) else [tasks], check=check, diff=diff,
-                       verbosity=verbosity)
-    return run.results, run.output
-
 
 @pytest.fixture
 def app(emulator, tenant):
@@ -36,28 +31,15 @@ def app(emulator, tenant):
     return found
 
 
-def graph_writes(tenant, mark):
-    return [e for e in tenant.log.since(mark) if e.get("part") == "graph" and e.get("write")]
-
 
 def current(tenant, app, key):
     return tenant.applications[app["id"]].get(key) or []
 
 
-def four_runs(emulator, tenant, task):
-    results = []
-    for check in (True, False, True, False):
-        mark = tenant.log.mark()
-        [result], output = play(emulator, task, check=check)
-        results.append((result, output))
-        if check or len(results) == 4:
-            assert graph_writes(tenant, mark) == [], "run %d sent writes" % len(results)
-    return results
-
 
 def test_secret_create_check_create_again_and_value_only_in_registered_result(emulator, tenant, app):
     task = cred_task(type="secret", display_name="relay", lifetime_days=90)
-    (predicted, output1), (created, created_out), (check_again, output2), (again, output3) = four_runs(emulator, tenant, task)
+    (predicted, output1), (created, created_out), (check_again, output2), (again, output3) = four_runs(emulator, tenant, task, "graph")
     assert predicted["changed"] and "secret" not in predicted
     assert created["changed"] and created["secret"] and created["key_id"]
     # Check mode predicts the diff the real run then shows (the key id and hint exist only once Graph made them).
@@ -102,7 +84,7 @@ def test_rotation_keeps_two_secrets_during_overlap_and_one_after(emulator, tenan
     assert token_status(http, emulator, tenant, app, rotated["secret"]) == 200
     mark = tenant.log.mark()
     [overlap], output = play(emulator, cred_task(type="secret", display_name="rot", lifetime_days=180, retire_old_after=2))
-    assert not overlap["changed"] and graph_writes(tenant, mark) == []
+    assert not overlap["changed"] and tenant.log.writes("graph", since=mark) == []
     # three days later (moved in the emulated tenant: the overlap is over)
     for cred in current(tenant, app, "passwordCredentials"):
         if cred["keyId"] == rotated["key_id"]:
@@ -119,7 +101,7 @@ def test_secret_end_date_in_the_past_fails_naming_the_option(emulator, tenant, a
     mark = tenant.log.mark()
     [result], output = play(emulator, cred_task(type="secret", end_date="2020-01-01"))
     assert result["failed"] and "end_date" in result["msg"] and "past" in result["msg"]
-    assert graph_writes(tenant, mark) == []
+    assert tenant.log.writes("graph", since=mark) == []
 
 
 def test_verify_waits_until_the_new_secret_gets_a_token(emulator, tenant, app):
@@ -157,7 +139,7 @@ def make_certificate(tmp_path, days=365):
 def test_certificate_idempotent_by_thumbprint_then_removed(emulator, tenant, app, tmp_path):
     path, cert = make_certificate(tmp_path)
     thumbprint = cert.fingerprint(hashes.SHA1()).hex().upper()
-    runs = four_runs(emulator, tenant, cred_task(type="certificate", public_certificate_path=str(path)))
+    runs = four_runs(emulator, tenant, cred_task(type="certificate", public_certificate_path=str(path)), "graph")
     created = runs[1][0]
     assert runs[0][0]["changed"] and created["changed"] and not runs[2][0]["changed"] and not runs[3][0]["changed"]
     assert created["thumbprint"] == thumbprint and created["diff"]["after"]["certificates"] == [thumbprint]
@@ -178,7 +160,7 @@ def test_unreadable_or_non_certificate_file_fails_naming_the_option(emulator, te
 
 def test_federated_github_create_check_create_again_update(emulator, tenant, app):
     task = cred_task(type="federated", name="github-main", issuer=GITHUB, subject="repo:org/repo:ref:refs/heads/main")
-    runs = four_runs(emulator, tenant, task)
+    runs = four_runs(emulator, tenant, task, "graph")
     assert [r[0]["changed"] for r in runs] == [True, True, False, False]
     created = runs[1][0]
     assert created["credential"]["audiences"] == ["api://AzureADTokenExchange"]
@@ -186,7 +168,7 @@ def test_federated_github_create_check_create_again_update(emulator, tenant, app
     mark = tenant.log.mark()
     [updated], output = play(emulator, cred_task(type="federated", name="github-main", issuer=GITHUB,
                                                  subject="repo:org/repo:environment:prod"))
-    assert updated["changed"] and [w["method"] for w in graph_writes(tenant, mark)] == ["PATCH"]
+    assert updated["changed"] and [w["method"] for w in tenant.log.writes("graph", since=mark)] == ["PATCH"]
     [removed], output = play(emulator, cred_task(type="federated", name="github-main", state="absent"))
     assert removed["changed"]
 
@@ -224,7 +206,7 @@ def test_run_again_at_once_during_replication_lag_adds_nothing(emulator, tenant,
     mark = tenant.log.mark()
     again, output = play(emulator, tasks)
     assert [r["changed"] for r in again] == [False, False], [r.get("changes") for r in again]
-    assert graph_writes(tenant, mark) == []
+    assert tenant.log.writes("graph", since=mark) == []
     assert len([c for c in current(tenant, app, "passwordCredentials") if c.get("displayName") == "lagged-again"]) == 1
     assert len(current(tenant, app, "keyCredentials")) == 1
 

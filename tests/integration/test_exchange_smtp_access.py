@@ -30,9 +30,6 @@ def play(emulator, tasks, check=False):
     return run_playbook(emulator, tasks if isinstance(tasks, list) else [tasks], check=check, diff=True).results
 
 
-def exchange_writes(tenant, mark):
-    return [e for e in tenant.log.since(mark) if e.get("part") == "exchange" and e.get("write")]
-
 
 def access_task(app_id, **args):
     return {"name": "access", "o365.smtp_oauth.exchange_smtp_access": dict(app_id=app_id, **args)}
@@ -89,7 +86,7 @@ def test_create_check_create_again_again_and_smtp_works_only_after(emulator, ten
         results.append(result)
         assert not result.get("failed"), result
         if check or len(results) == 4:
-            assert exchange_writes(tenant, mark) == [], "run %d sent write cmdlets" % len(results)
+            assert tenant.log.writes("exchange", since=mark) == [], "run %d sent write cmdlets" % len(results)
     predicted, created, check_again, again = results
     assert predicted["changed"] and predicted["actions"] == created["actions"]
     assert created["changed"] and created["service_principal_id"] == sp_id
@@ -112,7 +109,7 @@ def test_wrong_object_id_is_refused_with_the_right_one(emulator, tenant):
     [result] = play(emulator, access_task(app_id, object_id=app_object_id, mailboxes=[{"address": box("noreply")}]))
     assert result["failed"] and "object_id" in result["msg"] and sp_id in result["msg"]
     assert "application object id" in result["msg"] and "Traceback" not in result["msg"]
-    assert exchange_writes(tenant, mark) == []
+    assert tenant.log.writes("exchange", since=mark) == []
 
 
 def test_tenant_smtp_auth_disabled_with_mailbox_on_inherit(emulator, tenant):
@@ -159,7 +156,7 @@ def test_unknown_mailbox_fails_naming_it_before_any_write(emulator, tenant):
     [result] = play(emulator, access_task(app_id, mailboxes=[{"address": box("noreply")},
                                                              {"address": box("ghost")}]))
     assert result["failed"] and "mailboxes[1].address" in result["msg"] and box("ghost") in result["msg"]
-    assert exchange_writes(tenant, mark) == []
+    assert tenant.log.writes("exchange", since=mark) == []
 
 
 def test_info_answers_who_may_send_as_whom(emulator, tenant):
@@ -171,7 +168,7 @@ def test_info_answers_who_may_send_as_whom(emulator, tenant):
         {"o365.smtp_oauth.exchange_smtp_access_info": {"app_id": app_id}},
         {"o365.smtp_oauth.exchange_smtp_access_info": {}},
         {"o365.smtp_oauth.exchange_smtp_access_info": {"app_id": app_id, "all_mailboxes": True}}])
-    assert not report["changed"] and not whole["changed"] and exchange_writes(tenant, mark) == []
+    assert not report["changed"] and not whole["changed"] and tenant.log.writes("exchange", since=mark) == []
     # By default only where the app may send (its scope holds noreply@); every mailbox only when asked for.
     assert [p["mailbox"] for p in report["pairs"]] == [box("noreply")]
     assert [b["address"] for b in report["mailboxes"]] == [box("noreply")]
@@ -199,7 +196,7 @@ def test_propagation_wait_for_effect_then_absent_revokes(emulator, tenant):
     tenant.exchange.propagation_delay = 0
     mark = tenant.log.mark()
     [gone] = play(emulator, access_task(app_id, state="absent", **declared))
-    assert gone["changed"] and [e["cmdlet"] for e in exchange_writes(tenant, mark)] == [
+    assert gone["changed"] and [e["cmdlet"] for e in tenant.log.writes("exchange", since=mark)] == [
         "Remove-ManagementRoleAssignment", "Remove-ManagementScope", "Remove-ServicePrincipal"]
     code, reply = smtp_login(emulator, tenant, app_id, sp_id, box("alerts"))
     assert code == 535 and "5.7.3" in reply
@@ -214,7 +211,7 @@ def test_wait_for_effect_on_a_rerun_waits_for_what_the_last_run_configured(emula
     mark = tenant.log.mark()
     [again] = play(emulator, access_task(app_id, wait_timeout=30, **declared))
     assert not again["changed"] and again["mailboxes"][0]["verdict"]["status"] == "allowed", again
-    assert exchange_writes(tenant, mark) == []
+    assert tenant.log.writes("exchange", since=mark) == []
     assert smtp_login(emulator, tenant, app_id, sp_id, box("alerts"))[0] == 235
 
 
@@ -241,7 +238,7 @@ def test_info_reports_the_same_in_check_mode_and_never_writes(emulator, tenant):
     [checked] = play(emulator, info, check=True)
     assert not normal["changed"] and not checked["changed"]
     assert checked["pairs"] == normal["pairs"] and checked["service_principals"] == normal["service_principals"]
-    assert exchange_writes(tenant, mark) == []
+    assert tenant.log.writes("exchange", since=mark) == []
 
 
 def test_wait_for_effect_is_not_proof_and_send_mail_in_check_mode_is(emulator, tenant):
@@ -304,7 +301,7 @@ def test_reruns_write_nothing_whatever_form_exchange_prints_the_principal_in(emu
     mark = tenant.log.mark()
     again = play(emulator, tasks)
     assert not again[0]["changed"] and not again[1]["changed"], again
-    assert exchange_writes(tenant, mark) == []
+    assert tenant.log.writes("exchange", since=mark) == []
     [assignment] = again[2]["role_assignments"]
     assert assignment["service_principal_id"] == again[0]["service_principal_id"]
     alerts = [p for p in again[2]["pairs"] if p["mailbox"] == box("alerts")]
