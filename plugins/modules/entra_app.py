@@ -26,17 +26,11 @@ description:
   - A second run with the same declaration reads only and reports C(changed=false).
 author:
   - o365.smtp_oauth contributors (@o365-smtp-oauth)
-extends_documentation_fragment:
-  - o365.smtp_oauth.auth
-  - o365.smtp_oauth.requirements
-  - o365.smtp_oauth.action_group
+extends_documentation_fragment: [o365.smtp_oauth.auth, o365.smtp_oauth.requirements, o365.smtp_oauth.attributes]
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
     details: Sends no write request and returns the predicted result (ids of an app still to create are null).
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
     details: Before and after of the declared fields only (plus permissions, owners and consent by name).
 options:

@@ -24,17 +24,11 @@ description:
   - A second run with the same declaration reads only and reports C(changed=false).
 author:
   - o365.smtp_oauth contributors (@o365-smtp-oauth)
-extends_documentation_fragment:
-  - o365.smtp_oauth.auth
-  - o365.smtp_oauth.requirements
-  - o365.smtp_oauth.action_group
+extends_documentation_fragment: [o365.smtp_oauth.auth, o365.smtp_oauth.requirements, o365.smtp_oauth.attributes]
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
     details: Sends no write request; predicts additions, rotations and removals (a predicted secret has no value).
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
     details: Key ids, hints, thumbprints and dates before and after; never a secret value.
 options:

@@ -42,18 +42,12 @@ description:
     far the per-mailbox reads went.
 author:
   - o365.smtp_oauth contributors (@o365-smtp-oauth)
-extends_documentation_fragment:
-  - o365.smtp_oauth.auth
-  - o365.smtp_oauth.requirements
-  - o365.smtp_oauth.action_group
+extends_documentation_fragment: [o365.smtp_oauth.auth, o365.smtp_oauth.requirements, o365.smtp_oauth.attributes]
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
     details: Sends only read cmdlets (Get-*, Test-*); returns the cmdlets it would run in RV(actions) and the
       predicted verdicts.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
     details: Before and after of the declared state (registration, scope, role assignments, per-mailbox FullAccess,
       SendAs and SMTP AUTH).

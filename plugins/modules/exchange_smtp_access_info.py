@@ -30,17 +30,11 @@ description:
     mailboxes; O(full_access_scan) reads it for every mailbox of the tenant (one call per mailbox).
 author:
   - o365.smtp_oauth contributors (@o365-smtp-oauth)
-extends_documentation_fragment:
-  - o365.smtp_oauth.auth
-  - o365.smtp_oauth.requirements
-  - o365.smtp_oauth.action_group
+extends_documentation_fragment: [o365.smtp_oauth.auth, o365.smtp_oauth.requirements, o365.smtp_oauth.attributes]
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
     details: Reads only, in any mode.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
 options:
   organization:

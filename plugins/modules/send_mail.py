@@ -24,18 +24,12 @@ description:
   - "Sending mail is not idempotent: every run that is not in check mode sends the messages again."
 author:
   - o365.smtp_oauth contributors (@o365-smtp-oauth)
-extends_documentation_fragment:
-  - o365.smtp_oauth.auth
-  - o365.smtp_oauth.requirements
-  - o365.smtp_oauth.action_group
+extends_documentation_fragment: [o365.smtp_oauth.auth, o365.smtp_oauth.requirements, o365.smtp_oauth.attributes]
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
     details: Connects, starts TLS, authenticates and quits without sending anything; proves credentials and
       Exchange permissions.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
 options:
   host:
