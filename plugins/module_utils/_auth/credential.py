@@ -43,10 +43,9 @@ class Credential(object):
 
     kind = None
     option = None  # the option that holds the credential, for error messages
-    # The module options this kind reads beyond SHARED_OPTIONS, those whose presence chooses it (auth_method:
-    # auto), and those that are secret. Every list of auth option names derives from these (_auth/options.py).
+    # The module options this kind reads beyond SHARED_OPTIONS, and those of them that are secret. Every list of
+    # auth option names derives from these (_auth/options.py).
     OPTIONS = ()
-    SIGNALS = ()
     SECRET_OPTIONS = ()
 
     def __init__(self, tenant_id=None, client_id=None, cloud=None, ca_path=None, timeout=30):
@@ -95,7 +94,7 @@ class AccessTokenCredential(Credential):
 
     kind = "access_token"
     option = "access_token"
-    OPTIONS = SIGNALS = SECRET_OPTIONS = ("access_token",)
+    OPTIONS = SECRET_OPTIONS = ("access_token",)
 
     def __init__(self, access_token, **kwargs):
         super(AccessTokenCredential, self).__init__(**kwargs)

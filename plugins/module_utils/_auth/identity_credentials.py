@@ -105,7 +105,7 @@ class ManagedIdentityCredential(_IdentityCredential):
 
     kind = "managed_identity"
     option = "managed_identity"
-    OPTIONS = SIGNALS = ("managed_identity", "managed_identity_client_id")
+    OPTIONS = ("managed_identity", "managed_identity_client_id")
     purpose = "managed identity credentials"
     where = "the managed identity endpoint of this host"
     where_option = "managed_identity"
@@ -138,7 +138,7 @@ class WorkloadIdentityCredential(_IdentityCredential):
 
     kind = "workload_identity"
     option = "federated_token_file"
-    OPTIONS = SIGNALS = ("federated_token_file",)
+    OPTIONS = ("federated_token_file",)
     purpose = "workload identity (federated token file) credentials"
 
     def __init__(self, federated_token_file, **kwargs):
@@ -201,7 +201,7 @@ class AzureCliCredential(_IdentityCredential):
 
     kind = "azure_cli"
     option = "azure_cli"
-    OPTIONS = SIGNALS = ("azure_cli",)
+    OPTIONS = ("azure_cli",)
     purpose = "Azure CLI credentials"
 
     def _check(self):

@@ -108,7 +108,7 @@ class _MsalCredential(Credential):
 class ClientSecretCredential(_MsalCredential):
     kind = "client_secret"
     option = "client_secret"
-    OPTIONS = SIGNALS = SECRET_OPTIONS = ("client_secret",)
+    OPTIONS = SECRET_OPTIONS = ("client_secret",)
 
     def __init__(self, client_secret, **kwargs):
         super(ClientSecretCredential, self).__init__(**kwargs)
@@ -142,7 +142,6 @@ class CertificateCredential(_MsalCredential):
     kind = "certificate"
     option = "certificate_path"
     OPTIONS = ("certificate_path", "certificate_password", "certificate_thumbprint_algorithm")
-    SIGNALS = ("certificate_path",)
     SECRET_OPTIONS = ("certificate_password",)
 
     def __init__(self, certificate_path, password=None, thumbprint_algorithm="sha256", **kwargs):

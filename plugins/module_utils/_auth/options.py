@@ -4,8 +4,8 @@
 """The shared auth options -> the Credential they ask for (auth_method, or the first kind whose options are
 set), and the TokenProvider around it.
 
-Each kind's library is imported only when it acquires a token: msal (secret, certificate) in
-msal_credentials, azure-identity (managed identity, workload identity, Azure CLI) in identity_credentials."""
+Each kind's file is imported only when chosen: msal_credentials (secret, certificate; msal itself only when a
+token is acquired), identity_credentials (managed identity, workload identity, Azure CLI: azure-identity)."""
 
 from __future__ import absolute_import, division, print_function
 
@@ -16,7 +16,6 @@ import os
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._clouds import resolve_cloud
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._errors import ConfigError
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth.checks import check_client_id, check_tenant
-from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth import identity_credentials, msal_credentials
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth.credential import SHARED_OPTIONS, AccessTokenCredential
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth.provider import TokenProvider
 
@@ -26,21 +25,32 @@ AUTH_METHODS = ("auto",) + AUTO_ORDER
 _ALIASES = {"secret": "client_secret", "federated_token_file": "workload_identity", "federated": "workload_identity",
             "cli": "azure_cli", "msi": "managed_identity", "token": "access_token"}
 
-# The credential classes by kind. Importing them costs nothing: each imports its library (msal, azure-identity)
-# only when it acquires a token.
-KINDS = dict((cls.kind, cls) for cls in (
-    AccessTokenCredential, msal_credentials.CertificateCredential, msal_credentials.ClientSecretCredential,
-    identity_credentials.WorkloadIdentityCredential, identity_credentials.ManagedIdentityCredential,
-    identity_credentials.AzureCliCredential))
-# The options whose presence selects each kind (bool options count only when true).
-_SIGNALS = dict((kind, KINDS[kind].SIGNALS) for kind in AUTO_ORDER)
+# The options whose presence selects each kind (bool options count only when true): kind selection's own table,
+# so that choosing imports only the chosen kind's file.
+_SIGNALS = {
+    "access_token": ("access_token",),
+    "certificate": ("certificate_path",),
+    "client_secret": ("client_secret",),
+    "workload_identity": ("federated_token_file",),
+    "managed_identity": ("managed_identity", "managed_identity_client_id"),
+    "azure_cli": ("azure_cli",),
+}
+
+
+def kind_classes():
+    """kind -> its Credential class, each declaring the options it reads (OPTIONS, SECRET_OPTIONS)."""
+    from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth import identity_credentials, msal_credentials
+    return dict((cls.kind, cls) for cls in (
+        AccessTokenCredential, msal_credentials.CertificateCredential, msal_credentials.ClientSecretCredential,
+        identity_credentials.WorkloadIdentityCredential, identity_credentials.ManagedIdentityCredential,
+        identity_credentials.AzureCliCredential))
 
 
 def credential_option_names(secrets=True):
     """Every option some credential kind reads (SHARED_OPTIONS first); secrets=False leaves out the secret ones."""
-    names = list(SHARED_OPTIONS)
+    names, classes = list(SHARED_OPTIONS), kind_classes()
     for kind in AUTO_ORDER:
-        cls = KINDS[kind]
+        cls = classes[kind]
         names.extend(n for n in cls.OPTIONS if n not in names and (secrets or n not in cls.SECRET_OPTIONS))
     return tuple(names)
 
@@ -111,6 +121,7 @@ def credential_from_options(opts, cloud=None):
     if kind == "access_token":
         credential = AccessTokenCredential(opts.get("access_token"), tenant_id=tenant, **common)
     elif kind in ("client_secret", "certificate"):
+        from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth import msal_credentials
         client_id = check_client_id(opts.get("client_id"))
         if kind == "client_secret":
             credential = msal_credentials.ClientSecretCredential(opts.get("client_secret"), tenant_id=tenant,
@@ -121,6 +132,7 @@ def credential_from_options(opts, cloud=None):
                 thumbprint_algorithm=opts.get("certificate_thumbprint_algorithm") or "sha256",
                 tenant_id=tenant, client_id=client_id, **common)
     else:
+        from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth import identity_credentials
         if kind == "workload_identity":
             credential = identity_credentials.WorkloadIdentityCredential(
                 opts.get("federated_token_file"), tenant_id=tenant, client_id=check_client_id(opts.get("client_id")),
