@@ -16,8 +16,6 @@ def app_task(**args):
     return {"name": "app", "o365.smtp_oauth.entra_app": args}
 
 
-
-
 def apps_named(tenant, unique_name):
     return [a for a in tenant.applications.values() if a.get("uniqueName") == unique_name]
 
@@ -40,12 +38,11 @@ def assignments_of(tenant, sp_id):
                   if a.get("principalId") == sp_id)
 
 
-
 def test_classic_app_with_consent_create_check_create_again(emulator, tenant):
     task = app_task(unique_name="relay-classic", display_name="SMTP relay", notes="platform team", tags=["smtp", "b", "a"],
                     authorization_model="classic", admin_consent=True,
                     api_permissions=[{"api": "Microsoft Graph", "app_roles": ["User.Read.All"]}])
-    predicted, created, check_again, again = [r for r, _ in four_runs(emulator, tenant, task, "graph")]
+    predicted, created, check_again, again = [run[0] for run in four_runs(emulator, tenant, task, "graph")]
 
     assert predicted["changed"] and predicted["app_id"] is None and predicted["service_principal_id"] is None
     assert "create application" in predicted["changes"]
@@ -210,7 +207,7 @@ def test_throttling_unavailability_and_replication_lag_are_survived(emulator, te
 def test_owners_by_object_id_exact_list(emulator, tenant):
     adele, megan = sorted(tenant.users.values(), key=lambda u: u["userPrincipalName"])
     task = app_task(unique_name="relay-owned", owners=[adele["id"], megan["id"]])
-    results = [r for r, _ in four_runs(emulator, tenant, task, "graph")]
+    results = [run[0] for run in four_runs(emulator, tenant, task, "graph")]
     assert [r["changed"] for r in results] == [True, True, False, False]
     assert sorted(results[1]["owners"]) == sorted([adele["userPrincipalName"], megan["userPrincipalName"]])
     [app] = apps_named(tenant, "relay-owned")

@@ -23,7 +23,6 @@ def app_task(unique_name="relay-cred"):
     return {"name": "app", "o365.smtp_oauth.entra_app": {"unique_name": unique_name}}
 
 
-
 @pytest.fixture
 def app(emulator, tenant):
     play(emulator, app_task())
@@ -31,10 +30,8 @@ def app(emulator, tenant):
     return found
 
 
-
 def current(tenant, app, key):
     return tenant.applications[app["id"]].get(key) or []
-
 
 
 def test_secret_create_check_create_again_and_value_only_in_registered_result(emulator, tenant, app):

@@ -30,7 +30,6 @@ def play(emulator, tasks, check=False):
     return run_playbook(emulator, tasks if isinstance(tasks, list) else [tasks], check=check, diff=True).results
 
 
-
 def access_task(app_id, **args):
     return {"name": "access", "o365.smtp_oauth.exchange_smtp_access": dict(app_id=app_id, **args)}
 

@@ -132,7 +132,7 @@ def run_entra_app_credential(module):
             verifier = secret_verifier(module, app, params["wait_timeout"])
         else:
             module.warn("verify applies to secrets only: a %s credential is proven by its own sign-in"
-                  % params["type"])
+                        % params["type"])
     state = CredentialState(graph, app, params, module.check_mode, verify=verifier)
     handler = {"secret": state.ensure_secret, "certificate": state.ensure_certificate,
                "federated": state.ensure_federated}[params["type"]]

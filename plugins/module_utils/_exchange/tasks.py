@@ -104,7 +104,7 @@ def run_exchange_smtp_access(module):
         result["progress"] = progress.lines
     if identity.planned:
         module.warn("check mode: app %s has no service principal yet (an earlier task would create it), so "
-                      "everything for it is predicted as created" % identity.app_id)
+                    "everything for it is predicted as created" % identity.app_id)
     for message in access.warnings + access.client.warnings:
         module.warn(message)
     return result

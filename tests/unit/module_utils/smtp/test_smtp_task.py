@@ -112,7 +112,7 @@ def test_one_message_id_for_several_messages_is_refused_before_connecting(smtp):
 def test_mailbox_defaults_to_sender_and_can_differ(smtp):
     smtp.allow_send_as(APP, "sales@contoso.onmicrosoft.com")
     result = send_mail_task(params(smtp, sender="sales@contoso.onmicrosoft.com", mailbox=MAILBOX), False,
-                                    tokens(smtp), None)
+                            tokens(smtp), None)
     assert not result.get("failed") and result["mailbox"] == MAILBOX
     assert smtp.messages[0].mailbox == MAILBOX and smtp.messages[0].mail_from == "sales@contoso.onmicrosoft.com"
 
