@@ -137,7 +137,6 @@ class ClientSecretCredential(_MsalCredential):
         return [self.client_secret] if self.client_secret else []
 
 
-
 class CertificateCredential(_MsalCredential):
     kind = "certificate"
     option = "certificate_path"

@@ -64,7 +64,6 @@ def kind_signal_names():
 _FLAGS = ("managed_identity", "azure_cli")
 
 
-
 def _present(opts, kind):
     return [name for name in _SIGNALS[kind] if opts.get(name) not in (None, "", False)]
 
@@ -125,7 +124,7 @@ def credential_from_options(opts, cloud=None):
         client_id = check_client_id(opts.get("client_id"))
         if kind == "client_secret":
             credential = msal_credentials.ClientSecretCredential(opts.get("client_secret"), tenant_id=tenant,
-                                                           client_id=client_id, **common)
+                                                                 client_id=client_id, **common)
         else:
             credential = msal_credentials.CertificateCredential(
                 opts.get("certificate_path"), password=opts.get("certificate_password"),

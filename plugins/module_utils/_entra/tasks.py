@@ -29,7 +29,6 @@ def graph_client(module):
     return GraphClient(module.http, module.cloud)
 
 
-
 def _check_timeout(params):
     if params.get("wait_timeout") is not None and params["wait_timeout"] < 0:
         raise ConfigError("must be 0 or more seconds", option="wait_timeout")

@@ -35,7 +35,6 @@ def exchange_client(module):
     return ExchangeAdminClient(module.http, module.cloud, tenant, anchor_domain=organization)
 
 
-
 def validate_access_params(params):
     """Checks that need no network, each naming its option."""
     seen = {}

@@ -5,8 +5,9 @@
 
 `send_mail_task(params, check_mode, token_source, cloud_smtp_host, claims_decoder=None, sleep=time.sleep)`
 returns the task's result (with failed and msg, as Ansible reads them, when a message was not delivered).
-`token_source` is None for an unauthenticated relay (secure: never) or a callable returning an AccessToken / str for the Exchange scope. Every message is built and validated before the first
-connection, so bad input never costs a connection or half a bulk run.
+`token_source` is None for an unauthenticated relay (secure: never) or a callable returning an AccessToken / str
+for the Exchange scope. Every message is built and validated before the first connection, so bad input never
+costs a connection or half a bulk run.
 """
 
 from __future__ import absolute_import, division, print_function
