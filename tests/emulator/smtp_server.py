@@ -172,7 +172,7 @@ class SmtpFaults(object):
     kw skip=N lets the first N matching commands past this fault (a fault on the third MAIL: skip=2), on to
     the faults queued after it; times=None: forever. One fault applies per command, the first queued.
     The tenant's own `tenant.faults.add("smtp", match=VERB, kind=status|drop|drop_after_commit|delay, ...)`
-    works too (status 451/421/432/554 give Exchange's texts).
+    works too (status 451/421/432/535/554 give Exchange's texts).
     """
 
     KINDS = ("busy", "close", "drop", "drop_in_data", "drop_after_commit", "reply", "delay")
