@@ -33,7 +33,8 @@ What it checks, like Exchange does (reply texts are the ones Exchange Online sen
   arrived, stored or refused: 0 proves no data was committed).
 - `stop()` closes the listeners and every open session (the endpoint is down); `start(port=N)` listens again on
   the same port (a restart: settings, faults and messages stay).
-Each command is logged to the tenant's request log with part "smtp" and the verb.
+Each command is logged to the tenant's request log with part "smtp", the verb and the status of its last reply
+(a command cut off by the client's leaving too: DATA 354 means the data never ended).
 """
 
 import asyncio
@@ -362,17 +363,23 @@ class ExchangeSMTP(SMTP):
         async def wrapper(arg):
             self._last_status = None
             fault = server.take_fault(verb) if verb != "QUIT" else None
-            if fault is not None and fault["kind"] == "delay":
-                await asyncio.sleep(fault["kw"].get("seconds", 0))
-                fault = None
-            if fault is not None:
-                if fault["kind"] == "drop_in_data" and verb == "DATA":
-                    await self._drop_in_data()
-                else:
-                    await self._apply_fault(fault)
+            try:
+                if fault is not None and fault["kind"] == "delay":
+                    await asyncio.sleep(fault["kw"].get("seconds", 0))
+                    fault = None
+                if fault is not None:
+                    if fault["kind"] == "drop_in_data" and verb == "DATA":
+                        await self._drop_in_data()
+                    else:
+                        await self._apply_fault(fault)
+                    server.log_command(self, verb, self._last_status or 0)
+                    return
+                await method(arg)
+            except asyncio.CancelledError:
+                # The client went away in the middle of the command: logged with the last reply it got (DATA: 354
+                # when it left without sending the data; 0 when it got none).
                 server.log_command(self, verb, self._last_status or 0)
-                return
-            await method(arg)
+                raise
             server.log_command(self, verb, self._last_status or 0)
             if self._pending_close and self.transport is not None:
                 self._pending_close = None

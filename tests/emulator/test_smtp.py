@@ -419,6 +419,23 @@ def test_connections_and_data_ends_are_counted(smtp):
     assert smtp.connections == 2 and smtp.data_ends == 2 and len(smtp.messages) == 1
 
 
+def test_a_client_leaving_during_the_data_is_logged_with_354_and_commits_nothing(smtp, tenant):
+    token = allowed(smtp)
+    conn = client(smtp)
+    xoauth2(conn, token)
+    conn.mail(MAILBOX)
+    conn.rcpt("bob@example.com")
+    assert conn.docmd("DATA")[0] == 354
+    conn.send(b"Subject: half\r\n\r\nno final dot\r\n")
+    conn.close()
+    deadline = time.monotonic() + 10
+    while not tenant.log.entries(part="smtp", verb="DATA") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    [entry] = tenant.log.entries(part="smtp", verb="DATA")
+    assert entry["status"] == 354 and not entry["write"]
+    assert smtp.data_ends == 0 and smtp.messages == []
+
+
 def test_stop_closes_open_sessions_and_start_listens_again_on_the_same_port(emulator, tenant):
     # Its own endpoint: this one goes down (the shared one stays up for the other tests).
     server = smtp_server.start(emulator)
