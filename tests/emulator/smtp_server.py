@@ -29,7 +29,12 @@ What it checks, like Exchange does (reply texts are the ones Exchange Online sen
   (`AUTH XOAUTH2 <base64>`, 1-4 KB) -> `500 5.5.2 Line too long`; the response after `334` may be long (RFC 4954).
   Exchange Online accepts the long line today (nothing promises it): settings.auth_line_limit=None does too.
 - settings.record_wire=True keeps what each session sent, byte for byte after TLS: `wire_lines(session_id)`.
-Each command is logged to the tenant's request log with part "smtp" and the verb.
+- Counters since the last reset: `connections` (TCP connections accepted), `data_ends` (messages whose final dot
+  arrived, stored or refused: 0 proves no data was committed).
+- `stop()` closes the listeners and every open session (the endpoint is down); `start(port=N)` listens again on
+  the same port (a restart: settings, faults and messages stay).
+Each command is logged to the tenant's request log with part "smtp", the verb and the status of its last reply
+(a command cut off by the client's leaving too: DATA 354 means the data never ended).
 """
 
 import asyncio
@@ -156,16 +161,19 @@ class SmtpSettings(object):
 
 
 class SmtpFaults(object):
-    """Injected SMTP failures: add(verb, kind, times=1, **kw).
+    """Injected SMTP failures: add(verb, kind, times=1, **kw) -> the fault (a dict; "hits" counts its uses).
 
     verb: MAIL, RCPT, DATA (the DATA command), DATA_END (after the final dot), AUTH, EHLO, CONNECT.
     kind: "busy" (451 4.7.500), "close" (421 then disconnect), "drop" (close without a word),
     "drop_in_data" (DATA only: read part of the message, then reset the connection),
     "drop_after_commit" (DATA_END only: store the message, then close without answering),
-    "reply" (answer Exchange's text for kw status: 451, 421 (then close), 432, 554), "delay" (kw seconds).
-    kw skip=N lets the first N matching commands through (a fault on the third MAIL: skip=2).
+    "reply" (answer Exchange's text for kw status: 451, 421 (then close), 432, 535, 554; or kw text, a whole reply
+    such as "452 4.5.3 Too many recipients", for an answer this module does not model: the test names its source),
+    "delay" (kw seconds, then the command is handled as usual).
+    kw skip=N lets the first N matching commands past this fault (a fault on the third MAIL: skip=2), on to
+    the faults queued after it; times=None: forever. One fault applies per command, the first queued.
     The tenant's own `tenant.faults.add("smtp", match=VERB, kind=status|drop|drop_after_commit|delay, ...)`
-    works too (status 451/421/432/554 give Exchange's texts).
+    works too (status 451/421/432/535/554 give Exchange's texts).
     """
 
     KINDS = ("busy", "close", "drop", "drop_in_data", "drop_after_commit", "reply", "delay")
@@ -177,17 +185,24 @@ class SmtpFaults(object):
     def add(self, verb, kind, times=1, **kw):
         if kind not in self.KINDS:
             raise ValueError("unknown SMTP fault kind %r" % kind)
+        text = kw.get("text")
+        if text is not None and (kind != "reply" or not str(text)[:3].isdigit() or str(text)[3:4] not in (" ", "")):
+            raise ValueError("text= is a whole SMTP reply (\"452 4.5.3 ...\") of a 'reply' fault, got %r" % (text,))
+        fault = {"verb": verb.upper(), "kind": kind, "times": times, "kw": kw, "hits": 0}
         with self._lock:
-            self._queue.append({"verb": verb.upper(), "kind": kind, "times": times, "kw": kw})
+            self._queue.append(fault)
+        return fault
 
     def take(self, verb):
         with self._lock:
             for fault in self._queue:
-                if fault["verb"] == verb and fault["times"] > 0:
+                if fault["verb"] == verb and (fault["times"] is None or fault["times"] > 0):
                     if fault["kw"].get("skip", 0) > 0:
                         fault["kw"]["skip"] -= 1
-                        return None
-                    fault["times"] -= 1
+                        continue  # let through by this fault, not by the ones queued after it
+                    if fault["times"] is not None:
+                        fault["times"] -= 1
+                    fault["hits"] += 1
                     return fault
         return None
 
@@ -196,7 +211,7 @@ class SmtpFaults(object):
             self._queue = []
 
 
-_STATUS_REPLIES = {451: R_BUSY, 421: R_CLOSING, 432: R_CONCURRENT, 554: R_QUOTA}
+_STATUS_REPLIES = {451: R_BUSY, 421: R_CLOSING, 432: R_CONCURRENT, 535: R_AUTH_FAILED, 554: R_QUOTA}
 
 
 def fault_reply(fault):
@@ -204,6 +219,8 @@ def fault_reply(fault):
         return R_BUSY
     if fault["kind"] == "close":
         return R_CLOSING
+    if fault["kw"].get("text"):
+        return fault["kw"]["text"]
     status = fault["kw"].get("status", 451)
     return _STATUS_REPLIES.get(status, "%d 4.3.2 Injected failure" % status if status < 500 else
                                "%d 5.3.0 Injected failure" % status)
@@ -306,6 +323,7 @@ class _Handler(object):
         return "221 2.0.0 Service closing transmission channel"
 
     async def handle_DATA(self, smtp, session, envelope):
+        self.server.data_ended()
         fault = self.server.take_fault("DATA_END")
         if fault is not None and fault["kind"] == "delay":
             await asyncio.sleep(fault["kw"].get("seconds", 0))
@@ -345,17 +363,23 @@ class ExchangeSMTP(SMTP):
         async def wrapper(arg):
             self._last_status = None
             fault = server.take_fault(verb) if verb != "QUIT" else None
-            if fault is not None and fault["kind"] == "delay":
-                await asyncio.sleep(fault["kw"].get("seconds", 0))
-                fault = None
-            if fault is not None:
-                if fault["kind"] == "drop_in_data" and verb == "DATA":
-                    await self._drop_in_data()
-                else:
-                    await self._apply_fault(fault)
+            try:
+                if fault is not None and fault["kind"] == "delay":
+                    await asyncio.sleep(fault["kw"].get("seconds", 0))
+                    fault = None
+                if fault is not None:
+                    if fault["kind"] == "drop_in_data" and verb == "DATA":
+                        await self._drop_in_data()
+                    else:
+                        await self._apply_fault(fault)
+                    server.log_command(self, verb, self._last_status or 0)
+                    return
+                await method(arg)
+            except asyncio.CancelledError:
+                # The client went away in the middle of the command: logged with the last reply it got (DATA: 354
+                # when it left without sending the data; 0 when it got none).
                 server.log_command(self, verb, self._last_status or 0)
-                return
-            await method(arg)
+                raise
             server.log_command(self, verb, self._last_status or 0)
             if self._pending_close and self.transport is not None:
                 self._pending_close = None
@@ -419,6 +443,11 @@ class ExchangeSMTP(SMTP):
             self.emulator_server.wire[self.session_id].extend(data)
         super().data_received(data)
 
+    def connection_made(self, transport):
+        if self.transport is None:  # not the second call STARTTLS makes with the TLS transport
+            self.emulator_server.session_opened(self)
+        super().connection_made(transport)
+
     def connection_lost(self, error):
         self.emulator_server.session_closed(self)
         super().connection_lost(error)
@@ -432,6 +461,8 @@ class EmulatedSmtp(object):
         self.settings = settings or SmtpSettings()
         self.faults = SmtpFaults()
         self.messages = []
+        self.connections = 0                   # TCP connections accepted since the last reset
+        self.data_ends = 0                     # messages whose final dot arrived since the last reset
         self.wire = defaultdict(bytearray)     # session id -> bytes received (settings.record_wire)
         self.host = "127.0.0.1"
         self.port = None
@@ -439,6 +470,7 @@ class EmulatedSmtp(object):
         self._lock = threading.Lock()
         self._session_ids = 0
         self._active = defaultdict(list)       # mailbox -> sessions in authentication order
+        self._open = set()                     # every connected session (stop() closes them)
         self._submissions = defaultdict(deque)  # mailbox -> submission times (rate quota)
         self._recipients = defaultdict(deque)   # mailbox -> (time, count) (daily quota)
         self._loop = None
@@ -464,7 +496,8 @@ class EmulatedSmtp(object):
         smtp._tls_protocol = True  # AUTH is allowed on an implicit TLS connection
         return smtp
 
-    def start(self):
+    def start(self, port=0, tls_port=0):
+        """Listen (port 0: a free one); after stop(), start(port=old_port) is a restart on the same address."""
         ready = threading.Event()
         errors = []
 
@@ -472,9 +505,9 @@ class EmulatedSmtp(object):
             self._loop = asyncio.new_event_loop()
             asyncio.set_event_loop(self._loop)
             try:
-                plain = self._loop.run_until_complete(self._loop.create_server(self._factory, self.host, 0))
+                plain = self._loop.run_until_complete(self._loop.create_server(self._factory, self.host, port))
                 implicit = self._loop.run_until_complete(self._loop.create_server(
-                    self._implicit_factory, self.host, 0, ssl=self._server_ctx))
+                    self._implicit_factory, self.host, tls_port, ssl=self._server_ctx))
             except Exception as exc:  # reported to the caller of start()
                 errors.append(exc)
                 ready.set()
@@ -499,7 +532,19 @@ class EmulatedSmtp(object):
         return self
 
     def stop(self):
+        """The endpoint goes down: listeners closed and every open session reset, as a crashed server's are."""
         if self._loop is not None and self._thread is not None:
+            async def down():
+                for server in self._servers:
+                    server.close()
+                with self._lock:
+                    sessions = list(self._open)
+                for smtp in sessions:
+                    if smtp.transport is not None:
+                        smtp.transport.abort()
+                await asyncio.sleep(0)  # connection_lost runs
+
+            asyncio.run_coroutine_threadsafe(down(), self._loop).result(10)
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(10)
             self._thread = None
@@ -507,6 +552,7 @@ class EmulatedSmtp(object):
     def reset(self):
         """Forget messages, quotas and faults (a fresh tenant per test)."""
         self.messages = []
+        self.connections = self.data_ends = 0
         self.wire.clear()
         self.faults.clear()
         self.settings = SmtpSettings()
@@ -564,11 +610,22 @@ class EmulatedSmtp(object):
         message = R_BASIC_DISABLED if settings.basic_auth == "disabled" else R_BASIC_RETIRED
         return AuthResult(success=False, handled=False, message=message)
 
+    def session_opened(self, smtp):
+        with self._lock:
+            self.connections += 1
+            self._open.add(smtp)
+
+    def data_ended(self):
+        with self._lock:
+            self.data_ends += 1
+
     def session_authenticated(self, smtp, mailbox):
         with self._lock:
             self._active[mailbox.lower()].append(smtp)
 
     def session_closed(self, smtp):
+        with self._lock:
+            self._open.discard(smtp)
         if smtp.auth_mailbox:
             with self._lock:
                 sessions = self._active.get(smtp.auth_mailbox.lower(), [])

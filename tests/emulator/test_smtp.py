@@ -378,3 +378,82 @@ def test_each_verdict_in_both_models_through_a_real_client(smtp, tenant, model, 
                            data=message(sender="sales@contoso.onmicrosoft.com"))
     assert code == expected[0] and reply.startswith(expected[1]), (code, reply)
     conn.close()
+
+
+def test_fault_reply_text_delay_forever_and_535(smtp):
+    # text=: a whole reply the test needs (here RFC 5321's 452 for one recipient too many, after two accepted);
+    # times=None: a delay on every RCPT until cleared; 535 is Exchange's own refusal of the credential.
+    token = allowed(smtp)
+    smtp.faults.add("AUTH", "reply", status=535)
+    conn = client(smtp)
+    code, reply = xoauth2(conn, token)
+    assert code == 535 and reply.startswith(b"5.7.3 Authentication unsuccessful")
+    assert xoauth2(conn, token)[0] == 235
+    smtp.faults.add("RCPT", "reply", text="452 4.5.3 Too many recipients", skip=2)
+    delay = smtp.faults.add("RCPT", "delay", times=None, seconds=0.2)
+    conn.mail(MAILBOX)
+    started = time.monotonic()
+    answers = [conn.rcpt(rcpt) for rcpt in ("a@example.com", "b@example.com", "c@example.com")]
+    assert [code for code, dummy in answers] == [250, 250, 452] and answers[2][1] == b"4.5.3 Too many recipients"
+    assert time.monotonic() - started >= 0.4  # the first two waited (the 452 fault came first for the third)
+    assert delay["hits"] == 2
+    smtp.faults.clear()
+    conn.rset()
+    assert send(conn)[0] == 250
+    conn.quit()
+    with pytest.raises(ValueError, match="whole SMTP reply"):
+        smtp.faults.add("RCPT", "reply", text="Too many recipients")
+
+
+def test_connections_and_data_ends_are_counted(smtp):
+    # data_ends counts messages whose final dot arrived, refused ones too: zero proves nothing was committed.
+    token = allowed(smtp)
+    smtp.faults.add("DATA_END", "busy")
+    smtp.faults.add("DATA", "drop_in_data", skip=2)
+    conn = client(smtp)
+    xoauth2(conn, token)
+    assert send(conn)[0] == 451 and send(conn)[0] == 250
+    with pytest.raises((smtplib.SMTPServerDisconnected, OSError)):
+        send(conn)  # the server reset the connection in the middle of the data
+    client(smtp).quit()
+    assert smtp.connections == 2 and smtp.data_ends == 2 and len(smtp.messages) == 1
+
+
+def test_a_client_leaving_during_the_data_is_logged_with_354_and_commits_nothing(smtp, tenant):
+    token = allowed(smtp)
+    conn = client(smtp)
+    xoauth2(conn, token)
+    conn.mail(MAILBOX)
+    conn.rcpt("bob@example.com")
+    assert conn.docmd("DATA")[0] == 354
+    conn.send(b"Subject: half\r\n\r\nno final dot\r\n")
+    conn.close()
+    deadline = time.monotonic() + 10
+    while not tenant.log.entries(part="smtp", verb="DATA") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    [entry] = tenant.log.entries(part="smtp", verb="DATA")
+    assert entry["status"] == 354 and not entry["write"]
+    assert smtp.data_ends == 0 and smtp.messages == []
+
+
+def test_stop_closes_open_sessions_and_start_listens_again_on_the_same_port(emulator, tenant):
+    # Its own endpoint: this one goes down (the shared one stays up for the other tests).
+    server = smtp_server.start(emulator)
+    try:
+        token = allowed(server)
+        conn = client(server)
+        xoauth2(conn, token)
+        port = server.port
+        server.stop()
+        with pytest.raises((smtplib.SMTPServerDisconnected, OSError)):
+            conn.noop()  # the open session was reset with the server
+        with pytest.raises(OSError):
+            client(server)
+        server.start(port=port)
+        assert server.port == port
+        conn = client(server)
+        xoauth2(conn, token)
+        assert send(conn)[0] == 250 and len(server.messages) == 1
+        conn.quit()
+    finally:
+        server.stop()

@@ -1,5 +1,5 @@
-"""The proxy's Prometheus endpoint, scraped over HTTP while the proxy forwards to a real SMTP upstream (aiosmtpd,
-tests/unit/relay/relay_upstream.py): each counter moves as the message's fate says, and no label holds an address."""
+"""The proxy's Prometheus endpoint, scraped over HTTP while the proxy forwards to the emulated Exchange SMTP endpoint
+(tests/emulator/smtp_server.py): each counter moves as the message's fate says, and no label holds an address."""
 
 import datetime
 import socket
@@ -7,8 +7,7 @@ import urllib.request
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from test_proxy import MAILBOX, proxy
-from relay_upstream import make_token
+from test_proxy import APP, GRAPH, MAILBOX, proxy
 
 
 def free_port():
@@ -47,8 +46,7 @@ def test_a_delivered_message_and_a_bounced_recipient_are_counted(metered, upstre
     running, scrape = metered()
     assert scrape.value("o365_smtp_proxy_messages_total", outcome="delivered") == 0  # the series exist at 0
     assert running.send(sender=MAILBOX)[0] == 250
-    upstream.reply("RCPT", "250 2.1.5 Recipient OK")  # queued replies go in order
-    upstream.reply("RCPT", "550 5.1.10 RESOLVER.ADR.RecipientNotFound")
+    upstream.settings.refuse_recipients = {"ghost@example.com"}  # 550 5.1.10 RESOLVER.ADR.RecipientNotFound
     running.send(sender=MAILBOX, rcpts=("bob@example.com", "ghost@example.com"))
     assert [code for code, _text in running.replies] == [250, 550]
     assert scrape.value("o365_smtp_proxy_messages_total", outcome="delivered") == 1
@@ -67,16 +65,16 @@ def test_a_delivered_message_and_a_bounced_recipient_are_counted(metered, upstre
 
 def test_an_upstream_refusing_authentication_is_a_deferral_with_its_57_class(metered, upstream):
     running, scrape = metered()
-    upstream.reply("AUTH", "535", times=1)
+    upstream.faults.add("AUTH", "reply", status=535)  # once: 535 5.7.3 Authentication unsuccessful
     assert running.send(sender=MAILBOX)[0] == 451
     assert scrape.value("o365_smtp_proxy_messages_total", outcome="deferred") == 1
     assert scrape.value("o365_smtp_proxy_recipients_total", outcome="deferred", code="451", status_class="4.7") == 1
 
 
-def test_an_upstream_outage_counts_the_lost_connection_and_the_deferral(metered, upstream, tmp_path):
-    running, scrape = metered()
+def test_an_upstream_outage_counts_the_lost_connection_and_the_deferral(metered, own_upstream):
+    running, scrape = metered(server=own_upstream)
     assert running.send(sender=MAILBOX)[0] == 250
-    upstream.stop()
+    own_upstream.stop()
     assert running.send(sender=MAILBOX)[0] == 451
     assert scrape.value("o365_smtp_proxy_upstream_connections_total", event="lost") >= 1
     assert scrape.value("o365_smtp_proxy_messages_total", outcome="deferred") == 1
@@ -128,7 +126,7 @@ def test_metrics_off_means_nothing_is_counted_and_nothing_listens():
 
 
 def test_wrong_token_is_a_failed_token_request(metered, upstream):
-    running, scrape = metered(token=make_token(audience="https://graph.microsoft.com"))
+    running, scrape = metered(token=upstream.app_token(APP, audience=GRAPH))
     assert running.send(sender=MAILBOX)[0] == 451
     assert scrape.value("o365_smtp_proxy_messages_total", outcome="deferred") == 1
     assert scrape.value("o365_smtp_proxy_token_requests_total", result="failed", code="other") == 1
