@@ -100,8 +100,9 @@ class TokenProvider(object):
                                        "client": self.credential.client_id, "scope": scope})
             except (IOError, OSError) as error:
                 # A full disk must not fail a task that has its token; the next task asks again.
-                self.cache_errors.append("token_cache_dir: cannot write %s (%s)" % (self.cache.directory,
-                                                                                    error.strerror or error))
+                self.cache_errors.append("token_cache_dir: cannot write the token cache in %s (%s); this task "
+                                         "has its token, the next one asks for a new one" % (
+                                             self.cache.directory, error.strerror or error))
             return token
 
     def secrets(self):
