@@ -1,8 +1,9 @@
 # -*- coding: utf-8 -*-
 # Copyright: o365.smtp_oauth contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""One HTTPS client for Microsoft Graph and the Exchange admin API: TLS verified, bearer token per scope,
-bounded retries honouring Retry-After, service errors with the request id, nothing secret in any message.
+"""One HTTPS client for Microsoft Graph, the Exchange admin API and (through _auth/msal_http) the identity
+platform: TLS verified, bearer token per scope, bounded retries honouring Retry-After, service errors with the
+request id, nothing secret in any message. `HttpClient.send` is the one place a request goes out.
 
 Retry policy and why:
 - GET, HEAD, PUT, PATCH, DELETE are idempotent: retried on connection errors, timeouts and 408, 429, 500, 502,
@@ -29,7 +30,12 @@ from ansible_collections.o365.smtp_oauth.plugins.module_utils._errors import (
     ServiceError,
     redact,
 )
-from ansible_collections.o365.smtp_oauth.plugins.module_utils._retry import RETRY_STATUSES, Backoff, parse_retry_after
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._retry import (
+    RETRY_STATUSES,
+    Backoff,
+    call_with_retries,
+    parse_retry_after,
+)
 
 try:
     import requests
@@ -168,10 +174,13 @@ class HttpClient(object):
         self.debug = debug
         self._secrets = list(secrets or ())
         self.backoff = backoff or Backoff
+        self.requests = requests
         self.session = session or requests.Session()
         self.user_agent = user_agent
         self.attempts = 0  # HTTP attempts made (tests and benchmarks)
         self.retries = 0
+        self.last_status = None  # of the last answer, and the Retry-After it asked for (seconds or None)
+        self.last_retry_after = None
 
     def fork(self):
         """A client for another thread: same credential, CA, timeouts, logging and retry policy, its own Session
@@ -207,18 +216,48 @@ class HttpClient(object):
                             fix="set client_id with client_secret or certificate_path, or another auth option")
         if not fresh:
             return provider.get_token(scope)
-        invalidate = getattr(provider, "invalidate", None)
-        if callable(invalidate):
-            invalidate(scope)
-            return provider.get_token(scope)
-        credential = getattr(provider, "credential", None)
-        if credential is not None:  # bypass every cache: the cached token is the one just refused
-            token = credential.get_token(scope)
-            memory = getattr(provider, "_memory", None)
-            if isinstance(memory, dict):
-                memory[scope] = token
-            return getattr(token, "token", token)
-        return provider.get_token(scope)
+        # The service refused the cached token as expired: the provider asks its credential again.
+        return provider.get_access_token(scope, fresh=True).token
+
+    # -- sending ------------------------------------------------------------------------------------
+    def send(self, method, url, backoff, retry_status, retry_error, on_answer=None, **kwargs):
+        """One request through the Session, repeated within the backoff's bounds; the raw requests.Response.
+
+        TLS is verified against ca_path on every attempt (requests lets REQUESTS_CA_BUNDLE override a
+        Session-level verify). An answer in RETRY_STATUSES for which retry_status(status) is true is repeated
+        after its Retry-After (else the backoff's delay); an exception for which retry_error(exc) is true is
+        repeated after the backoff's delay. When the bounds are reached the last answer is returned or the last
+        exception raised. on_answer(raw, error, started) sees every attempt (logs). attempts, retries,
+        last_status and last_retry_after count for tests and the callers' error messages.
+        """
+        kwargs["verify"] = self.ca_path or True
+        kwargs.setdefault("timeout", self.timeout)
+
+        def attempt():
+            self.attempts += 1
+            started = time.monotonic()
+            try:
+                raw = self.session.request(method, url, **kwargs)
+            except _rexc.RequestException as error:
+                if on_answer is not None:
+                    on_answer(None, error, started)
+                raise
+            self.last_status = raw.status_code
+            self.last_retry_after = parse_retry_after(raw.headers.get("Retry-After"))
+            if on_answer is not None:
+                on_answer(raw, None, started)
+            return raw
+
+        def retry_after(raw, error):
+            if error is not None:
+                return isinstance(error, _rexc.RequestException) and bool(retry_error(error))
+            if raw.status_code in RETRY_STATUSES and retry_status(raw.status_code):
+                return True if self.last_retry_after is None else self.last_retry_after
+            return False
+
+        def count(_raw, _error):
+            self.retries += 1
+        return call_with_retries(attempt, retry_after, backoff, on_retry=count)
 
     # -- the request --------------------------------------------------------------------------------
     def request(self, method, url, scope=None, json=None, params=None, headers=None, data=None,
@@ -237,40 +276,39 @@ class HttpClient(object):
         if headers:
             send_headers.update(headers)
         backoff = self.backoff().start()
-        refreshed = False
+        answers = []
+
+        def log(raw, error, started):
+            if error is not None:
+                self._log("%s %s -> %s" % (method, url, _failure_code(error)))
+                return
+            answers.append(self._response(method, url, raw))
+            self._log("%s %s -> %s (%d ms) request-id=%s" % (method, url, answers[-1].status,
+                                                             (time.monotonic() - started) * 1000,
+                                                             answers[-1].request_id))
+
+        def retry_status(status):
+            return idempotent or status in NOTHING_DONE_STATUSES
+
+        def retry_error(error):
+            return idempotent or _nothing_sent(error)
+
         fresh = False
         while True:
             if scope:
                 send_headers["Authorization"] = "Bearer %s" % self._token(scope, fresh=fresh)
-            fresh = False
-            self.attempts += 1
-            started = time.monotonic()
             try:
-                raw = self.session.request(method, url, json=json, params=params, data=data, headers=send_headers,
-                                           timeout=self.timeout, verify=self.ca_path or True,
-                                           allow_redirects=False)
+                self.send(method, url, backoff, retry_status, retry_error, on_answer=log, json=json, params=params,
+                          data=data, headers=send_headers, allow_redirects=False)
             except _rexc.RequestException as error:  # anything else is a bug: the module wrapper reports it
-                failure = self._connection_failure(method, url, error, send_headers["client-request-id"])
-                safe = idempotent or failure.details.get("nothing_sent")
-                self._log("%s %s -> %s" % (method, url, failure.code))
-                if safe and backoff.wait():
-                    self.retries += 1
-                    continue
-                raise failure
-            response = self._response(method, url, raw)
-            self._log("%s %s -> %s (%d ms) request-id=%s" % (method, url, response.status,
-                                                             (time.monotonic() - started) * 1000,
-                                                             response.request_id))
+                raise self._connection_failure(method, url, error, send_headers["client-request-id"])
+            response = answers[-1]
             if response.status < 400:
                 return response
             body = response.json()
-            if response.status == 401 and scope and not refreshed and _is_expired_token(response, body):
-                refreshed = fresh = True
+            if response.status == 401 and scope and not fresh and _is_expired_token(response, body):
+                fresh = True  # once: a second refusal is not about expiry
                 continue
-            if response.status in RETRY_STATUSES and (idempotent or response.status in NOTHING_DONE_STATUSES):
-                if backoff.wait(parse_retry_after(response.headers.get("retry-after"))):
-                    self.retries += 1
-                    continue
             if not raise_errors:
                 return response
             raise self.service_error(response, body)
@@ -298,21 +336,35 @@ class HttpClient(object):
                             details=details)
 
     def _connection_failure(self, method, url, error, client_request_id):
-        nothing_sent = _rexc is not None and isinstance(error, (_rexc.ConnectTimeout,)) or _refused(error)
-        if _rexc is not None and isinstance(error, _rexc.SSLError):
-            code, what = "tls_failed", "the TLS certificate of %s could not be verified" % _host_of(url)
+        code = _failure_code(error)
+        if code == "tls_failed":
+            what = "the TLS certificate of %s could not be verified" % _host_of(url)
             fix = "if a proxy or private CA signs it, give its CA bundle in ca_path; never disable verification"
-            nothing_sent = True
-        elif _rexc is not None and isinstance(error, _rexc.Timeout):
-            code, what = "timeout", "no answer from %s in time" % _host_of(url)
+        elif code == "timeout":
+            what = "no answer from %s in time" % _host_of(url)
             fix = "check network access to %s; run again (the request may have been done)" % _host_of(url)
         else:
-            code, what = "connection_failed", "the connection to %s failed" % _host_of(url)
+            what = "the connection to %s failed" % _host_of(url)
             fix = "check DNS, proxy and firewall access to %s over HTTPS (port 443)" % _host_of(url)
         message = "%s %s: %s (%s)" % (method, _path_of(url), what, _reason(error))
         failure = ServiceError(self._redact(message), code=code, fix=fix, request_id=client_request_id,
-                               details={"nothing_sent": bool(nothing_sent)})
+                               details={"nothing_sent": _nothing_sent(error)})
         return failure
+
+
+def _failure_code(error):
+    if _rexc is not None and isinstance(error, _rexc.SSLError):
+        return "tls_failed"
+    if _rexc is not None and isinstance(error, _rexc.Timeout):
+        return "timeout"
+    return "connection_failed"
+
+
+def _nothing_sent(error):
+    """True when the failure proves the request never reached the service (safe to repeat even a POST)."""
+    if _rexc is not None and isinstance(error, (_rexc.SSLError, _rexc.ConnectTimeout)):
+        return True
+    return _refused(error)
 
 
 def _refused(error):

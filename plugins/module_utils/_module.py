@@ -247,6 +247,22 @@ class O365Module(object):
     def redact(self, text):
         return redact(text, self.secret_values())
 
+    # -- ending -------------------------------------------------------------------------------------
+    def exit_json(self, **result):
+        self._warn_cache_errors()
+        self.module.exit_json(**result)
+
+    def fail_json(self, **result):
+        self._warn_cache_errors()
+        self.module.fail_json(**result)
+
+    def _warn_cache_errors(self):
+        """Token cache writes that failed did not fail the task, but the user must know (the next task asks the
+        identity platform again): one warning each, naming token_cache_dir."""
+        errors = getattr(self._token_provider, "cache_errors", None) or []
+        while errors:
+            self.module.warn(self.redact(errors.pop(0)))
+
     # -- running ------------------------------------------------------------------------------------
     def run(self, fn):
         """The one way a module body ends: call fn(module) or fn(); the returned dict goes to exit_json, or to
@@ -256,21 +272,21 @@ class O365Module(object):
         try:
             result = fn(self) if _takes_argument(fn) else fn()
         except MissingLibraryError as error:
-            self.module.fail_json(exception=self._traceback(), **self._missing_library_result(error))
+            self.fail_json(exception=self._traceback(), **self._missing_library_result(error))
         except O365Error as error:
-            self.module.fail_json(exception=self._traceback(), **error.to_result(self.secret_values()))
+            self.fail_json(exception=self._traceback(), **error.to_result(self.secret_values()))
         except Exception as error:  # a bug or an unexpected answer: report it plainly, never a raw traceback
-            self.module.fail_json(msg=self.redact("unexpected error (%s): %s" % (type(error).__name__, error)),
-                                  exception=self._traceback())
+            self.fail_json(msg=self.redact("unexpected error (%s): %s" % (type(error).__name__, error)),
+                           exception=self._traceback())
         if not isinstance(result, dict):
             # The body neither exited nor returned a result: a bug, reported instead of a silent empty output.
-            self.module.fail_json(msg="internal error: the module body returned %s instead of a result"
-                                  % type(result).__name__)
+            self.fail_json(msg="internal error: the module body returned %s instead of a result"
+                           % type(result).__name__)
         if result.get("failed"):
             result = dict(result)
             result.pop("failed")
-            self.module.fail_json(msg=self.redact(result.pop("msg", None) or "failed"), **result)
-        self.module.exit_json(**result)
+            self.fail_json(msg=self.redact(result.pop("msg", None) or "failed"), **result)
+        self.exit_json(**result)
 
     def _traceback(self):
         # Shown only when tracebacks are enabled (-vvv); redacted like the message, since frames quote values.

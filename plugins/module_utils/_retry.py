@@ -1,16 +1,19 @@
 # -*- coding: utf-8 -*-
 # Copyright: o365.smtp_oauth contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""When to try again: Retry-After parsing and jittered exponential backoff with a bounded total wait.
+"""When to try again and how long to wait: Retry-After parsing, jittered exponential backoff with a bounded total
+wait (`Backoff`), one retry loop (`call_with_retries`) and one bounded poll (`poll`).
 
-Provider-neutral plain Python (no Ansible import). Sleep, clock and randomness are injectable so tests
-run without waiting.
+Every HTTP client, the SMTP sender and every "wait until Microsoft shows it" loop use these, so the bounds are
+the same everywhere. Provider-neutral plain Python (no Ansible import). Sleep, clock and randomness are
+injectable so tests run without waiting.
 """
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import collections
 import math
 import random
 import time
@@ -77,6 +80,10 @@ class Backoff(object):
         self._start = self.clock()
         return self
 
+    @property
+    def started(self):
+        return self._start is not None
+
     def elapsed(self):
         return 0.0 if self._start is None else self.clock() - self._start
 
@@ -109,3 +116,56 @@ class Backoff(object):
         self.attempt += 1
         self.waited += delay
         return True
+
+
+def call_with_retries(attempt, retry_after, backoff, on_retry=None):
+    """Call attempt() until its outcome is final or the backoff's bounds are reached; the last outcome stands.
+
+    attempt(): returns a value or raises an Exception.
+    retry_after(value, error): False when the outcome is final; True to try again after the backoff's own delay;
+      a number of seconds (a server's Retry-After) to try again after that long (the backoff clamps it).
+      error is the exception attempt() raised (value None), or None.
+    backoff: a Backoff; started here unless the caller started it (then the time already spent counts).
+    on_retry(value, error): called after each wait, before the next attempt (counters, logs).
+    Returns the last value, or raises the last error, when it is final or when retrying would break a bound.
+    """
+    if not backoff.started:
+        backoff.start()
+    while True:
+        try:
+            value, error = attempt(), None
+        except Exception as exc:  # classified by retry_after, raised unchanged when final
+            value, error = None, exc
+        verdict = retry_after(value, error)
+        if verdict is False or verdict is None or not backoff.wait(None if verdict is True else verdict):
+            if error is not None:
+                raise error
+            return value
+        if on_retry is not None:
+            on_retry(value, error)
+
+
+PollResult = collections.namedtuple("PollResult", ["ready", "value", "attempts", "elapsed"])
+
+
+def poll(read, timeout, ready=lambda value: value is not None, delay=1.0, max_delay=15.0, sleep=time.sleep,
+         clock=time.monotonic):
+    """Call read() until ready(value), for at most timeout seconds; a PollResult says how it ended.
+
+    Waits delay, then twice as long each time up to max_delay. A wait that would end past the deadline is not
+    slept: the poll stops there with ready False and the last value read (so a caller reports what it last saw
+    and the timeout it was given). An exception from read() is raised at once: read() turns the errors that mean
+    "not yet" into a value.
+    """
+    start = clock()
+    deadline = start + max(0, timeout)
+    attempts = 0
+    while True:
+        value = read()
+        attempts += 1
+        if ready(value):
+            return PollResult(True, value, attempts, clock() - start)
+        if clock() + delay > deadline:
+            return PollResult(False, value, attempts, clock() - start)
+        sleep(delay)
+        delay = min(delay * 2, max_delay)

@@ -448,12 +448,8 @@ def main():
             module.warn("check mode: client_id is empty (the app an earlier task would create), so the messages "
                         "were validated but no connection was opened")
         if params["secure"] != "never" and not unknown_app:
-            scope = module.cloud.exchange_scope
-            provider = module.token_provider
-
-            def token_source(fresh=False):
-                # fresh: Exchange said the cached token expires too soon (5.5.127); ask the identity platform.
-                return provider.credential.get_token(scope) if fresh else provider.get_access_token(scope)
+            # fresh=True when Exchange said the cached token expires too soon (5.5.127): past both caches.
+            token_source = module.token_provider.token_source(module.cloud.exchange_scope)
         result = send_mail_task(params, module.check_mode, token_source, module.cloud.smtp_host,
                                 claims_decoder=_claims_decoder(), connect=not unknown_app)
         # The session redacts its token; this also covers the secrets the module knows (no_log values).

@@ -39,3 +39,36 @@ def test_without_the_cache_each_task_asks_for_its_own_token(emulator, tenant):
     run = run_playbook(emulator, tasks(4), env={"O365_TOKEN_CACHE_DIR": None})
     assert run.rc == 0, run.output[-2000:]
     assert len(token_requests(tenant, mark)) == 4
+
+
+def test_a_cache_that_cannot_be_written_warns_naming_token_cache_dir_and_the_tasks_succeed(emulator, tenant, tmp_path):
+    from emulator import smtp_server
+
+    mailbox = "app@contoso.onmicrosoft.com"
+    cache = tmp_path / "cache"
+    play = [{"name": "entra", "o365.smtp_oauth.entra_app_info": {"unique_name": "o365-smtp-oauth-admin"}},
+            {"name": "send", "o365.smtp_oauth.send_mail": {"sender": mailbox, "to": ["bob@example.com"],
+                                                           "subject": "cache", "body": "b"}}]
+    with smtp_server.clean_endpoint(emulator, allow=[(emulator.admin.client_id, mailbox)]) as smtp:
+        env = {"O365_TOKEN_CACHE_DIR": str(cache), "O365_SMTP_HOST": smtp.host, "O365_SMTP_PORT": str(smtp.port)}
+        first = run_playbook(emulator, play, env=env)
+        warned = [w for r in first.results for w in r.get("warnings", []) if "token_cache_dir" in w]
+        assert first.rc == 0 and not warned, first.output[-2000:]
+        # Root writes anywhere, so a permission bit proves nothing here: a folder where each token file goes
+        # makes every write fail (the rename over it), whoever runs the test.
+        stored = sorted(cache.glob("*.json"))
+        assert len(stored) == 2  # the Graph token and the Exchange token
+        for path in stored:
+            path.unlink()
+            path.mkdir()
+        mark = tenant.log.mark()
+        second = run_playbook(emulator, play, env=env)
+        assert second.rc == 0, second.output[-2000:]
+        assert len(smtp.messages) == 2
+    assert len(token_requests(tenant, mark)) == 2  # nothing cached to reuse: each task asked
+    for result in second.results:
+        assert not result.get("failed"), result
+        warnings = [w for w in result.get("warnings", []) if "token_cache_dir" in w]
+        assert len(warnings) == 1 and str(cache) in warnings[0], result.get("warnings")
+    secret = emulator.env()["AZURE_CLIENT_SECRET"]
+    assert secret not in second.output

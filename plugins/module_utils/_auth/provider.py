@@ -2,7 +2,9 @@
 # Copyright: o365.smtp_oauth contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """TokenProvider: tokens per scope, reused in the process and, optionally, across the tasks of a play through
-a file cache (token_cache)."""
+a file cache (token_cache). The one way to a token: `get_access_token(scope, fresh=False)` (fresh after a
+service refused the cached one), `token_source(scope)` for the SMTP session; `on_acquire` sees every request to
+the credential (the relay's metrics)."""
 
 from __future__ import absolute_import, division, print_function
 
@@ -17,8 +19,11 @@ from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth.credential i
 class TokenProvider(object):
     """Tokens per scope: reused from memory, then from the file cache, renewed when < min_validity remains."""
 
-    def __init__(self, credential, cache_dir=None, min_validity=MIN_VALIDITY, clock=time.time):
+    def __init__(self, credential, cache_dir=None, min_validity=MIN_VALIDITY, clock=time.time, on_acquire=None):
         self.credential = credential
+        # on_acquire(scope, token, error, seconds): after each request to the credential (never for a cached
+        # token); token is None when it failed with error.
+        self.on_acquire = on_acquire
         self.min_validity = min_validity
         self.clock = clock
         self._memory = {}
@@ -42,37 +47,48 @@ class TokenProvider(object):
                           "authority": cred.cloud.authority_host, "kind": cred.kind,
                           "identity": cred.cache_identity()})
 
-    def get_access_token(self, scope):
+    def get_access_token(self, scope, fresh=False):
+        """An AccessToken for scope: from memory, else the file cache, else the credential.
+
+        fresh=True skips both caches (a service refused the cached token as expired) and stores the new token in
+        both, so the next task of the play does not pick up the refused one.
+        """
         with self._lock:
-            token = self._memory.get(scope)
+            token = None if fresh else self._memory.get(scope)
             if not self._fresh(token):
-                token = self._from_cache_or_source(scope)
+                token = self._from_cache_or_source(scope, fresh)
                 self._memory[scope] = token
             return token
 
     def get_token(self, scope):
         return self.get_access_token(scope).token
 
-    def forget(self, scope):
-        """Drop the token for scope (memory and file cache), e.g. after a service refused it: the next call asks."""
-        with self._lock:
-            self._memory.pop(scope, None)
-            if self.cache is not None and self.credential.kind != "access_token":
-                key = self.cache_key(scope)
-                with self.cache.lock(key):
-                    self.cache.remove(key)
+    def token_source(self, scope):
+        """The callable an SmtpSession asks for its token: token_source(fresh=False) -> AccessToken."""
+        def token_source(fresh=False):
+            return self.get_access_token(scope, fresh=fresh)
+        return token_source
 
     def _acquire(self, scope):
         self.acquisitions += 1
-        return self.credential.get_token(scope)
+        if self.on_acquire is None:
+            return self.credential.get_token(scope)
+        started = time.monotonic()
+        try:
+            token = self.credential.get_token(scope)
+        except Exception as error:
+            self.on_acquire(scope, None, error, time.monotonic() - started)
+            raise
+        self.on_acquire(scope, token, None, time.monotonic() - started)
+        return token
 
-    def _from_cache_or_source(self, scope):
+    def _from_cache_or_source(self, scope, fresh=False):
         if self.cache is None or self.credential.kind == "access_token":
             return self._acquire(scope)
         key = self.cache_key(scope)
         # Holding the lock across read-acquire-write makes concurrent tasks wait for one request.
         with self.cache.lock(key):
-            entry = self.cache.load(key)
+            entry = None if fresh else self.cache.load(key)
             if entry is not None:
                 token = AccessToken(entry["token"], int(entry["expires_on"]))
                 if self._fresh(token):
@@ -84,8 +100,9 @@ class TokenProvider(object):
                                        "client": self.credential.client_id, "scope": scope})
             except (IOError, OSError) as error:
                 # A full disk must not fail a task that has its token; the next task asks again.
-                self.cache_errors.append("token_cache_dir: cannot write %s (%s)" % (self.cache.directory,
-                                                                                    error.strerror or error))
+                self.cache_errors.append("token_cache_dir: cannot write the token cache in %s (%s); this task "
+                                         "has its token, the next one asks for a new one" % (
+                                             self.cache.directory, error.strerror or error))
             return token
 
     def secrets(self):

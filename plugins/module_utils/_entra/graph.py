@@ -18,6 +18,7 @@ import time
 from urllib.parse import quote
 
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._errors import NotPropagatedError, ServiceError
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._retry import poll
 
 # Codes Entra answers while a just-written object has not replicated to the replica serving the read.
 NOT_FOUND_CODES = ("Request_ResourceNotFound", "ResourceNotFound", "NotFound", "Request_BadRequest")
@@ -178,22 +179,21 @@ class GraphClient(object):
         read() answering None or raising a replication-lag error means "not visible yet"; any other error is a
         real failure and is raised at once. On timeout: NotPropagatedError ("created, not yet visible").
         """
-        deadline = self.clock() + max(0, timeout)
-        delay = min(0.25, self.poll_interval)
-        last = None
-        while True:
+        lag = []
+
+        def attempt():
             try:
-                value = read()
-                if value is not None:
-                    return value
+                return read()
             except ServiceError as error:
                 if not is_replication_lag(error):
                     raise
-                last = error
-            if self.clock() + delay > deadline:
-                break
-            self.sleep(delay)
-            delay = min(delay * 2, self.poll_interval)
+                lag.append(error)
+                return None
+        outcome = poll(attempt, timeout, delay=min(0.25, self.poll_interval), max_delay=self.poll_interval,
+                       sleep=self.sleep, clock=self.clock)
+        if outcome.ready:
+            return outcome.value
+        last = lag[-1] if lag else None
         raise NotPropagatedError(
             "%s was written but is still not visible after %s seconds (Entra replication lag); nothing failed"
             % (what, timeout), option=option, code=getattr(last, "code", None) or "not_yet_visible",

@@ -20,6 +20,7 @@ from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth.checks impor
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._entra.info import (
     app_report, apps_report, warn_days_of)
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._entra.graph import GraphClient
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._retry import poll
 
 # AADSTS codes a brand-new secret or app answers with until it has replicated.
 _NEW_CREDENTIAL_CODES = ("AADSTS7000215", "AADSTS700016", "AADSTS7000222")
@@ -84,6 +85,10 @@ def find_app_waiting(graph, params, check_mode=False):
             fix="create it first with o365.smtp_oauth.entra_app, or check the name")
 
 
+def _replicating(error):
+    return error is not None and str(error.code or "") in _NEW_CREDENTIAL_CODES
+
+
 def secret_verifier(module, app, timeout, sleep=time.sleep, clock=time.monotonic):
     """A callable that waits until a new secret can obtain a Graph token (new secrets fail for seconds)."""
     def verify(secret):
@@ -96,25 +101,27 @@ def secret_verifier(module, app, timeout, sleep=time.sleep, clock=time.monotonic
                 options[key] = None
         options.update(client_id=app["appId"], client_secret=secret, auth_method="client_secret")
         credential = credential_from_options(options, cloud=module.cloud)
-        deadline = clock() + timeout
-        delay = 1.0
-        while True:
+
+        def attempt():
             try:
                 credential.get_token(module.cloud.graph_scope)
                 return None
             except AuthError as error:
-                replicating = str(error.code or "") in _NEW_CREDENTIAL_CODES
-                if replicating and clock() + delay > deadline:
-                    # Not "wrong secret": the identity platform has not got the brand-new one yet.
-                    return ("wait_timeout: the new secret of app %s was added but the identity platform still "
-                            "refused it after %s s (%s): it has not replicated yet, which can take a few minutes. "
-                            "Its value is in this result: keep it; it will work shortly (or raise wait_timeout)"
-                            % (app["appId"], timeout, error.code))
-                if not replicating:
-                    return "the new secret of app %s was added but could not obtain a token: %s" % (
-                        app["appId"], error.message)
-            sleep(delay)
-            delay = min(delay * 2, 5.0)
+                return error
+        # Keep asking while the identity platform answers "not replicated yet"; any other answer is final.
+        outcome = poll(attempt, timeout, ready=lambda error: not _replicating(error), delay=1.0, max_delay=5.0,
+                       sleep=sleep, clock=clock)
+        error = outcome.value
+        if error is None:
+            return None
+        if not outcome.ready:
+            # Not "wrong secret": the identity platform has not got the brand-new one yet.
+            return ("wait_timeout: the new secret of app %s was added but the identity platform still "
+                    "refused it after %s s (%s): it has not replicated yet, which can take a few minutes. "
+                    "Its value is in this result: keep it; it will work shortly (or raise wait_timeout)"
+                    % (app["appId"], timeout, error.code))
+        return "the new secret of app %s was added but could not obtain a token: %s" % (
+            app["appId"], error.message)
     return verify
 
 

@@ -21,6 +21,7 @@ from ansible_collections.o365.smtp_oauth.plugins.module_utils._exchange.principa
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._exchange.read import (
     ExchangeReader, addresses_of, names_of, nullable_bool, _lower)
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._parallel import bounded_map
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._retry import poll
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._exchange.verdict import (
     SMTP_SEND_ROLE, smtp_auth_state, verdict)
 
@@ -358,15 +359,15 @@ class ExchangeAccess(object):
             self.warnings.append("wait_for_effect can only confirm RBAC role assignments; FullAccess (classic) "
                                  "cannot be observed through the admin API, the verdict stays 'pending'")
             return False
-        deadline, delay = self.clock() + max(0, timeout), 1.0
         pending = [m["address"] for m in self.mailboxes]
-        while True:
+
+        def still_pending():
+            nonlocal pending  # each round asks only for the mailboxes not yet in effect
             seen = self._each(lambda a: self.read.in_scope(self.identity.sp_id, a), pending, "in effect")
             pending = [a for a in pending if not seen[a]]
-            if not pending or self.clock() + delay > deadline:
-                break
-            self.sleep(delay)
-            delay = min(delay * 2, 15.0)
+            return pending
+        poll(still_pending, timeout, ready=lambda left: not left, delay=1.0, max_delay=15.0, sleep=self.sleep,
+             clock=self.clock)
         if pending:
             self.warnings.append("after %s seconds Exchange does not apply the role assignment yet for: %s; it "
                                  "usually does within minutes (up to about 2 hours)" % (timeout, ", ".join(pending)))

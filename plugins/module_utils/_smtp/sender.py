@@ -30,10 +30,10 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import collections
-import random
 import time
 
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._errors import O365Error, SmtpError
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._retry import Backoff
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._smtp.session import SendResult, SmtpDisconnected
 
 # Codes after which this connection is useless: reconnect before the next attempt.
@@ -79,12 +79,6 @@ class BulkSender(object):
         self.stats = {"connections": 0, "retries": 0, "reconnects_for_token": 0, "rate_limit_wait": 0.0}
         self._auth_time = None
 
-    def _backoff(self, attempt):
-        delay = min(self.max_delay, self.retry_delay * (2 ** (attempt - 1)))
-        delay = delay * (0.5 + random.random() / 2)  # jitter: parallel senders do not retry in lockstep
-        if delay > 0:
-            self.sleep(delay)
-
     def _renew_margin(self):
         # A quarter of the token's life at authentication, at most 5 minutes: works for 1 h tokens and short ones.
         expires = self.session.token_expires_on
@@ -125,6 +119,10 @@ class BulkSender(object):
         recipients = list(message.recipients)
         # Across attempts: who has a copy, the reply to the first accepted data, who was refused (last word).
         accepted, final, refused = [], None, {}
+        # retry_delay, then twice as long each time up to max_delay, jittered so that parallel senders do not retry
+        # in lockstep; the count is bounded by `retries` below, not by time.
+        backoff = Backoff(base=self.retry_delay, max_delay=self.max_delay, total=float("inf"),
+                          max_attempts=self.retries + 1, sleep=self.sleep, clock=self.clock).start()
         while True:
             attempt += 1
             try:
@@ -165,7 +163,7 @@ class BulkSender(object):
                 if not transient or attempt > self.retries:
                     return self._failure(message, attempt, exc, "failed", accepted=accepted)
             self.stats["retries"] += 1
-            self._backoff(attempt)
+            backoff.wait()
 
     @staticmethod
     def _failure(message, attempt, exc, status, note=None, accepted=None):

@@ -172,26 +172,20 @@ class Upstream(object):
                                    smtp_host=config.get("upstream_host") or None)
         config["upstream_host"] = self.cloud.smtp_host  # the cloud's host unless one was given
         self.credential = credential_from_options(opts, cloud=self.cloud)
-        self.credential.get_token = self._counted(self.credential.get_token)
         # Tokens must outlive the connection renewal margin, or Exchange answers 501 5.5.127.
-        self.tokens = TokenProvider(self.credential, min_validity=max(600, config["renew_margin"] + 60))
+        self.tokens = TokenProvider(self.credential, min_validity=max(600, config["renew_margin"] + 60),
+                                    on_acquire=self._counted)
         self.config = config
 
-    def _counted(self, get_token):
+    def _counted(self, scope, token, error, seconds):
         """Every request to the token endpoint (not the cache's answers), counted by result and AADSTS code."""
-        def counted(scope, *args, **kwargs):
-            try:
-                token = get_token(scope, *args, **kwargs)
-            except Exception as exc:
-                self.metrics.token_failed(exc)
-                raise
+        if error is not None:
+            self.metrics.token_failed(error)
+        else:
             self.metrics.token_acquired(getattr(token, "expires_on", None))
-            return token
-        return counted
 
     def token(self, fresh=False):
-        scope = self.cloud.exchange_scope
-        token = self.credential.get_token(scope) if fresh else self.tokens.get_access_token(scope)
+        token = self.tokens.get_access_token(self.cloud.exchange_scope, fresh=fresh)
         self.metrics.token_seen(getattr(token, "expires_on", None))
         return token
 

@@ -13,6 +13,7 @@ import requests
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth.options import token_provider_from_options
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._errors import ServiceError
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._http import HttpClient, parse_error_body
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth.credential import AccessToken
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._retry import Backoff
 
 from helpers.clock import FakeTime
@@ -154,14 +155,16 @@ class TwoTokens(object):
 
     def __init__(self, expired, valid):
         self.tokens = [expired, valid]
-        self.invalidated = []
+        self.invalidated = []  # scopes asked for fresh, past the cache
 
     def get_token(self, scope):
         return self.tokens[0]
 
-    def invalidate(self, scope):
-        self.invalidated.append(scope)
-        self.tokens.pop(0)
+    def get_access_token(self, scope, fresh=False):
+        if fresh:
+            self.invalidated.append(scope)
+            self.tokens.pop(0)
+        return AccessToken(self.tokens[0], int(time.time()) + 3600)
 
     def secrets(self):
         return list(self.tokens)

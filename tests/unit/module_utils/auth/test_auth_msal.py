@@ -254,15 +254,17 @@ def test_file_cache_twenty_tasks_one_request(emulator, tenant, base, tmp_path):
     assert emulator.admin.client_secret.encode() not in everything
 
 
-def test_forget_drops_memory_and_file(emulator, tenant, base, tmp_path):
+def test_fresh_skips_both_caches_and_stores_the_new_token_in_both(emulator, tenant, base, tmp_path):
     options = secret_options(emulator, base, token_cache_dir=str(tmp_path / "tokens"))
     provider = _auth.token_provider_from_options(options)
     first = provider.get_token(EXCHANGE)
     mark = tenant.log.mark()
-    provider.forget(EXCHANGE)
-    assert _auth.token_provider_from_options(options).get_token(EXCHANGE) != first
-    assert provider.get_token(EXCHANGE) != first
-    assert len(identity_requests(tenant, mark)) == 1  # the second provider's token went to the cache
+    renewed = provider.get_access_token(EXCHANGE, fresh=True).token
+    assert renewed != first and len(identity_requests(tenant, mark)) == 1
+    assert provider.get_token(EXCHANGE) == renewed  # memory holds the new one
+    # Another task of the play (a new provider) finds the new token in the file, not the refused one.
+    assert _auth.token_provider_from_options(options).get_token(EXCHANGE) == renewed
+    assert len(identity_requests(tenant, mark)) == 1
 
 
 def test_file_cache_keys_by_credential(emulator, tenant, base, tmp_path):
