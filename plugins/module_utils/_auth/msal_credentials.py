@@ -19,11 +19,8 @@ import hashlib
 import os
 import time
 
-from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth.aadsts import aadsts_code, translate_aadsts
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth.checks import is_guid
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth.credential import AccessToken, Credential, identity_hash
-from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth.certificate import load_signing_certificate
-from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth.msal_http import IdentityHttpClient
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._errors import AuthError, ConfigError, MissingLibraryError
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._retry import RETRY_STATUSES
 
@@ -43,6 +40,7 @@ def _import_msal(purpose):
 def _discovery_error(error, authority):
     """Tenant discovery failed. msal re-raises with its own text; the identity platform's answer (AADSTS90002,
     unknown tenant) is in the exception it was handling, so look down the chain for an AADSTS code."""
+    from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth.aadsts import aadsts_code, translate_aadsts
     seen = error
     while seen is not None:
         if aadsts_code(str(seen)) is not None:
@@ -63,6 +61,7 @@ class _MsalCredential(Credential):
         raise NotImplementedError
 
     def _http(self):
+        from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth.msal_http import IdentityHttpClient
         self.http = IdentityHttpClient(self.ca_path, self.timeout)
         return self.http
 
@@ -92,6 +91,7 @@ class _MsalCredential(Credential):
         if "access_token" in result:
             expires_in = int(result.get("expires_in") or 0)
             return AccessToken(result["access_token"], int(time.time()) + expires_in)
+        from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth.aadsts import translate_aadsts
         error = translate_aadsts(result, option_hint=self.option)
         status = self.http.last_status
         if status in RETRY_STATUSES:
@@ -160,6 +160,7 @@ class CertificateCredential(_MsalCredential):
         if not os.path.isfile(self.certificate_path):
             raise ConfigError("%r is not a file" % self.certificate_path, option="certificate_path",
                               fix="give the path of a PEM (certificate + private key) or PFX file")
+        from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth.certificate import load_signing_certificate
         self._loaded = load_signing_certificate(self.certificate_path, self.password)
         not_after = self._loaded.not_after
         now = datetime.datetime.now(datetime.timezone.utc)

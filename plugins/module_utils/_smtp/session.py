@@ -41,7 +41,6 @@ import ssl
 import time
 
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._errors import ConfigError, SmtpError, redact
-from ansible_collections.o365.smtp_oauth.plugins.module_utils._smtp.diagnosis import diagnose
 
 SECURE_MODES = ("starttls", "always", "never")
 _ENHANCED_RE = re.compile(r"^\s*([245]\.\d{1,3}\.\d{1,3})\b")
@@ -120,6 +119,8 @@ def error_challenge(message):
 
 def smtp_error(stage, code, message, claims=None, mailbox=None, address=None, challenge=None):
     """SmtpError for a refused step, with the Microsoft-specific cause and fix (challenge: error_challenge())."""
+    # The diagnosis table is read only when something failed: a task that sends pays nothing for it.
+    from ansible_collections.o365.smtp_oauth.plugins.module_utils._smtp.diagnosis import diagnose
     code, enhanced, text = split_reply(code, message)
     found = diagnose(code, text, claims=claims, stage=stage, mailbox=mailbox, address=address, challenge=challenge)
     err = SmtpError("%s refused at %s: %s %s. %s" % ("server", stage, code, text, found.cause),
