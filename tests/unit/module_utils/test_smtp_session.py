@@ -170,7 +170,7 @@ def command(line):
     head, sep, rest = line.partition(":")
     if sep and head.upper() in ("MAIL FROM", "RCPT TO"):
         return head.upper(), rest
-    verb, _, rest = line.partition(" ")
+    verb, rest = (line.split(" ", 1) + [""])[:2]
     return verb.upper(), rest
 
 
