@@ -21,7 +21,7 @@ import yaml
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 HELPERS = os.path.dirname(os.path.abspath(__file__))
 # The venv whose ansible-playbook runs: the checkout's own, or O365_TEST_VENV (another ansible-core version, e.g.
-# the oldest supported one in scripts/test-stages/45-ansible-range.sh).
+# the oldest or newest supported one in scripts/test-stages/45-trixie.sh).
 VENV = os.environ.get("O365_TEST_VENV") or os.path.join(ROOT, ".venv")
 VENV_BIN = os.path.join(VENV, "bin")
 # The environment must not choose the CA: tests pass the emulator's CA explicitly (O365_CA_PATH / ca_path).

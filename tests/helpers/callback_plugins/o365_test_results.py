@@ -5,6 +5,10 @@
 A result censored by no_log (entra_app_credential with a new secret) is replaced by what the task registered,
 as a playbook would see it: the harness registers every task, and the strategy stores the registered value
 right after this callback, so it is read at the next event.
+
+Works on ansible-core 2.17 to 2.21: the result's public `result` / `task` / `host` (2.19+) are preferred over the
+underscored names 2.17 only has, and `task.register` is a name up to 2.20 but a mapping of names to register
+projections on 2.21 (`register: name` becomes `{name: <the whole result>}`).
 """
 
 from __future__ import absolute_import, division, print_function
@@ -23,6 +27,29 @@ import os
 
 from ansible.plugins.callback import CallbackBase
 
+try:
+    from collections.abc import Mapping
+except ImportError:  # pragma: no cover - Python 2 is not a controller any more
+    Mapping = dict
+
+
+def _part(result, name):
+    """result.result / .task / .host (ansible-core 2.19+), else the underscored attribute (2.17)."""
+    try:
+        return getattr(result, name)
+    except AttributeError:
+        return getattr(result, "_" + name)
+
+
+def _register_names(task):
+    """The variables a task registers: one name (ansible-core <= 2.20) or a mapping's keys (2.21)."""
+    register = getattr(task, "register", None)
+    if not register:
+        return []
+    if isinstance(register, Mapping):
+        return list(register)
+    return [register]
+
 
 class CallbackModule(CallbackBase):
     CALLBACK_VERSION = 2.0
@@ -34,7 +61,7 @@ class CallbackModule(CallbackBase):
         super(CallbackModule, self).__init__(*args, **kwargs)
         self.results = []
         self._variables = None
-        self._pending = []  # (entry, host, register name) of censored results
+        self._pending = []  # (entry, host, register names) of censored results
 
     def v2_playbook_on_play_start(self, play):
         self._resolve()
@@ -45,26 +72,30 @@ class CallbackModule(CallbackBase):
 
     def _resolve(self):
         facts = getattr(self._variables, "_nonpersistent_fact_cache", None) or {}
-        for entry, host, name in self._pending:
-            registered = facts.get(host, {}).get(name)
-            if isinstance(registered, dict):
-                entry.pop("censored", None)
-                entry.update(registered)
+        for entry, host, names in self._pending:
+            for name in names:
+                registered = facts.get(host, {}).get(name)
+                if isinstance(registered, Mapping):
+                    entry.pop("censored", None)
+                    entry.update(registered)
+                    break
         self._pending = []
 
     def _record(self, result, **status):
         self._resolve()
-        entry = dict(result._result)
-        if "censored" in entry and result._task.register:
-            self._pending.append((entry, result._host.get_name(), result._task.register))
+        task, host = _part(result, "task"), _part(result, "host").get_name()
+        entry = dict(_part(result, "result"))
+        names = _register_names(task)
+        if "censored" in entry and names:
+            self._pending.append((entry, host, names))
         entry.setdefault("changed", False)
         entry.update(status)
-        entry["_task"] = result._task.get_name()
-        entry["_host"] = result._host.get_name()
+        entry["_task"] = task.get_name()
+        entry["_host"] = host
         self.results.append(entry)
 
     def v2_runner_on_ok(self, result):
-        self._record(result, failed=bool(result._result.get("failed", False)))
+        self._record(result, failed=bool(_part(result, "result").get("failed", False)))
 
     def v2_runner_on_failed(self, result, ignore_errors=False):
         self._record(result, failed=True)

@@ -9,6 +9,7 @@ import importlib
 import io
 import json
 import contextlib
+import sys
 
 import pytest
 import yaml
@@ -31,6 +32,11 @@ MODULES = {
 PREFIX = "ansible_collections.o365.smtp_oauth.plugins.modules."
 # Options whose random values only change what is sent, not whether the input is valid.
 FREE_TEXT = {"subject", "body", "body_html", "notes", "description", "display_name"}
+# AnsibleModule logs every invocation (no_log values masked) before any module code runs, to the journal when
+# python-systemd is there, else to syslog; syslog.syslog refuses a NUL character from Python 3.13 on
+# (PyUnicode_AsUTF8), and AnsibleModule then fails with its own message, the same for every module and every
+# ansible-core release. Before 3.13 (or through the journal) the NUL reaches the module, which names the option.
+SYSLOG_REFUSES_NUL = sys.version_info >= (3, 13) and not basic.has_journal
 
 ODD_VALUES = st.one_of(
     st.none(), st.booleans(), st.integers(min_value=-10 ** 12, max_value=10 ** 12),
@@ -57,7 +63,28 @@ def _run(module, args):
         module.main()
     text = out.getvalue()
     assert text.strip(), "the module printed nothing"
-    return json.loads(text[text.index("{"):])
+    result = json.loads(text[text.index("{"):])
+    if result.get("msg", "").startswith("Failed to log to syslog"):
+        _syslog_refusal(args, result)
+    return result
+
+
+def _syslog_refusal(args, result):
+    """ansible-core's own answer to a NUL it cannot log (SYSLOG_REFUSES_NUL), checked for what it must be.
+
+    Its message names no option; the invocation line it returns (msg_to_log, shown with the failure) does, with
+    the NUL. That option becomes the result's `option`, for the checks every answer gets (it must be the fuzzed one).
+    """
+    nul = [name for name, value in args.items() if isinstance(value, str) and "\x00" in value]
+    assert SYSLOG_REFUSES_NUL and nul, "syslog refused a value without a NUL, or on a Python that logs it: %r" % result
+    assert result.get("failed") and "embedded null character" in result["msg"], result
+    logged = result.get("msg_to_log", "")
+    assert logged.startswith("Invoked with ") and "\x00" in logged, result
+    # "Invoked with a=1 b=<value with the NUL> c=...": the last " name=" of a given option before the first NUL.
+    head = logged[:logged.index("\x00")]
+    shown = max(args, key=lambda name: head.rfind(" %s=" % name))
+    assert shown in nul, (shown, result)
+    result.setdefault("option", shown)
 
 
 @pytest.fixture

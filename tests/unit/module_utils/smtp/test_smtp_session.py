@@ -102,6 +102,19 @@ def test_untrusted_certificate_is_refused_before_auth(smtp, tmp_path, tenant):
     assert calls == []  # no token was even asked for
 
 
+def test_certificate_for_another_name_names_host_not_ca_path(smtp):
+    # "127.1" reaches the server (inet_aton's short form of 127.0.0.1), whose certificate, signed by the trusted
+    # CA, names 127.0.0.1 and localhost only: host is what is wrong.
+    calls = []
+    s = SmtpSession("127.1", smtp.port, ca_path=smtp.ca_path, mailbox=MAILBOX, timeout=10,
+                    token_source=token_source(smtp, calls=calls))
+    with pytest.raises(SmtpError) as exc:
+        s.open()
+    assert exc.value.option == "host" and exc.value.code == "tls_name_mismatch"
+    assert "127.1" in exc.value.message and "another name" in exc.value.message
+    assert calls == []
+
+
 def test_no_starttls_means_no_auth_and_no_clear_text(tmp_path):
     # A real aiosmtpd server without TLS: the session must stop before AUTH, never downgrade.
     seen = []
@@ -142,10 +155,23 @@ def test_on_the_wire_the_token_follows_334_on_a_line_of_its_own(smtp):
     s.send(built.envelope_from, built.recipients, built.data)
     s.quit()
     lines = smtp.wire_lines()
-    assert lines[:5] == ["ehlo client.test", "STARTTLS", "ehlo client.test", "AUTH XOAUTH2",
-                         xoauth2_base64(MAILBOX, issued[0].token)]
-    assert lines[5].startswith("mail FROM:<%s>" % MAILBOX) and lines[6:8] == ["rcpt TO:<bob@example.com>", "DATA"]
-    assert lines[-2:] == [".", "quit"] and len(smtp.messages) == 1
+    assert [command(line) for line in lines[:4]] == [("EHLO", "client.test"), ("STARTTLS", ""),
+                                                     ("EHLO", "client.test"), ("AUTH", "XOAUTH2")]
+    assert lines[4] == xoauth2_base64(MAILBOX, issued[0].token)  # data, not a command: exact
+    assert command(lines[5])[0] == "MAIL FROM" and command(lines[5])[1].startswith("<%s>" % MAILBOX)
+    assert [command(line) for line in lines[6:8]] == [("RCPT TO", "<bob@example.com>"), ("DATA", "")]
+    assert lines[-2] == "." and command(lines[-1]) == ("QUIT", "") and len(smtp.messages) == 1
+
+
+def command(line):
+    """(verb, arguments) of an SMTP command line, the verb upper-cased: RFC 5321 (2.4) makes verbs
+    case-insensitive, and smtplib's spelling differs between releases (Python 3.13: "mail from:", before:
+    "mail FROM:"). Arguments keep their case (a mailbox's local part may be case-sensitive)."""
+    head, sep, rest = line.partition(":")
+    if sep and head.upper() in ("MAIL FROM", "RCPT TO"):
+        return head.upper(), rest
+    verb, rest = (line.split(" ", 1) + [""])[:2]
+    return verb.upper(), rest
 
 
 @pytest.mark.parametrize("raw_length, one_line", [(372, True), (373, False)])
