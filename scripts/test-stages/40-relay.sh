@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# The relay role on two Debian 12 systemd containers (podman), delivering to the emulated tenant:
-# molecule converge, idempotence, verify (roles/relay/molecule/default). Fails loudly when the host cannot
-# run containers; never skips.
+# The relay role on two Debian systemd containers (podman), relay1 Debian 12 and relay2 Debian 13, delivering to
+# the emulated tenant: molecule converge, idempotence, verify (roles/relay/molecule/default). Fails loudly when
+# the host cannot run containers; never skips.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
@@ -19,7 +19,7 @@ fi
 
 started=$(date +%s)
 eval "$(bash scripts/relay-image.sh)"
-echo "40-relay: image $RELAY_IMAGE ready in $(( $(date +%s) - started ))s" >&2
+echo "40-relay: images $RELAY_IMAGE, $RELAY_IMAGE_TRIXIE ready in $(( $(date +%s) - started ))s" >&2
 
 state=$(mktemp -d /tmp/o365-relay-tenant.XXXXXX)
 PYTHONPATH="$root/tests${PYTHONPATH:+:$PYTHONPATH}" python roles/relay/molecule/default/tenant.py "$state" \
