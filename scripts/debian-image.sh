@@ -82,7 +82,7 @@ exec 8>"$CACHE/build-$KEY.lock"
 flock 8
 if ! podman image exists "$IMAGE"; then
   TARBALL="$CACHE/rootfs-$KEY.tar"
-  LOG="$CACHE/debootstrap-$SUITE.log"
+  LOG="$CACHE/debootstrap-$SUITE-$KEY.log"
   if [ ! -s "$TARBALL" ]; then
     command -v debootstrap >/dev/null || { echo "debian-image: debootstrap missing (apt-get install debootstrap)" >&2; exit 1; }
     ROOT=$(mktemp -d "$CACHE/rootfs.XXXXXX")
