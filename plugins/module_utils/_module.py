@@ -12,6 +12,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import os
+import re
 import sys
 import traceback
 
@@ -126,6 +127,11 @@ def _short(value):
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+# ansible-core's words for a value it could not turn into a dictionary ("dictionary requested, could not parse JSON
+# or key=value"; "unable to evaluate string as dictionary" for a string that starts like JSON and is not).
+_NOT_A_DICT = re.compile(r"dictionary requested|as dictionary")
+
+
 class _AnsibleModule(AnsibleModule):
     """AnsibleModule whose argument-spec failure names the option when a dictionary was expected."""
 
@@ -150,7 +156,7 @@ class _AnsibleModule(AnsibleModule):
             self._o365_shape_errors = ()
 
     def fail_json(self, msg=None, **kwargs):
-        if self._o365_initialising and self._o365_shape_errors and "dictionary requested" in (msg or ""):
+        if self._o365_initialising and self._o365_shape_errors and _NOT_A_DICT.search(msg or ""):
             # ansible-core's message names no option; ours names each one that is not a dictionary.
             msg = "; ".join(self._o365_shape_errors)
         super(_AnsibleModule, self).fail_json(msg=msg, **kwargs)

@@ -9,8 +9,10 @@ the declared fields only. Plain Python: no Ansible import.
 """
 
 from __future__ import absolute_import, division, print_function
-
 __metaclass__ = type
+
+import re
+from urllib.parse import quote
 
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._errors import ConfigError, ServiceError
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._entra.permissions import (
@@ -53,6 +55,24 @@ def find_app(graph, unique_name=None, app_id=None, display_name=None):
                 option="display_name", fix="choose one with app_id (or unique_name); display names are not unique")
         return found[0] if found else None
     return None
+
+
+# A user principal name as Entra accepts it: one "@", a local part without spaces or URL delimiters ("#" stays:
+# guests are "name_domain#EXT#@tenant"), a domain of DNS labels.
+_UPN = re.compile(r"^[^@\s/\\?%]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
+
+
+def check_owner(owner):
+    """Refuse, before any request, an owner that is neither an object id nor a user principal name."""
+    if is_guid(owner):
+        return
+    if not _UPN.match(owner or ""):
+        raise ConfigError("%r is neither a user principal name (name@domain) nor an object id" % owner,
+                          option="owners", fix="give owners as user principal names or object ids")
+    if owner.startswith("$"):
+        # Graph reads users/$... as a system segment; its documented users('$name@domain') form is not used here.
+        raise ConfigError("%r begins with '$', which Microsoft Graph reads as a system segment in users/{upn}"
+                          % owner, option="owners", fix="give this owner's object id instead")
 
 
 def declared_fields(params):
@@ -190,6 +210,8 @@ class AppState(object):
         if app:
             for owner in self.graph.list("applications/%s/owners" % app["id"]):
                 current[owner["id"].lower()] = owner.get("userPrincipalName") or owner.get("appId") or owner["id"]
+        for owner in declared:
+            check_owner(owner)
         wanted = {}
         for owner in declared:
             if is_guid(owner) and owner.lower() in current:
@@ -200,7 +222,7 @@ class AppState(object):
         return current, wanted
 
     def _lookup_owner(self, owner):
-        path = "directoryObjects/%s" % owner if is_guid(owner) else "users/%s" % owner
+        path = "directoryObjects/%s" % owner if is_guid(owner) else "users/%s" % quote(owner, safe="@")
         try:
             found = self.graph.get_or_none(path)
         except ServiceError as error:

@@ -225,8 +225,8 @@ class SmtpSession(object):
         except ssl.SSLCertVerificationError as exc:
             raise self._untrusted(exc)
         except (socket.timeout, OSError) as exc:
-            raise SmtpDisconnected("cannot connect to %s:%s: %s" % (self.host, self.port, exc), stage="connect",
-                                   code="connect", option="host")
+            raise SmtpDisconnected("cannot connect to %s:%s (host, port): %s" % (self.host, self.port, exc),
+                                   stage="connect", code="connect", option="host")
         self._smtp = client
         self.connects += 1
         if code != 220:
