@@ -153,10 +153,25 @@ def run_playbook(playbook, emulator=None, check=False, diff=False, extra_vars=No
                 os.unlink(path)
 
 
-def play(emulator, tasks, check=False, diff=True, verbosity=0, env=None):
-    """One playbook of these tasks (a task or a list) on localhost: (results in task order, output)."""
+def smtp_env(smtp, env=None):
+    """env plus send_mail's host and port pointed at the emulator's SMTP endpoint `smtp`."""
+    merged = {"O365_SMTP_HOST": smtp.host, "O365_SMTP_PORT": str(smtp.port)}
+    merged.update(env or {})
+    return merged
+
+
+def play(emulator, tasks, check=False, diff=True, verbosity=0, env=None, smtp=None):
+    """One playbook of these tasks (a task or a list) on localhost: (results in task order, output).
+    With `smtp` (the emulator's SMTP endpoint), send_mail tasks send to it."""
+    if smtp is not None:
+        env = smtp_env(smtp, env)
     run = run_playbook(emulator, tasks, check=check, diff=diff, verbosity=verbosity, env=env)
     return run.results, run.output
+
+
+def results(emulator, tasks, **options):
+    """play(...) without the output: the results in task order."""
+    return play(emulator, tasks, **options)[0]
 
 
 def four_runs(emulator, tenant, task, part):

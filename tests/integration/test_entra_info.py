@@ -2,13 +2,9 @@
 
 import datetime
 
-from helpers.playbook import run_playbook
+from helpers.playbook import results
 
 GITHUB = "https://token.actions.githubusercontent.com"
-
-
-def play(emulator, tasks, check=False):
-    return run_playbook(emulator, tasks, check=check).results
 
 
 def test_report_names_permissions_credentials_and_expiry_warnings(emulator, tenant):
@@ -24,13 +20,13 @@ def test_report_names_permissions_credentials_and_expiry_warnings(emulator, tena
         {"o365.smtp_oauth.entra_app_credential": {"unique_name": "audited", "type": "federated", "name": "gh",
                                                   "issuer": GITHUB, "subject": "repo:o/r:ref:refs/heads/main"}},
     ]
-    results = play(emulator, setup)
-    secrets = [r["secret"] for r in results[1:3]]
+    created = results(emulator, setup)
+    secrets = [r["secret"] for r in created[1:3]]
     [app] = [a for a in tenant.applications.values() if a.get("uniqueName") == "audited"]
 
     mark = tenant.log.mark()
-    [first] = play(emulator, [{"o365.smtp_oauth.entra_app_info": {"unique_name": "audited"}}])
-    [second] = play(emulator, [{"o365.smtp_oauth.entra_app_info": {"app_id": app["appId"]}}], check=True)
+    [first] = results(emulator, [{"o365.smtp_oauth.entra_app_info": {"unique_name": "audited"}}])
+    [second] = results(emulator, [{"o365.smtp_oauth.entra_app_info": {"app_id": app["appId"]}}], check=True)
     assert not [e for e in tenant.log.since(mark) if e.get("part") == "graph" and e.get("write")]
     assert not first["changed"] and first["exists"]
     report = first["app"]
@@ -54,17 +50,17 @@ def test_report_names_permissions_credentials_and_expiry_warnings(emulator, tena
 
 
 def test_missing_app_is_reported_not_failed(emulator, tenant):
-    [result] = play(emulator, [{"o365.smtp_oauth.entra_app_info": {"unique_name": "nobody"}}])
+    [result] = results(emulator, [{"o365.smtp_oauth.entra_app_info": {"unique_name": "nobody"}}])
     assert not result.get("failed") and result["exists"] is False and result["app"] == {"exists": False}
 
 
 def test_expired_credential_is_a_finding(emulator, tenant):
-    play(emulator, [{"o365.smtp_oauth.entra_app": {"unique_name": "expired-app"}},
-                    {"o365.smtp_oauth.entra_app_credential": {"unique_name": "expired-app", "type": "secret"}}])
+    results(emulator, [{"o365.smtp_oauth.entra_app": {"unique_name": "expired-app"}},
+                       {"o365.smtp_oauth.entra_app_credential": {"unique_name": "expired-app", "type": "secret"}}])
     [app] = [a for a in tenant.applications.values() if a.get("uniqueName") == "expired-app"]
     past = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(days=2)
     app["passwordCredentials"][0]["endDateTime"] = past.strftime("%Y-%m-%dT%H:%M:%SZ")
-    [result] = play(emulator, [{"o365.smtp_oauth.entra_app_info": {"unique_name": "expired-app", "warn_days": 5}}])
+    [result] = results(emulator, [{"o365.smtp_oauth.entra_app_info": {"unique_name": "expired-app", "warn_days": 5}}])
     assert result["app"]["credentials"][0]["days_left"] < 0
     assert any("expired on" in f for f in result["app"]["findings"])
 
@@ -77,7 +73,7 @@ def test_several_apps_by_id_and_every_smtp_sender(emulator, tenant):
     soon = tenant.add_password(classic["app"], "soon", days=3)
     missing = "11111111-2222-3333-4444-555555555555"
     mark = tenant.log.mark()
-    [result] = play(emulator, [{"o365.smtp_oauth.entra_app_info": {
+    [result] = results(emulator, [{"o365.smtp_oauth.entra_app_info": {
         "smtp_senders": True, "app_ids": [declared["client_id"].upper(), missing], "warn_days": 7}}])
     assert not tenant.log.writes(since=mark) and not result["changed"]
     assert [(a["display_name"], a["selected_by"]) for a in result["apps"]] == [
@@ -97,7 +93,7 @@ def test_several_apps_by_id_and_every_smtp_sender(emulator, tenant):
 
 
 def test_several_apps_options_are_checked(emulator, tenant):
-    [bad_id, mixed] = play(emulator, [
+    [bad_id, mixed] = results(emulator, [
         {"o365.smtp_oauth.entra_app_info": {"app_ids": ["relay-app"]}, "ignore_errors": True},
         {"o365.smtp_oauth.entra_app_info": {"unique_name": "x", "smtp_senders": True}, "ignore_errors": True}])
     assert bad_id["failed"] and "app_ids" in bad_id["msg"] and "relay-app" in bad_id["msg"]

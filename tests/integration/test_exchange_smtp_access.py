@@ -16,7 +16,7 @@ from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth.jwt_claims i
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._smtp.diagnosis import diagnose
 from emulator import smtp_server
 from emulator.clients import smtp_xoauth2
-from helpers.playbook import run_playbook
+from helpers.playbook import four_runs, results, run_playbook
 
 DOMAIN = "contoso.onmicrosoft.com"
 EXCHANGE = "00000002-0000-0ff1-ce00-000000000000"
@@ -26,10 +26,6 @@ def box(local):
     return "%s@%s" % (local, DOMAIN)
 
 
-def play(emulator, tasks, check=False):
-    return run_playbook(emulator, tasks if isinstance(tasks, list) else [tasks], check=check, diff=True).results
-
-
 def access_task(app_id, **args):
     return {"name": "access", "o365.smtp_oauth.exchange_smtp_access": dict(app_id=app_id, **args)}
 
@@ -37,7 +33,7 @@ def access_task(app_id, **args):
 def sending_app(emulator, tenant, name, model):
     task = {"name": "app", "o365.smtp_oauth.entra_app": {"unique_name": name, "authorization_model": model,
                                                          "admin_consent": model == "classic"}}
-    [created] = play(emulator, task)
+    [created] = results(emulator, task)
     assert created["changed"], created
     return created["app_id"], created["service_principal_id"]
 
@@ -78,15 +74,9 @@ def test_create_check_create_again_again_and_smtp_works_only_after(emulator, ten
     cause = diagnose(code, reply, claims=decode_claims(token), mailbox=box("noreply")).cause
     assert ("RBAC for Applications" if model == "rbac" else "FullAccess") in cause
 
-    results = []
-    for check in (True, False, True, False):
-        mark = tenant.log.mark()
-        [result] = play(emulator, task, check=check)
-        results.append(result)
-        assert not result.get("failed"), result
-        if check or len(results) == 4:
-            assert tenant.log.writes("exchange", since=mark) == [], "run %d sent write cmdlets" % len(results)
-    predicted, created, check_again, again = results
+    runs = [result for result, output in four_runs(emulator, tenant, task, "exchange")]
+    assert not [result for result in runs if result.get("failed")], runs
+    predicted, created, check_again, again = runs
     assert predicted["changed"] and predicted["actions"] == created["actions"]
     assert created["changed"] and created["service_principal_id"] == sp_id
     assert created["diff"]["before"]["service_principal"] is None
@@ -105,7 +95,7 @@ def test_wrong_object_id_is_refused_with_the_right_one(emulator, tenant):
     app_id, sp_id = sending_app(emulator, tenant, "relay-trap", "rbac")
     app_object_id = next(a["id"] for a in tenant.applications.values() if a["appId"] == app_id)
     mark = tenant.log.mark()
-    [result] = play(emulator, access_task(app_id, object_id=app_object_id, mailboxes=[{"address": box("noreply")}]))
+    [result] = results(emulator, access_task(app_id, object_id=app_object_id, mailboxes=[{"address": box("noreply")}]))
     assert result["failed"] and "object_id" in result["msg"] and sp_id in result["msg"]
     assert "application object id" in result["msg"] and "Traceback" not in result["msg"]
     assert tenant.log.writes("exchange", since=mark) == []
@@ -114,7 +104,7 @@ def test_wrong_object_id_is_refused_with_the_right_one(emulator, tenant):
 def test_tenant_smtp_auth_disabled_with_mailbox_on_inherit(emulator, tenant):
     tenant.exchange.transport_config["SmtpClientAuthenticationDisabled"] = True
     app_id, sp_id = sending_app(emulator, tenant, "relay-inherit", "rbac")
-    [result] = play(emulator, access_task(app_id, mailboxes=[{"address": box("printer"), "smtp_auth": "inherit"}]))
+    [result] = results(emulator, access_task(app_id, mailboxes=[{"address": box("printer"), "smtp_auth": "inherit"}]))
     mailbox = result["mailboxes"][0]
     assert mailbox["smtp_auth"] == {"mailbox": "inherit", "tenant": "disabled", "effective": "disabled"}
     assert mailbox["verdict"]["status"] == "denied"
@@ -122,7 +112,7 @@ def test_tenant_smtp_auth_disabled_with_mailbox_on_inherit(emulator, tenant):
     code, reply = smtp_login(emulator, tenant, app_id, sp_id, box("printer"))
     assert code == 535 and "5.7.139" in reply and "Tenant" in reply
 
-    [fixed] = play(emulator, access_task(app_id, mailboxes=[{"address": box("printer"), "smtp_auth": "enabled"}]))
+    [fixed] = results(emulator, access_task(app_id, mailboxes=[{"address": box("printer"), "smtp_auth": "enabled"}]))
     assert fixed["changed"] and fixed["actions"] == [
         "Set-CASMailbox -Identity '%s' -SmtpClientAuthenticationDisabled $false" % box("printer")]
     assert smtp_login(emulator, tenant, app_id, sp_id, box("printer"))[0] == 235
@@ -133,7 +123,7 @@ def test_exchange_throttling_is_retried(emulator, tenant):
     mark = tenant.log.mark()
     fault = tenant.faults.add("exchange", match="New-ManagementScope", kind="status", status=429, times=2,
                               retry_after=1)
-    [result] = play(emulator, access_task(app_id, mailboxes=[{"address": box("reports")}]))
+    [result] = results(emulator, access_task(app_id, mailboxes=[{"address": box("reports")}]))
     assert result["changed"] and not result.get("failed"), result
     assert fault.hits == 2 and len(tenant.log.entries(since=mark, part="exchange", status=429)) == 2
     assert [e["cmdlet"] for e in tenant.log.writes(part="exchange", since=mark) if e["status"] == 200] == [
@@ -143,7 +133,7 @@ def test_exchange_throttling_is_retried(emulator, tenant):
 def test_exchange_throttling_that_lasts_is_a_clear_failure(emulator, tenant):
     app_id, sp_id = sending_app(emulator, tenant, "relay-429-long", "rbac")
     tenant.faults.add("exchange", match="Get-TransportConfig", kind="status", status=429, times=None, retry_after=1)
-    [result] = play(emulator, access_task(app_id, mailboxes=[{"address": box("reports")}]))
+    [result] = results(emulator, access_task(app_id, mailboxes=[{"address": box("reports")}]))
     tenant.faults.clear()
     assert result["failed"] and "Get-TransportConfig" in result["msg"] and "429" in result["msg"]
     assert "again later" in result["msg"] and "Traceback" not in result["msg"]
@@ -152,18 +142,18 @@ def test_exchange_throttling_that_lasts_is_a_clear_failure(emulator, tenant):
 def test_unknown_mailbox_fails_naming_it_before_any_write(emulator, tenant):
     app_id, sp_id = sending_app(emulator, tenant, "relay-ghost", "rbac")
     mark = tenant.log.mark()
-    [result] = play(emulator, access_task(app_id, mailboxes=[{"address": box("noreply")},
-                                                             {"address": box("ghost")}]))
+    [result] = results(emulator, access_task(app_id, mailboxes=[{"address": box("noreply")},
+                                                                {"address": box("ghost")}]))
     assert result["failed"] and "mailboxes[1].address" in result["msg"] and box("ghost") in result["msg"]
     assert tenant.log.writes("exchange", since=mark) == []
 
 
 def test_info_answers_who_may_send_as_whom(emulator, tenant):
     app_id, sp_id = sending_app(emulator, tenant, "relay-info", "rbac")
-    play(emulator, access_task(app_id, mailboxes=[{"address": box("noreply")}]))
+    results(emulator, access_task(app_id, mailboxes=[{"address": box("noreply")}]))
     tenant.exchange.transport_config["SmtpClientAuthenticationDisabled"] = True
     mark = tenant.log.mark()
-    report, whole, every = play(emulator, [
+    report, whole, every = results(emulator, [
         {"o365.smtp_oauth.exchange_smtp_access_info": {"app_id": app_id}},
         {"o365.smtp_oauth.exchange_smtp_access_info": {}},
         {"o365.smtp_oauth.exchange_smtp_access_info": {"app_id": app_id, "all_mailboxes": True}}])
@@ -186,7 +176,7 @@ def test_propagation_wait_for_effect_then_absent_revokes(emulator, tenant):
     app_id, sp_id = sending_app(emulator, tenant, "relay-slow", "rbac")
     tenant.exchange.propagation_delay = 2.0
     declared = dict(mailboxes=[{"address": box("alerts")}], wait_for_effect=True, wait_timeout=30)
-    [waited] = play(emulator, access_task(app_id, **declared))
+    [waited] = results(emulator, access_task(app_id, **declared))
     # Seen in the admin API, yet still 'pending': only an SMTP login proves it (next test).
     assert waited["changed"] and waited["mailboxes"][0]["admin_api_in_effect"] is True, waited
     assert waited["mailboxes"][0]["verdict"]["status"] == "pending"
@@ -194,7 +184,7 @@ def test_propagation_wait_for_effect_then_absent_revokes(emulator, tenant):
 
     tenant.exchange.propagation_delay = 0
     mark = tenant.log.mark()
-    [gone] = play(emulator, access_task(app_id, state="absent", **declared))
+    [gone] = results(emulator, access_task(app_id, state="absent", **declared))
     assert gone["changed"] and [e["cmdlet"] for e in tenant.log.writes("exchange", since=mark)] == [
         "Remove-ManagementRoleAssignment", "Remove-ManagementScope", "Remove-ServicePrincipal"]
     code, reply = smtp_login(emulator, tenant, app_id, sp_id, box("alerts"))
@@ -205,10 +195,10 @@ def test_wait_for_effect_on_a_rerun_waits_for_what_the_last_run_configured(emula
     app_id, sp_id = sending_app(emulator, tenant, "relay-later", "rbac")
     tenant.exchange.propagation_delay = 6.0  # far beyond the first run's write-to-read time
     declared = dict(mailboxes=[{"address": box("alerts")}], wait_for_effect=True)
-    [first] = play(emulator, access_task(app_id, wait_timeout=0, **declared))
+    [first] = results(emulator, access_task(app_id, wait_timeout=0, **declared))
     assert first["changed"] and first["mailboxes"][0]["verdict"]["status"] == "pending", first
     mark = tenant.log.mark()
-    [again] = play(emulator, access_task(app_id, wait_timeout=30, **declared))
+    [again] = results(emulator, access_task(app_id, wait_timeout=30, **declared))
     assert not again["changed"] and again["mailboxes"][0]["verdict"]["status"] == "allowed", again
     assert tenant.log.writes("exchange", since=mark) == []
     assert smtp_login(emulator, tenant, app_id, sp_id, box("alerts"))[0] == 235
@@ -218,9 +208,9 @@ def test_rbac_app_that_also_holds_the_entra_permission_is_denied_and_told_why(em
     """The Entra SMTP.SendAsApp role in the token makes Exchange check FullAccess: the RBAC grant stops working.
     The module warns, the verdict says so, and a real XOAUTH2 login agrees (535 5.7.3)."""
     app_id, sp_id = sending_app(emulator, tenant, "relay-both", "classic")  # consented SMTP.SendAsApp in Entra
-    [result] = play(emulator, access_task(app_id, authorization_model="rbac", mailboxes=[{"address": box("alerts")}]))
+    [result] = results(emulator, access_task(app_id, authorization_model="rbac", mailboxes=[{"address": box("alerts")}]))
     assert any("also holds the Entra permission SMTP.SendAsApp" in w for w in result.get("warnings", [])), result
-    [info] = play(emulator, {"name": "info", "o365.smtp_oauth.exchange_smtp_access_info": {"app_id": app_id}})
+    [info] = results(emulator, {"name": "info", "o365.smtp_oauth.exchange_smtp_access_info": {"app_id": app_id}})
     pair = [p for p in info["pairs"] if p["mailbox"] == box("alerts")][0]
     assert pair["via"] is None and pair["verdict"]["status"] == "denied"
     assert any("ignores the RBAC role assignment" in r for r in pair["verdict"]["reasons"]), pair
@@ -230,11 +220,11 @@ def test_rbac_app_that_also_holds_the_entra_permission_is_denied_and_told_why(em
 
 def test_info_reports_the_same_in_check_mode_and_never_writes(emulator, tenant):
     app_id, sp_id = sending_app(emulator, tenant, "relay-audit", "rbac")
-    play(emulator, access_task(app_id, mailboxes=[{"address": box("alerts")}]))
+    results(emulator, access_task(app_id, mailboxes=[{"address": box("alerts")}]))
     info = {"name": "info", "o365.smtp_oauth.exchange_smtp_access_info": {"app_id": app_id}}
     mark = tenant.log.mark()
-    [normal] = play(emulator, info)
-    [checked] = play(emulator, info, check=True)
+    [normal] = results(emulator, info)
+    [checked] = results(emulator, info, check=True)
     assert not normal["changed"] and not checked["changed"]
     assert checked["pairs"] == normal["pairs"] and checked["service_principals"] == normal["service_principals"]
     assert tenant.log.writes("exchange", since=mark) == []
@@ -248,8 +238,8 @@ def test_wait_for_effect_is_not_proof_and_send_mail_in_check_mode_is(emulator, t
     app_id, sp_id = made["client_id"], made["sp"]["id"]
     tenant.exchange.propagation_delay = 1.0
     tenant.exchange.smtp_cache_delay = 3600.0  # until two logins were refused (below): no race with wall time
-    [waited] = play(emulator, access_task(app_id, mailboxes=[{"address": box("alerts")}], wait_for_effect=True,
-                                          wait_timeout=30))
+    [waited] = results(emulator, access_task(app_id, mailboxes=[{"address": box("alerts")}], wait_for_effect=True,
+                                             wait_timeout=30))
     mailbox = waited["mailboxes"][0]
     assert mailbox["admin_api_in_effect"] is True and mailbox["verdict"]["status"] == "pending", waited
     assert "permission cache" in mailbox["verdict"]["reasons"][0] and "send_mail" in mailbox["verdict"]["reasons"][0]
@@ -295,18 +285,18 @@ def test_reruns_write_nothing_whatever_form_exchange_prints_the_principal_in(emu
              access_task(classic_app, authorization_model="classic",
                          mailboxes=[{"address": box("reports"), "send_as": True}]),
              {"name": "info", "o365.smtp_oauth.exchange_smtp_access_info": {"app_id": rbac_app}}]
-    first = play(emulator, tasks)
+    first = results(emulator, tasks)
     assert first[0]["changed"] and first[1]["changed"], first
     mark = tenant.log.mark()
-    again = play(emulator, tasks)
+    again = results(emulator, tasks)
     assert not again[0]["changed"] and not again[1]["changed"], again
     assert tenant.log.writes("exchange", since=mark) == []
     [assignment] = again[2]["role_assignments"]
     assert assignment["service_principal_id"] == again[0]["service_principal_id"]
     alerts = [p for p in again[2]["pairs"] if p["mailbox"] == box("alerts")]
     assert [(p["via"], p["send_as"]) for p in alerts] == [("rbac", True)]
-    gone = play(emulator, [dict(t, **{t_key: dict(t[t_key], state="absent")})
-                           for t in tasks[:2] for t_key in [next(k for k in t if k.startswith("o365"))]])
+    gone = results(emulator, [dict(t, **{t_key: dict(t[t_key], state="absent")})
+                              for t in tasks[:2] for t_key in [next(k for k in t if k.startswith("o365"))]])
     assert gone[0]["changed"] and gone[1]["changed"]
     ex = tenant.exchange
     assert (ex.role_assignments, ex.scopes, ex.mailbox_permissions, ex.recipient_permissions,

@@ -16,7 +16,7 @@ import yaml
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._module import AUTH_ARGUMENT_SPEC
 from ansible_collections.o365.smtp_oauth.plugins.modules.send_mail import argument_spec
 from emulator import smtp_server
-from helpers.playbook import ROOT, run_playbook
+from helpers.playbook import ROOT, run_playbook, smtp_env
 
 GUIDE = os.path.join(ROOT, "docs", "migrating-from-community-general-mail.md")
 MAILBOX = "app@contoso.onmicrosoft.com"
@@ -26,12 +26,6 @@ MAILBOX = "app@contoso.onmicrosoft.com"
 def smtp(emulator, tenant):
     with smtp_server.clean_endpoint(emulator, allow=[(emulator.admin.client_id, MAILBOX)]) as server:
         yield server
-
-
-def play(emulator, smtp, tasks, env=None):
-    extra = {"O365_SMTP_HOST": smtp.host, "O365_SMTP_PORT": str(smtp.port)}
-    extra.update(env or {})
-    return run_playbook(emulator, tasks, env=extra)
 
 
 def mail_options():
@@ -95,7 +89,7 @@ def test_the_guides_after_task_runs_as_written(emulator, smtp):
                        extra_vars={"tenant_id": emulator.tenant.tenant_id,
                                    "sending_app_client_id": emulator.admin.client_id,
                                    "sending_app_secret": emulator.admin.client_secret},
-                       env={"O365_SMTP_HOST": smtp.host, "O365_SMTP_PORT": str(smtp.port)})
+                       env=smtp_env(smtp))
     result = run.task("after")
     assert run.rc == 0 and result["sent_count"] == 1, run.output[-3000:]
     [stored] = smtp.messages
@@ -114,7 +108,7 @@ def test_what_mail_users_write_is_accepted(emulator, smtp):
         {"name": "message id domain", "o365.smtp_oauth.send_mail": {
             "sender": MAILBOX, "to": ["bob@example.com"], "subject": "mid", "message_id_domain": "mail.example.org"}},
     ]
-    run = play(emulator, smtp, tasks)
+    run = run_playbook(emulator=emulator, env=smtp_env(smtp), playbook=tasks)
     assert run.rc == 0, run.output[-3000:]
     by_subject = dict((m.parsed()["Subject"], m.parsed()) for m in smtp.messages)
     assert set(by_subject) == {"Subject via msg", "try", "reply", "mid"}
@@ -127,7 +121,7 @@ def test_what_mail_users_write_is_accepted(emulator, smtp):
 @pytest.mark.parametrize("option", ["username", "password"])
 def test_basic_auth_options_are_refused_with_what_to_write(emulator, smtp, tenant, option):
     mark = tenant.log.mark()
-    run = play(emulator, smtp, [{"name": "basic", "o365.smtp_oauth.send_mail": {
+    run = run_playbook(emulator=emulator, env=smtp_env(smtp), playbook=[{"name": "basic", "o365.smtp_oauth.send_mail": {
         "sender": MAILBOX, "to": ["bob@example.com"], option: "deploy@contoso.com" if option == "username" else "pw"}}])
     result = run.task("basic")
     assert result["failed"] and result["option"] == option, result
@@ -139,12 +133,12 @@ def test_basic_auth_options_are_refused_with_what_to_write(emulator, smtp, tenan
 def test_azure_azcollection_environment_variables_are_read_after_ours(emulator, smtp):
     env = {"AZURE_TENANT_ID": None, "AZURE_CLIENT_SECRET": None, "AZURE_TENANT": emulator.tenant.tenant_id,
            "AZURE_SECRET": emulator.admin.client_secret, "AZURE_CLOUD_ENVIRONMENT": "AzureCloud"}
-    run = play(emulator, smtp, [{"name": "azenv", "o365.smtp_oauth.send_mail": {
-        "sender": MAILBOX, "to": ["bob@example.com"], "subject": "azure env"}}], env=env)
+    run = run_playbook(emulator=emulator, env=smtp_env(smtp, env), playbook=[{"name": "azenv", "o365.smtp_oauth.send_mail": {
+        "sender": MAILBOX, "to": ["bob@example.com"], "subject": "azure env"}}])
     result = run.task("azenv")
     assert run.rc == 0 and result["sent_count"] == 1, run.output[-3000:]
     # Ours win when both are set: a wrong AZURE_SECRET next to the right AZURE_CLIENT_SECRET changes nothing.
-    run = play(emulator, smtp, [{"name": "both", "o365.smtp_oauth.send_mail": {
-        "sender": MAILBOX, "to": ["bob@example.com"], "subject": "both"}}],
-        env={"AZURE_SECRET": "not-the-secret", "AZURE_TENANT": "00000000-0000-0000-0000-000000000000"})
+    env = smtp_env(smtp, {"AZURE_SECRET": "not-the-secret", "AZURE_TENANT": "00000000-0000-0000-0000-000000000000"})
+    run = run_playbook(emulator=emulator, env=env, playbook=[{"name": "both", "o365.smtp_oauth.send_mail": {
+        "sender": MAILBOX, "to": ["bob@example.com"], "subject": "both"}}])
     assert run.rc == 0 and run.task("both")["sent_count"] == 1, run.output[-3000:]

@@ -5,7 +5,7 @@ import collections
 import pytest
 
 from emulator import smtp_server
-from helpers.playbook import run_playbook
+from helpers.playbook import play, run_playbook
 
 MAILBOX = "app@contoso.onmicrosoft.com"
 
@@ -23,20 +23,12 @@ def task(**args):
     return {"name": "send", "o365.smtp_oauth.send_mail": args}
 
 
-def play(emulator, smtp, tasks, check=False, verbosity=0, env=None):
-    """Run tasks with the module pointed at the emulator; returns (results, output)."""
-    extra_env = {"O365_SMTP_HOST": smtp.host, "O365_SMTP_PORT": str(smtp.port)}
-    extra_env.update(env or {})
-    run = run_playbook(emulator, tasks, check=check, verbosity=verbosity, env=extra_env)
-    return run.results, run.output
-
-
 def smtp_writes(tenant, mark):
     return [e for e in tenant.log.since(mark) if e.get("part") == "smtp" and e.get("verb") == "DATA"]
 
 
 def test_plain_message(emulator, smtp):
-    [result], output = play(emulator, smtp, [task(body="All hosts updated.")])
+    [result], output = play(emulator, smtp=smtp, tasks=[task(body="All hosts updated.")])
     assert result["changed"] and result["sent_count"] == 1 and result["failed_count"] == 0
     [stored] = smtp.messages
     msg = stored.parsed()
@@ -48,9 +40,9 @@ def test_plain_message(emulator, smtp):
 def test_html_with_text_alternative_attachments_cc_bcc(emulator, smtp, tmp_path):
     report = tmp_path / "report.csv"
     report.write_text("host,state\nweb1,ok\n")
-    [result], output = play(emulator, smtp, [task(body="text version", body_html="<h1>html version</h1>",
-                                                  cc=["Carol <carol@example.com>"], bcc=["audit@example.com"],
-                                                  attach=[str(report)])])
+    tasks = [task(body="text version", body_html="<h1>html version</h1>", cc=["Carol <carol@example.com>"],
+                  bcc=["audit@example.com"], attach=[str(report)])]
+    [result], output = play(emulator, smtp=smtp, tasks=tasks)
     assert result["sent_count"] == 1
     [stored] = smtp.messages
     msg = stored.parsed()
@@ -65,7 +57,7 @@ def test_html_with_text_alternative_attachments_cc_bcc(emulator, smtp, tmp_path)
 def test_bulk_over_one_connection(emulator, smtp, tenant):
     mark = tenant.log.mark()
     messages = [{"to": ["user%d@example.com" % i], "subject": "report %d" % i} for i in range(25)]
-    [result], output = play(emulator, smtp, [task(messages=messages, rate_limit=0)])
+    [result], output = play(emulator, smtp=smtp, tasks=[task(messages=messages, rate_limit=0)])
     assert result["sent_count"] == 25 and result["connections"] == 1
     assert [m.rcpt_tos[0] for m in smtp.messages] == ["user%d@example.com" % i for i in range(25)]
     assert sum(1 for e in tenant.log.since(mark) if e.get("part") == "smtp" and e.get("verb") == "AUTH") == 1
@@ -73,7 +65,7 @@ def test_bulk_over_one_connection(emulator, smtp, tenant):
 
 def test_check_mode_sends_nothing(emulator, smtp, tenant):
     mark = tenant.log.mark()
-    [result], output = play(emulator, smtp, [task()], check=True)
+    [result], output = play(emulator, smtp=smtp, tasks=[task()], check=True)
     assert result["changed"] and result["messages"][0]["status"] == "check_mode"
     assert smtp.messages == [] and smtp_writes(tenant, mark) == []
     verbs = [e["verb"] for e in tenant.log.since(mark) if e.get("part") == "smtp"]
@@ -99,7 +91,7 @@ def test_each_failure_is_diagnosed(emulator, smtp, tenant, case, code, words):
     elif case == "quota":
         smtp.settings.recipients_per_day = 1
         args["to"] = ["a@example.com", "b@example.com"]
-    [result], output = play(emulator, smtp, [task(**args)])
+    [result], output = play(emulator, smtp=smtp, tasks=[task(**args)])
     assert result["failed"], result
     text = str(result.get("msg")) + str(result.get("error_fix")) + str(result.get("messages"))
     assert code in text and words.lower() in text.lower()
@@ -127,14 +119,14 @@ def test_refused_recipient_with_fail_on_refused_false_leaves_the_task_ok(emulato
 
 def test_refused_recipient_fails_the_task_by_default(emulator, smtp):
     smtp.settings.refuse_recipients = {"ghost@example.com"}
-    [result], output = play(emulator, smtp, [task(to=["bob@example.com", "ghost@example.com"])])
+    [result], output = play(emulator, smtp=smtp, tasks=[task(to=["bob@example.com", "ghost@example.com"])])
     assert result["failed"] is True and "ghost@example.com" in result["msg"] and "5.1.10" in result["msg"]
     assert result["sent_count"] == 1 and len(smtp.messages) == 1
 
 
 def test_header_injection_refused_before_connecting(emulator, smtp, tenant):
     mark = tenant.log.mark()
-    [result], output = play(emulator, smtp, [task(subject="hi\nBcc: victim@example.com")])
+    [result], output = play(emulator, smtp=smtp, tasks=[task(subject="hi\nBcc: victim@example.com")])
     assert result["failed"] and result.get("option") == "subject" and "line break" in result["msg"]
     assert [e for e in tenant.log.since(mark) if e.get("part") == "smtp"] == []
 
@@ -143,7 +135,7 @@ def test_dropped_connection_mid_bulk_no_duplicate_no_loss(emulator, smtp):
     smtp.faults.add("MAIL", "drop", times=1)
     smtp.faults.add("DATA", "close", times=1)
     messages = [{"to": ["user%d@example.com" % i]} for i in range(8)]
-    [result], output = play(emulator, smtp, [task(messages=messages, rate_limit=0, retry_delay=0.05)])
+    [result], output = play(emulator, smtp=smtp, tasks=[task(messages=messages, rate_limit=0, retry_delay=0.05)])
     assert result["sent_count"] == 8 and result["connections"] == 3
     counts = collections.Counter(m.message_id for m in smtp.messages)
     assert sorted(counts) == sorted(m["message_id"] for m in result["messages"]) and set(counts.values()) == {1}
@@ -151,13 +143,13 @@ def test_dropped_connection_mid_bulk_no_duplicate_no_loss(emulator, smtp):
 
 def test_busy_server_is_retried(emulator, smtp):
     smtp.faults.add("MAIL", "busy", times=2)
-    [result], output = play(emulator, smtp, [task(retry_delay=0.05)])
+    [result], output = play(emulator, smtp=smtp, tasks=[task(retry_delay=0.05)])
     assert result["sent_count"] == 1 and result["messages"][0]["attempts"] == 3 and result["retry_count"] == 2
 
 
 def test_secret_never_in_verbose_output(emulator, smtp):
     sentinel_secret = emulator.admin.client_secret
-    [result], output = play(emulator, smtp, [task(debug=True)], verbosity=4)
+    [result], output = play(emulator, smtp=smtp, tasks=[task(debug=True)], verbosity=4)
     assert result["sent_count"] == 1
     assert sentinel_secret not in output
     assert "eyJ" not in output  # no JWT (header of every token) at -vvvv, including the SMTP transcript
@@ -166,7 +158,7 @@ def test_secret_never_in_verbose_output(emulator, smtp):
 
 def test_concurrent_connections_4_3_2_backoff(emulator, smtp, tenant):
     tenant.faults.add("smtp", match="MAIL", kind="status", status=432, times=1)
-    [result], output = play(emulator, smtp, [task(retry_delay=0.05)])
+    [result], output = play(emulator, smtp=smtp, tasks=[task(retry_delay=0.05)])
     assert result["sent_count"] == 1 and result["messages"][0]["attempts"] == 2 and result["connections"] == 2
     assert len(smtp.messages) == 1
 
@@ -179,7 +171,7 @@ def test_token_renewed_during_a_long_send(emulator, smtp, tenant):
     tenant.faults.add("smtp", match="DATA_END", kind="delay", seconds=1.0, times=None)
     mark = tenant.log.mark()
     messages = [{"to": ["user%d@example.com" % i]} for i in range(8)]
-    [result], output = play(emulator, smtp, [task(messages=messages, rate_limit=0)])
+    [result], output = play(emulator, smtp=smtp, tasks=[task(messages=messages, rate_limit=0)])
     assert result["sent_count"] == 8 and result["token_renewals"] >= 1 and result["connections"] >= 2
     auths = [e for e in tenant.log.since(mark) if e.get("part") == "smtp" and e.get("verb") == "AUTH"]
     assert len(auths) >= 2 and all(e["status"] == 235 for e in auths)
@@ -209,7 +201,7 @@ def test_secure_never_sends_to_a_plain_relay_and_says_the_credential_is_not_used
     relay = Controller(Relay(), hostname="127.0.0.1", port=port)
     relay.start()
     try:
-        [result], output = play(emulator, smtp, [task(secure="never", host="127.0.0.1", port=port)])
+        [result], output = play(emulator, smtp=smtp, tasks=[task(secure="never", host="127.0.0.1", port=port)])
     finally:
         relay.stop()
     assert result["changed"] and result["sent_count"] == 1, result.get("msg")

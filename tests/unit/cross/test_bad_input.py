@@ -141,7 +141,7 @@ FOUND = [
 
 @pytest.mark.parametrize("name,option,value", FOUND, ids=["%s-%s-%r" % case for case in FOUND])
 def test_found_bad_values_name_their_option(name, option, value, emulated):
-    module, _ = _options(name)
+    module = _options(name)[0]
     args = dict(MODULES[name])
     args[option] = value
     result = _run(module, args)
