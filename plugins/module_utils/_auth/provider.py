@@ -3,7 +3,7 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """TokenProvider: tokens per scope, reused in the process and, optionally, across the tasks of a play through
 a file cache (token_cache). The one way to a token: `get_access_token(scope, fresh=False)` (fresh after a
-service refused the cached one), `token_source(scope)` for the SMTP session; `on_acquire` sees every request to
+service refused the cached one), `token_source(scope)` for the SMTP session (its `prefetch()` starts the request early); `on_acquire` sees every request to
 the credential (the relay's metrics)."""
 
 from __future__ import absolute_import, division, print_function
@@ -28,6 +28,8 @@ class TokenProvider(object):
         self.clock = clock
         self._memory = {}
         self._lock = threading.Lock()
+        self._prefetching = {}  # scope -> the thread of prefetch(scope), until get_access_token(scope) joins it
+        self._prefetch_errors = {}
         self.cache = None
         if cache_dir:
             from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth.token_cache import FileTokenCache
@@ -51,8 +53,36 @@ class TokenProvider(object):
         """An AccessToken for scope: from memory, else the file cache, else the credential.
 
         fresh=True skips both caches (a service refused the cached token as expired) and stores the new token in
-        both, so the next task of the play does not pick up the refused one.
+        both, so the next task of the play does not pick up the refused one. After prefetch(scope), the first call
+        waits for it and returns its token or raises its error (one request either way).
         """
+        started = self._prefetching.pop(scope, None)
+        if started is not None:
+            started.join()
+            error = self._prefetch_errors.pop(scope, None)
+            if error is not None and not fresh:
+                raise error
+        return self._get(scope, fresh)
+
+    def prefetch(self, scope):
+        """Start getting scope's token in a background thread, so that the wait for the identity platform overlaps
+        other waiting (send_mail: the SMTP connection, EHLO and STARTTLS). Nothing is sent with the token until
+        get_access_token(scope) hands it over."""
+        if scope in self._prefetching:
+            return
+
+        def run():
+            try:
+                self._get(scope, False)
+            except Exception as error:  # handed to the first get_access_token(scope), in the caller's thread
+                self._prefetch_errors[scope] = error
+
+        thread = threading.Thread(target=run, name="o365-token-prefetch")
+        thread.daemon = True  # a task that fails before it needs the token does not wait for it
+        self._prefetching[scope] = thread
+        thread.start()
+
+    def _get(self, scope, fresh):
         with self._lock:
             token = None if fresh else self._memory.get(scope)
             if not self._fresh(token):
@@ -67,6 +97,7 @@ class TokenProvider(object):
         """The callable an SmtpSession asks for its token: token_source(fresh=False) -> AccessToken."""
         def token_source(fresh=False):
             return self.get_access_token(scope, fresh=fresh)
+        token_source.prefetch = lambda: self.prefetch(scope)
         return token_source
 
     def _acquire(self, scope):

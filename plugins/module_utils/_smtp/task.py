@@ -123,6 +123,9 @@ def send_mail_task(params, check_mode, token_source, cloud_smtp_host, claims_dec
                           ehlohost=_host_name(params.get("ehlohost"), "ehlohost"), mailbox=mailbox, token_source=token_source,
                           transcript=bool(params.get("debug")), claims_decoder=claims_decoder)
     result = {"mailbox": mailbox, "changed": False}
+    prefetch = getattr(token_source, "prefetch", None)
+    if prefetch is not None and (connect or not check_mode):
+        prefetch()  # the token request overlaps the connection, EHLO and STARTTLS; AUTH still waits for both
     try:
         if check_mode:
             if connect:

@@ -150,3 +150,40 @@ def test_module_message_suboptions_are_the_task_keys():
     spec = send_mail.argument_spec()
     assert set(spec["messages"]["options"]) == set(MESSAGE_KEYS)
     assert all(key in spec for key in MESSAGE_KEYS)  # every per-message key has a top-level default
+
+
+def _gated_provider(server):
+    """A TokenProvider whose credential records how many SMTP connections the endpoint had accepted when the
+    token was requested, and answers only once the endpoint has accepted one (the overlap, without timing)."""
+    from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth.credential import AccessToken, Credential
+    from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth.provider import TokenProvider
+
+    class Gated(Credential):
+        kind = "client_secret"
+        seen = []
+
+        def _acquire(self, scope):
+            self.seen.append(server.connections)
+            deadline = time.monotonic() + 10
+            while server.connections == 0 and time.monotonic() < deadline:
+                time.sleep(0.005)
+            return AccessToken(server.app_token(APP), int(time.time()) + 3600)
+
+    credential = Gated(tenant_id="t.example", client_id="c")
+    return credential, TokenProvider(credential).token_source("https://outlook.office365.com/.default")
+
+
+def test_the_token_is_requested_while_the_connection_is_made(smtp):
+    credential, source = _gated_provider(smtp)
+    result = send_mail_task(params(smtp), False, source, None)
+    assert result["sent_count"] == 1 and result["connections"] == 1
+    # Asked before the endpoint had a connection, answered only after it had one: the two waits overlapped.
+    assert credential.seen == [0] and len(smtp.messages) == 1
+
+
+def test_no_token_request_for_bad_input_or_a_check_mode_run_that_does_not_connect(smtp):
+    credential, source = _gated_provider(smtp)
+    with pytest.raises(ConfigError):
+        send_mail_task(params(smtp, messages=[{"to": ["broken"]}]), False, source, None)
+    result = send_mail_task(params(smtp, to=["bob@example.com"]), True, source, None, connect=False)
+    assert result["messages"][0]["status"] == "check_mode" and credential.seen == []
