@@ -413,14 +413,11 @@ def argument_spec():
 
 
 def _claims_decoder():
-    # Diagnosis only (no signature check); optional so a missing helper never hides the SMTP answer.
-    try:
-        from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth.jwt_claims import decode_claims
-    except ImportError:
-        return None
-
+    # Diagnosis only (no signature check), imported when an answer is diagnosed: a task that sends pays nothing;
+    # any failure (the helper missing too) gives None, so it never hides the SMTP answer.
     def decode(token):
         try:
+            from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth.jwt_claims import decode_claims
             return decode_claims(token)
         except Exception:
             return None

@@ -96,6 +96,9 @@ def test_each_failure_is_diagnosed(emulator, smtp, tenant, case, code, words):
     text = str(result.get("msg")) + str(result.get("error_fix")) + str(result.get("messages"))
     assert code in text and words.lower() in text.lower()
     assert "Traceback" not in text
+    if case == "no_permission":
+        # Read from the token's claims (the module's claims decoder): which app, so the user knows whose rights.
+        assert "app %s in tenant" % emulator.admin.client_id in text, text
 
 
 @pytest.mark.parametrize("refused", [["ghost@example.com"], ["ghost@example.com", "bob@example.com"]])
