@@ -4,7 +4,7 @@ and clock injected, so nothing here waits)."""
 import email.utils
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given, settings, strategies as st
 
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._retry import (
     MAX_RETRY_AFTER,
@@ -77,6 +77,8 @@ def test_max_attempts_counts_the_first_attempt():
     assert len(fake.sleeps) == 2
 
 
+# No wall-clock deadline for the property tests: they run on a fake clock, and a busy machine is not a bug.
+@settings(deadline=None)
 @given(st.lists(st.one_of(st.none(), st.floats(min_value=0, max_value=1e6)), max_size=30),
        st.floats(min_value=0, max_value=300), st.floats(min_value=0, max_value=1))
 def test_never_waits_more_than_total(retry_afters, total, jitter):
@@ -200,6 +202,7 @@ def test_poll_raises_what_read_raises():
     assert fake.sleeps == []
 
 
+@settings(deadline=None)  # a fake clock (see test_never_waits_more_than_total)
 @given(st.floats(min_value=0, max_value=500), st.floats(min_value=0.01, max_value=20),
        st.floats(min_value=0.01, max_value=60), st.floats(min_value=0, max_value=30))
 def test_poll_never_runs_past_its_deadline(timeout, delay, max_delay, read_cost):
