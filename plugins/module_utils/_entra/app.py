@@ -206,12 +206,12 @@ class AppState(object):
         declared = self.params.get("owners")
         if declared is None:
             return None
+        for owner in declared:
+            check_owner(owner)
         current = {}
         if app:
             for owner in self.graph.list("applications/%s/owners" % app["id"]):
                 current[owner["id"].lower()] = owner.get("userPrincipalName") or owner.get("appId") or owner["id"]
-        for owner in declared:
-            check_owner(owner)
         wanted = {}
         for owner in declared:
             if is_guid(owner) and owner.lower() in current:
