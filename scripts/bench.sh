@@ -13,10 +13,11 @@ status=0
 for bench in tests/benchmarks/bench_*.py; do
   name=$(basename "$bench" .py)
   case "$name" in *"${1:-}"*) ;; *) continue ;; esac
-  echo "=== $name" >&2
+  t0=$SECONDS
   if ! python "$bench" > "$out/$name.txt" 2> "$out/$name.err"; then
     echo "  $name failed:" >&2; tail -20 "$out/$name.err" >&2; status=1
   fi
+  echo "=== $name: $((SECONDS - t0)) s" >&2  # the suite's time budget: what each benchmark costs
 done
 printf '\n%-22s | %s\n' "benchmark" "figure"
 printf -- '-----------------------+-------------------------------------------------------------------------------\n'
