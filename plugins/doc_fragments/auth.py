@@ -132,6 +132,9 @@ options:
     description:
       - Folder where access tokens are kept between tasks (mode 0700, files 0600), so a play asks for a token
         once per scope instead of once per task. Secrets are never written there.
+      - A folder that does not exist is created with mode 0700. An existing folder must belong to the user the
+        module runs as and be closed to others (0700); its mode is never changed (a shared folder such as C(/tmp)
+        is refused, not closed).
       - Unset means tokens live only for the task.
       - If not set, the environment variable E(O365_TOKEN_CACHE_DIR) is used.
     type: path

@@ -72,3 +72,17 @@ def test_a_cache_that_cannot_be_written_warns_naming_token_cache_dir_and_the_tas
         assert len(warnings) == 1 and str(cache) in warnings[0], result.get("warnings")
     secret = emulator.env()["AZURE_CLIENT_SECRET"]
     assert secret not in second.output
+
+
+def test_a_folder_others_can_enter_fails_naming_token_cache_dir_and_keeps_its_mode(emulator, tenant, tmp_path):
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    os.chmod(str(shared), 0o1777)  # like /tmp
+    mark = tenant.log.mark()
+    run = run_playbook(emulator, tasks(1), env={"O365_TOKEN_CACHE_DIR": str(shared)})
+    [result] = run.results
+    assert run.rc != 0 and result.get("failed"), run.output[-2000:]
+    assert "token_cache_dir" in result["msg"] and "other users" in result["msg"], result["msg"]
+    assert "Traceback" not in run.output
+    assert stat.S_IMODE(os.stat(str(shared)).st_mode) == 0o1777 and os.listdir(str(shared)) == []
+    assert token_requests(tenant, mark) == []  # refused before any request

@@ -119,6 +119,10 @@ class TokenProvider(object):
         key = self.cache_key(scope)
         # Holding the lock across read-acquire-write makes concurrent tasks wait for one request.
         with self.cache.lock(key):
+            for problem in self.cache.problems:
+                self.cache_errors.append("token_cache_dir: %s; the cache is used unlocked, so tasks started "
+                                         "together may each ask for a token" % problem)
+            del self.cache.problems[:]
             entry = None if fresh else self.cache.load(key)
             if entry is not None:
                 token = AccessToken(entry["token"], int(entry["expires_on"]))

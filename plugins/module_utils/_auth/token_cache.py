@@ -44,13 +44,17 @@ class FileTokenCache(object):
             raise ConfigError("must be a folder path", option=OPTION)
         self.directory = os.path.abspath(os.path.expanduser(str(directory)))
         self._ready = False
+        self.problems = []  # what went wrong without failing the task (lock files); the provider warns
 
     def _prepare(self):
-        """Create the folder 0700 or check an existing one: ours, and nobody else may read it."""
+        """Create the folder 0700 or check an existing one: ours, and nobody else may enter it. An existing folder's
+        mode is never changed: it may be shared (token_cache_dir: /tmp, as root, must not close /tmp to others)."""
         if self._ready:
             return
+        created = False
         try:
             os.makedirs(self.directory, mode=0o700)
+            created = True
         except OSError as error:
             if error.errno != errno.EEXIST:
                 raise ConfigError("cannot create the token cache folder %s: %s" % (self.directory, error.strerror),
@@ -61,9 +65,13 @@ class FileTokenCache(object):
         if hasattr(os, "getuid") and info.st_uid != os.getuid():
             raise ConfigError("the token cache folder %s belongs to another user" % self.directory, option=OPTION,
                               fix="use a folder owned by the user running the module (tokens are credentials)")
-        if stat.S_IMODE(info.st_mode) != 0o700:
-            # makedirs honours the umask and an existing folder may be wider: tokens must stay private.
-            os.chmod(self.directory, 0o700)
+        mode = stat.S_IMODE(info.st_mode)
+        if created and mode != 0o700:
+            os.chmod(self.directory, 0o700)  # makedirs honours the umask: the folder it made gets exactly 0700
+        elif mode & 0o077:
+            raise ConfigError("the folder %s can be entered by other users (mode %04o)" % (self.directory, mode),
+                              option=OPTION, fix="give a folder only its owner can enter (mode 0700) or a path that "
+                                                 "does not exist yet (it is created 0700): tokens are credentials")
         self._ready = True
 
     def _path(self, key, suffix=".json"):
@@ -71,9 +79,16 @@ class FileTokenCache(object):
 
     @contextlib.contextmanager
     def lock(self, key):
-        """Exclusive per-key lock across processes (held while one of them acquires a token)."""
+        """Exclusive per-key lock across processes (held while one of them acquires a token). When the lock file
+        cannot be made (a read-only or full disk) the block runs unlocked and `problems` says why: the task still
+        gets its token, tasks started together may each ask for one."""
         self._prepare()
-        fd = os.open(self._path(key, ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fd = os.open(self._path(key, ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as error:
+            self.problems.append("cannot create a lock file in %s (%s)" % (self.directory, error.strerror or error))
+            yield
+            return
         try:
             if fcntl is not None:
                 fcntl.flock(fd, fcntl.LOCK_EX)

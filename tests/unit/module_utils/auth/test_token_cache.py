@@ -37,12 +37,24 @@ def test_folder_0700_and_file_0600_even_with_a_loose_umask(tmp_path):
     assert cache.load("k1")["token"] == "tok" and cache.load("k1")["expires_on"] == 2000000000
 
 
-def test_an_existing_loose_folder_is_tightened(tmp_path):
+@pytest.mark.parametrize("loose", [0o755, 0o1777, 0o710])
+def test_an_existing_folder_others_can_enter_is_refused_and_left_as_it_is(tmp_path, loose):
+    # token_cache_dir: /tmp (as root) must neither close /tmp to everyone else nor put tokens where others look.
     folder = tmp_path / "shared"
-    folder.mkdir(mode=0o755)
-    os.chmod(str(folder), 0o755)
+    folder.mkdir()
+    os.chmod(str(folder), loose)
+    with pytest.raises(ConfigError) as info:
+        FileTokenCache(str(folder)).store("k", "t", 1)
+    assert info.value.option == "token_cache_dir" and "other users" in str(info.value)
+    assert "0700" in info.value.fix
+    assert mode(str(folder)) == loose and os.listdir(str(folder)) == []
+
+
+def test_an_existing_private_folder_is_used(tmp_path):
+    folder = tmp_path / "private"
+    folder.mkdir(mode=0o700)
     FileTokenCache(str(folder)).store("k", "t", 1)
-    assert mode(str(folder)) == 0o700
+    assert mode(str(folder)) == 0o700 and FileTokenCache(str(folder)).load("k")["token"] == "t"
 
 
 def test_a_file_where_the_folder_should_be_names_the_option(tmp_path):
@@ -151,8 +163,34 @@ def test_a_cache_that_cannot_be_written_does_not_fail_the_task(tmp_path):
             return AccessToken("fresh-token", int(time.time()) + 3600)
 
     provider = TokenProvider(OneToken(tenant_id="t.example", client_id="c"), cache_dir=str(tmp_path / "c"))
+    (tmp_path / "c").mkdir(mode=0o700)
     blocker = tmp_path / "c" / (provider.cache_key("s") + ".json")
-    blocker.mkdir(parents=True)  # a folder where the cache file should go: the rename fails
+    blocker.mkdir()  # a folder where the cache file should go: the rename fails
     assert provider.get_token("s") == "fresh-token"
     assert len(provider.cache_errors) == 1 and "token_cache_dir" in provider.cache_errors[0]
     assert not [f for f in os.listdir(str(tmp_path / "c")) if f.startswith(".tmp-")]
+
+
+def test_a_lock_file_that_cannot_be_made_warns_and_the_cache_still_serves(tmp_path):
+    import time
+
+    from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth.credential import AccessToken, Credential
+    from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth.provider import TokenProvider
+
+    class Counted(Credential):
+        kind = "client_secret"
+        calls = 0
+
+        def _acquire(self, scope):
+            Counted.calls += 1
+            return AccessToken("token-%d" % Counted.calls, int(time.time()) + 3600)
+
+    folder = tmp_path / "c"
+    first = TokenProvider(Counted(tenant_id="t.example", client_id="c"), cache_dir=str(folder))
+    folder.mkdir(mode=0o700)
+    (folder / (first.cache_key("s") + ".lock")).mkdir()  # the lock file cannot be opened (root or not)
+    assert first.get_token("s") == "token-1"
+    assert len(first.cache_errors) == 1 and "lock file" in first.cache_errors[0], first.cache_errors
+    assert first.cache_errors[0].startswith("token_cache_dir: ") and str(folder) in first.cache_errors[0]
+    second = TokenProvider(Counted(tenant_id="t.example", client_id="c"), cache_dir=str(folder))
+    assert second.get_token("s") == "token-1" and Counted.calls == 1  # read from the file, unlocked
