@@ -87,10 +87,12 @@ class _MsalCredential(Credential):
         return self._app
 
     def _acquire(self, scope):
+        # expires_in counts from the answer: counted from before the request, the expiry never passes the token's.
+        started = int(time.time())
         result = self._application().acquire_token_for_client(scopes=[scope])
         if "access_token" in result:
             expires_in = int(result.get("expires_in") or 0)
-            return AccessToken(result["access_token"], int(time.time()) + expires_in)
+            return AccessToken(result["access_token"], started + expires_in)
         from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth.aadsts import translate_aadsts
         error = translate_aadsts(result, option_hint=self.option)
         status = self.http.last_status
