@@ -19,6 +19,7 @@ the parts Ansible runs for any module:
 import base64
 import glob
 import io
+import json
 import os
 import re
 import statistics
@@ -70,7 +71,6 @@ def payload_build_ms(env, modules, rounds=7):
                           env=env, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         return {}  # ansible-core's internals changed: printed as n/a
-    import json
     return json.loads(proc.stdout)
 
 
