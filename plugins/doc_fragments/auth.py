@@ -61,6 +61,30 @@ options:
       - If not set, the environment variable E(AZURE_FEDERATED_TOKEN_FILE) is used.
     type: path
     version_added: 0.1.0
+  federated_token_source:
+    description:
+      - Where the federated (OIDC) token of workload identity federation comes from.
+      - V(file) reads O(federated_token_file).
+      - V(github) asks GitHub Actions for the job's OIDC token, with the audience of O(cloud)
+        (C(api://AzureADTokenExchange), C(...USGov), C(...China)), from E(ACTIONS_ID_TOKEN_REQUEST_URL) and
+        E(ACTIONS_ID_TOKEN_REQUEST_TOKEN). GitHub sets them only when the workflow or job has
+        C(permissions: id-token: write).
+      - V(gitlab) reads the GitLab CI C(id_tokens:) variable named by O(federated_token_variable).
+      - V(auto) uses O(federated_token_file) when it is set, else V(github) when E(GITHUB_ACTIONS) is C(true), else
+        V(gitlab) when E(GITLAB_CI) is C(true). When no other credential option is set, such a CI job
+        authenticates with its own OIDC token and needs nothing but O(tenant_id) and O(client_id).
+      - The token is fetched each time an access token is needed and is never written to disk or shown.
+    type: str
+    choices: [auto, file, github, gitlab]
+    default: auto
+    version_added: 0.1.0
+  federated_token_variable:
+    description:
+      - The name of the GitLab CI C(id_tokens:) variable that holds the job's OIDC token, for
+        O(federated_token_source=gitlab). Its C(aud) must be the federated credential's audience.
+    type: str
+    default: GITLAB_OIDC_TOKEN
+    version_added: 0.1.0
   managed_identity:
     description:
       - Authenticate with the managed identity of the Azure resource running the module.
@@ -88,8 +112,10 @@ options:
   auth_method:
     description:
       - Which credential to use.
-      - V(auto) takes the first of O(access_token), O(certificate_path), O(client_secret), O(federated_token_file),
-        O(managed_identity), O(azure_cli) that is set, and warns about the others.
+      - V(auto) takes the first of O(access_token), O(certificate_path), O(client_secret), O(federated_token_file)
+        (or O(federated_token_source) other than V(auto)), O(managed_identity), O(azure_cli) that is set, and warns
+        about the others. When none is set, a GitHub Actions or GitLab CI job uses workload identity with its own
+        OIDC token (see O(federated_token_source)).
     type: str
     choices: [auto, client_secret, certificate, workload_identity, managed_identity, azure_cli, access_token]
     default: auto

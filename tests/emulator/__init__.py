@@ -22,7 +22,7 @@ from emulator.tokens import ExternalIssuer
 ADMIN_NAME = "o365-smtp-oauth-admin"
 ADMIN_GRAPH_ROLES = ("Application.ReadWrite.All", "AppRoleAssignment.ReadWrite.All")
 ADMIN_EXCHANGE_ROLES = ("Exchange.ManageAsApp",)
-OPTIONAL_PARTS = ("graph_api", "exchange_api")  # each: register(router, tenant), loaded when present
+OPTIONAL_PARTS = ("graph_api", "exchange_api", "github_oidc")  # each: register(router, tenant), loaded when present
 
 
 class Admin(object):
@@ -174,13 +174,23 @@ class Emulator(object):
             tenant.add_certificate(app, made["certificate"])
         return made
 
-    def issue_federated_token(self, issuer, subject, audience=identity.FEDERATION_AUDIENCE, lifetime=600, **claims):
-        """A token from an external OIDC issuer (e.g. GitHub Actions) that the tenant can verify."""
+    def _external_issuer(self, issuer):
         external = self._issuers.get(issuer)
         if external is None:
             external = self._issuers[issuer] = ExternalIssuer(issuer)
         self.tenant.external_issuers[issuer] = external
-        return external.issue(subject, audience, lifetime=lifetime, **claims)
+        return external
+
+    def issue_federated_token(self, issuer, subject, audience=identity.FEDERATION_AUDIENCE, lifetime=600, **claims):
+        """A token from an external OIDC issuer (e.g. GitHub Actions) that the tenant can verify."""
+        return self._external_issuer(issuer).issue(subject, audience, lifetime=lifetime, **claims)
+
+    def github_actions_env(self, subject, owner="contoso"):
+        """What a GitHub Actions runner puts in a job's environment when the workflow has `permissions:
+        id-token: write`: GITHUB_ACTIONS and the ID token request URL / token of this emulator's endpoint, whose
+        tokens carry `subject` and are signed by the issuer the tenant trusts."""
+        from emulator import github_oidc
+        return github_oidc.new_job(self.tenant, self._external_issuer(github_oidc.ISSUER), subject, owner, self.url)
 
     def env(self, credential="secret"):
         """Variables that point the collection at this emulator; credential: secret | certificate | none."""

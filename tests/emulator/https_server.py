@@ -32,6 +32,8 @@ def part_of(path):
         return "exchange"
     if path.startswith("/msi/"):
         return "msi"
+    if path.startswith("/github-actions/"):
+        return "github"
     return "identity"
 
 

@@ -110,6 +110,7 @@ class Tenant(object):
             self.faults.clear()
             self.throttle.clear()
             self.managed_identities = {"system": None, "user": []}
+            self.github_jobs = {}  # job id -> request token, subject, owner (emulator.github_oidc)
             for app_id, spec in RESOURCES.items():
                 self._add_resource(app_id, spec)
             self.exchange = ExchangeState(self) if ExchangeState else None

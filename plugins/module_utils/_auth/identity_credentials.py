@@ -133,39 +133,55 @@ class ManagedIdentityCredential(_IdentityCredential):
 
 
 class WorkloadIdentityCredential(_IdentityCredential):
-    """An app's federated identity credential, proven by a token file the platform (GitHub Actions, Kubernetes)
-    writes and rotates."""
+    """An app's federated identity credential, proven by an OIDC token: from a file the platform (Kubernetes, a CI
+    step) writes and rotates, or from the CI platform itself (token_source: ci_tokens.GithubActionsToken or
+    GitlabIdToken), asked for at each acquisition and kept in memory only."""
 
     kind = "workload_identity"
     option = "federated_token_file"
-    OPTIONS = ("federated_token_file",)
-    purpose = "workload identity (federated token file) credentials"
+    OPTIONS = ("federated_token_file", "federated_token_source", "federated_token_variable")
+    purpose = "workload identity (federated token) credentials"
 
-    def __init__(self, federated_token_file, **kwargs):
+    def __init__(self, federated_token_file, token_source=None, **kwargs):
         super(WorkloadIdentityCredential, self).__init__(**kwargs)
         self.federated_token_file = federated_token_file
+        self.token_source = token_source
+        if token_source is not None:
+            self.option = "federated_token_source"
 
     def _claims(self):
         try:
+            if self.token_source is not None:
+                return decode_claims(self.token_source.last) if self.token_source.last else None
             with open(self.federated_token_file, "r") as handle:
                 return decode_claims(handle.read().strip())
         except (IOError, OSError, ClaimsError):
             return None
 
     def _check(self):
+        if self.token_source is not None:
+            self.token_source.check()
+            if self.token_source.name == "gitlab":  # the pipeline chose the audience: check it beforehand
+                self.token_source()
+                return self._claim_warnings("the variable %s" % self.token_source.variable)
+            return []
         path = self.federated_token_file
         if not path:
             raise ConfigError("is required for workload identity", option="federated_token_file",
-                              fix="give the path of the OIDC token your platform writes (AZURE_FEDERATED_TOKEN_FILE)")
+                              fix="give the path of the OIDC token your platform writes (AZURE_FEDERATED_TOKEN_FILE), "
+                                  "or set federated_token_source to github or gitlab in a CI job")
         if not os.path.isfile(path) or not os.access(path, os.R_OK):
             raise ConfigError("%r is not a readable file" % path, option="federated_token_file",
                               fix="give the path of the OIDC token your platform writes (AZURE_FEDERATED_TOKEN_FILE)")
         if os.path.getsize(path) == 0:
             raise ConfigError("%s is empty" % path, option="federated_token_file",
                               fix="the platform has not written the token yet; request an OIDC token first")
+        return self._claim_warnings(path)
+
+    def _claim_warnings(self, where):
         claims = self._claims()
         if claims is None:
-            return ["federated_token_file does not hold a readable JWT; Entra will probably refuse it"]
+            return ["%s does not hold a readable JWT; Entra will probably refuse it" % self.option]
         warnings = []
         aud = claims.get("aud")
         auds = aud if isinstance(aud, list) else [aud]
@@ -174,16 +190,24 @@ class WorkloadIdentityCredential(_IdentityCredential):
                 _EXCHANGE_AUDIENCES)))
         exp = claims.get("exp")
         if isinstance(exp, (int, float)) and exp <= time.time():
-            warnings.append("the federated token in %s has expired; the platform should have replaced it" % path)
+            warnings.append("the federated token in %s has expired; the platform should have replaced it" % where)
         return warnings
 
     def _build(self, azure_identity):
+        if self.token_source is not None:
+            return azure_identity.ClientAssertionCredential(self.tenant_id, self.client_id, self.token_source,
+                                                            **self._library_kwargs())
         return azure_identity.WorkloadIdentityCredential(
             tenant_id=self.tenant_id, client_id=self.client_id, token_file_path=self.federated_token_file,
             **self._library_kwargs())
 
     def _translate(self, error):
         translated = super(WorkloadIdentityCredential, self)._translate(error)
+        if self.token_source is not None and translated.option == "federated_token_file":
+            # The AADSTS table speaks of the file; here the token came from the CI platform.
+            translated.option = self.option
+            translated.fix = (translated.fix or "").replace(
+                "the token in federated_token_file", "the %s job's OIDC token" % self.token_source.title)
         claims = self._claims()
         if claims and aadsts_code(str(error)) in _FEDERATED_MISMATCH:
             # Issuer and subject are not secret and are exactly what the federated credential must match.
@@ -193,7 +217,12 @@ class WorkloadIdentityCredential(_IdentityCredential):
         return translated
 
     def cache_identity(self):
+        if self.token_source is not None:
+            return identity_hash(self.kind, self.client_id, *self.token_source.identity())
         return identity_hash(self.kind, self.client_id, os.path.abspath(self.federated_token_file or ""))
+
+    def secrets(self):
+        return self.token_source.secrets() if self.token_source is not None else []
 
 
 class AzureCliCredential(_IdentityCredential):

@@ -15,6 +15,7 @@ import os
 
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._clouds import resolve_cloud
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._errors import ConfigError
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth import ci_tokens
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth.checks import check_client_id, check_tenant
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth.credential import SHARED_OPTIONS, AccessTokenCredential
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth.provider import TokenProvider
@@ -65,11 +66,15 @@ _FLAGS = ("managed_identity", "azure_cli")
 
 
 def _present(opts, kind):
-    return [name for name in _SIGNALS[kind] if opts.get(name) not in (None, "", False)]
+    names = [name for name in _SIGNALS[kind] if opts.get(name) not in (None, "", False)]
+    # federated_token_source is always set (default auto): only a chosen source asks for workload identity.
+    if kind == "workload_identity" and (opts.get("federated_token_source") or "auto").strip().lower() != "auto":
+        names.append("federated_token_source")
+    return names
 
 
-def _choose_kind(opts):
-    """(kind, warnings) from auth_method and the options that are set."""
+def _choose_kind(opts, environ):
+    """(kind, warnings) from auth_method, the options that are set and, when none is, the CI environment."""
     method = (opts.get("auth_method") or "auto").strip().lower()
     method = _ALIASES.get(method, method)
     if method not in AUTH_METHODS:
@@ -81,10 +86,14 @@ def _choose_kind(opts):
         ignored = [names[0] for kind, names in present if kind != method]
         warnings = ["%s ignored: auth_method is %s" % (", ".join(ignored), method)] if ignored else []
         return method, warnings
+    if not present and ci_tokens.detect_platform(environ):
+        # A GitHub Actions / GitLab CI job with no credential option: its own OIDC token (workload identity).
+        return "workload_identity", []
     if not present:
         raise ConfigError("no credential is set", option="auth_method",
                           fix="set one of client_secret, certificate_path, federated_token_file, access_token, "
-                              "managed_identity: true or azure_cli: true (or their AZURE_* variables)")
+                              "managed_identity: true or azure_cli: true (or their AZURE_* variables), or "
+                              "federated_token_source in a GitHub Actions / GitLab CI job")
     flagged = [names[0] for kind, names in present if names[0] in _FLAGS]
     if flagged and len(present) > 1:
         others = [names[0] for kind, names in present if names[0] != flagged[0]]
@@ -103,11 +112,13 @@ def _cloud_from_options(opts):
                          smtp_host=opts.get("smtp_host"))
 
 
-def credential_from_options(opts, cloud=None):
+def credential_from_options(opts, cloud=None, environ=None):
     """The Credential the options ask for. ConfigError names the option; no network, no third-party import
-    beyond what the chosen kind needs. Call validate() for the full offline check and the warnings."""
+    beyond what the chosen kind needs. Call validate() for the full offline check and the warnings.
+    environ (default os.environ): where a CI job's OIDC token variables are read."""
     opts = dict(opts or {})
-    kind, warnings = _choose_kind(opts)
+    environ = os.environ if environ is None else environ
+    kind, warnings = _choose_kind(opts, environ)
     cloud = cloud or _cloud_from_options(opts)
     ca_path = opts.get("ca_path") or None
     if ca_path is not None:
@@ -133,9 +144,18 @@ def credential_from_options(opts, cloud=None):
     else:
         from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth import identity_credentials
         if kind == "workload_identity":
+            source = ci_tokens.choose_source(opts.get("federated_token_source"), opts.get("federated_token_file"),
+                                             environ)
+            token_source = None
+            if source in ("github", "gitlab"):
+                token_source = ci_tokens.token_source(source, environ, cloud.federated_audience,
+                                                      variable=opts.get("federated_token_variable"),
+                                                      ca_path=ca_path, timeout=common["timeout"])
+            if token_source is not None and opts.get("federated_token_file"):
+                warnings.append("federated_token_file ignored: federated_token_source is %s" % source)
             credential = identity_credentials.WorkloadIdentityCredential(
-                opts.get("federated_token_file"), tenant_id=tenant, client_id=check_client_id(opts.get("client_id")),
-                **common)
+                opts.get("federated_token_file") if source in ("file", None) else None, token_source=token_source,
+                tenant_id=tenant, client_id=check_client_id(opts.get("client_id")), **common)
         elif kind == "managed_identity":
             credential = identity_credentials.ManagedIdentityCredential(
                 tenant_id=tenant, client_id=check_client_id(opts.get("managed_identity_client_id"),
