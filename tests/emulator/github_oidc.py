@@ -27,7 +27,7 @@ def new_job(tenant, issuer, subject, owner, url):
     """A job's runner variables (GITHUB_ACTIONS, ACTIONS_ID_TOKEN_REQUEST_URL / _TOKEN) for subject."""
     job, request_token = uuid.uuid4().hex, secrets.token_urlsafe(32)
     with tenant.lock:
-        tenant.github_jobs[job] = {"request_token": request_token, "subject": subject, "owner": owner}
+        tenant.github_jobs[job] = {"request_token": request_token, "subject": subject, "owner": owner, "issued": []}
         tenant.external_issuers[ISSUER] = issuer
     return {"GITHUB_ACTIONS": "true", "ACTIONS_ID_TOKEN_REQUEST_URL": "%s%s%s?api-version=2.0" % (url, PATH, job),
             "ACTIONS_ID_TOKEN_REQUEST_TOKEN": request_token}
@@ -42,4 +42,5 @@ def idtoken(tenant, request):
     audience = request.query.get("audience") or "https://github.com/%s" % job["owner"]
     issuer = tenant.external_issuers[ISSUER]
     token = issuer.issue(job["subject"], audience, lifetime=LIFETIME, repository_owner=job["owner"])
+    job["issued"].append(token)  # tests look for it where it must never be (output, files)
     return Response(200, json={"value": token})
