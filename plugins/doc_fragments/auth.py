@@ -65,10 +65,10 @@ options:
     description:
       - Where the federated (OIDC) token of workload identity federation comes from.
       - V(file) reads O(federated_token_file).
-      - V(github) asks GitHub Actions for the job's OIDC token, with the audience of O(cloud)
+      - "V(github) asks GitHub Actions for the job's OIDC token, with the audience of O(cloud)
         (C(api://AzureADTokenExchange), C(...USGov), C(...China)), from E(ACTIONS_ID_TOKEN_REQUEST_URL) and
         E(ACTIONS_ID_TOKEN_REQUEST_TOKEN). GitHub sets them only when the workflow or job has
-        C(permissions: id-token: write).
+        C(permissions: id-token: write)."
       - V(gitlab) reads the GitLab CI C(id_tokens:) variable named by O(federated_token_variable).
       - V(auto) uses O(federated_token_file) when it is set, else V(github) when E(GITHUB_ACTIONS) is C(true), else
         V(gitlab) when E(GITLAB_CI) is C(true). When no other credential option is set, such a CI job

@@ -251,7 +251,8 @@ EXAMPLES = r"""
 
 - name: HTML report with a text alternative and an attachment, workload identity in CI (no secret)
   o365.smtp_oauth.send_mail:
-    federated_token_file: "{{ lookup('env', 'AZURE_FEDERATED_TOKEN_FILE') }}"
+    # the job's own OIDC token (GitHub Actions with `permissions: id-token: write`, or GitLab's id_tokens:)
+    federated_token_source: auto
     sender: ci@contoso.com
     to: dev@contoso.com
     subject: Nightly report
