@@ -43,3 +43,15 @@ def module_side(monkeypatch):
     from ansible.module_utils._internal import _traceback
     monkeypatch.setattr(_internal, "is_controller", False)
     monkeypatch.setattr(_traceback, "_is_traceback_enabled", _traceback._is_module_traceback_enabled)
+
+
+# A CI runner's own variables would make the collection take the job's OIDC token (federated_token_source: auto):
+# the tests set them themselves, so the suite behaves the same on a laptop and on a GitHub or GitLab runner.
+CI_RUNNER_VARIABLES = ("GITHUB_ACTIONS", "ACTIONS_ID_TOKEN_REQUEST_URL", "ACTIONS_ID_TOKEN_REQUEST_TOKEN",
+                       "GITLAB_CI", "GITLAB_OIDC_TOKEN")
+
+
+@pytest.fixture(autouse=True)
+def _no_ci_runner_variables(monkeypatch):
+    for name in CI_RUNNER_VARIABLES:
+        monkeypatch.delenv(name, raising=False)

@@ -25,7 +25,9 @@ HELPERS = os.path.dirname(os.path.abspath(__file__))
 VENV = os.environ.get("O365_TEST_VENV") or os.path.join(ROOT, ".venv")
 VENV_BIN = os.path.join(VENV, "bin")
 # The environment must not choose the CA: tests pass the emulator's CA explicitly (O365_CA_PATH / ca_path).
-DROPPED_ENV = ("REQUESTS_CA_BUNDLE", "SSL_CERT_FILE", "CURL_CA_BUNDLE", "ANSIBLE_CONFIG")
+# Nor may the CI runner the suite runs on choose the credential (federated_token_source: auto detects it).
+DROPPED_ENV = ("REQUESTS_CA_BUNDLE", "SSL_CERT_FILE", "CURL_CA_BUNDLE", "ANSIBLE_CONFIG", "GITHUB_ACTIONS",
+               "ACTIONS_ID_TOKEN_REQUEST_URL", "ACTIONS_ID_TOKEN_REQUEST_TOKEN", "GITLAB_CI", "GITLAB_OIDC_TOKEN")
 
 _workdir = None
 
