@@ -56,7 +56,7 @@ AUTH_ARGUMENT_SPEC = dict(
     certificate_thumbprint_algorithm=dict(type="str", choices=["sha256", "sha1"], default="sha256"),
     federated_token_file=dict(type="path", fallback=(env_fallback, ["AZURE_FEDERATED_TOKEN_FILE"])),
     federated_token_source=dict(type="str", default="auto", choices=["auto", "file", "github", "gitlab"]),
-    federated_token_variable=dict(type="str", default="GITLAB_OIDC_TOKEN"),
+    federated_token_variable=dict(type="str", default="GITLAB_OIDC_TOKEN", no_log=False),  # a name, not the token
     managed_identity=dict(type="bool", default=False),
     managed_identity_client_id=dict(type="str"),
     azure_cli=dict(type="bool", default=False),
