@@ -5,7 +5,8 @@
 set), and the TokenProvider around it.
 
 Each kind's file is imported only when chosen: msal_credentials (secret, certificate; msal itself only when a
-token is acquired), identity_credentials (managed identity, workload identity, Azure CLI: azure-identity)."""
+token is acquired), identity_credentials (managed identity, workload identity, Azure CLI: azure-identity), ci_tokens (a CI job's OIDC
+token for workload identity, and detecting the CI platform when no credential option is set)."""
 
 from __future__ import absolute_import, division, print_function
 
@@ -15,7 +16,6 @@ import os
 
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._clouds import resolve_cloud
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._errors import ConfigError
-from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth import ci_tokens
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth.checks import check_client_id, check_tenant
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth.credential import SHARED_OPTIONS, AccessTokenCredential
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth.provider import TokenProvider
@@ -65,6 +65,12 @@ def kind_signal_names():
 _FLAGS = ("managed_identity", "azure_cli")
 
 
+def _ci_tokens():
+    # Imported only when workload identity or the CI detection is needed: every task compiles what it imports.
+    from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth import ci_tokens
+    return ci_tokens
+
+
 def _present(opts, kind):
     names = [name for name in _SIGNALS[kind] if opts.get(name) not in (None, "", False)]
     # federated_token_source is always set (default auto): only a chosen source asks for workload identity.
@@ -86,7 +92,7 @@ def _choose_kind(opts, environ):
         ignored = [names[0] for kind, names in present if kind != method]
         warnings = ["%s ignored: auth_method is %s" % (", ".join(ignored), method)] if ignored else []
         return method, warnings
-    if not present and ci_tokens.detect_platform(environ):
+    if not present and _ci_tokens().detect_platform(environ):
         # A GitHub Actions / GitLab CI job with no credential option: its own OIDC token (workload identity).
         return "workload_identity", []
     if not present:
@@ -144,6 +150,7 @@ def credential_from_options(opts, cloud=None, environ=None):
     else:
         from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth import identity_credentials
         if kind == "workload_identity":
+            ci_tokens = _ci_tokens()
             source = ci_tokens.choose_source(opts.get("federated_token_source"), opts.get("federated_token_file"),
                                              environ)
             token_source = None
