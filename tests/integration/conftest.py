@@ -19,6 +19,7 @@ from helpers.playbook import run_playbook
 # collection, so a rename cannot drop a test from the range runs unnoticed.
 CORE_RANGE = {
     "test_awx_credential_type.py": "*",
+    "test_ci_oidc.py": ["test_github_actions_job_sends_with_only_the_runner_environment"],
     "test_check_mode_chain.py": ["test_check_mode_of_the_example_playbook_on_a_fresh_tenant"],
     "test_credential_expiry.py": ["test_check_mode_reports_and_fails_but_writes_and_sends_nothing"],
     "test_entra_app.py": ["test_classic_app_with_consent_create_check_create_again", "test_create_needs_unique_name",
