@@ -49,6 +49,7 @@ import email.parser
 import email.policy
 import email.utils
 import logging
+import re
 import threading
 import time
 from collections import defaultdict, deque
@@ -436,10 +437,43 @@ class ExchangeSMTP(SMTP):
         await super().smtp_AUTH(arg)
 
     async def smtp_DATA(self, arg):
+        """aiosmtpd's DATA with its checks (RFC 5321's 1000-octet lines, the size limit), reading the message in
+        blocks: aiosmtpd keeps one object a line, and Exchange takes 35 MB messages of empty lines too."""
         if not self.session.authenticated:
             await self.push(R_NOT_AUTH)
             return
-        await super().smtp_DATA(arg)
+        if not self.envelope.rcpt_tos or arg:
+            await self.push("503 5.5.1 Error: need RCPT command" if arg is None else "501 Syntax: DATA")
+            return
+        await self.push("354 End data with <CR><LF>.<CR><LF>")
+        data = await self._read_dot_terminated()
+        if len(data) > self.data_size_limit:
+            await self.push("552 Error: Too much mail data")
+        elif re.search(rb"[^\n]{%d}" % self.line_length_limit, data):
+            await self.push("500 Line too long (see RFC5321 4.5.3.1.6)")
+        else:
+            if data.startswith(b"."):
+                del data[0]
+            self.envelope.original_content = self.envelope.content = bytes(data.replace(b"\r\n..", b"\r\n."))
+            status = await self._call_handler_hook("DATA")
+            self._set_post_data_state()
+            await self.push(status)
+            return
+        self._set_post_data_state()
+
+    async def _read_dot_terminated(self):
+        """The bytes up to the line that is a lone dot (kept dot-stuffed), in blocks of the stream's limit."""
+        data = bytearray()
+        while True:
+            try:
+                block = await self._reader.readuntil(b".\r\n")
+            except asyncio.LimitOverrunError as exc:
+                data += await self._reader.readexactly(exc.consumed)
+                continue
+            if len(data) + len(block) == 3 or (bytes(data[-2:]) + block)[-5:-3] == b"\r\n":
+                data += block[:-3]
+                return data
+            data += block
 
     def data_received(self, data):
         # After STARTTLS the TLS layer hands the decrypted bytes to this same method.
@@ -667,7 +701,9 @@ class EmulatedSmtp(object):
     def accept(self, smtp, envelope, fault=None):
         """End of data: SendAs, quotas, faults, then store."""
         raw = envelope.original_content or b""
-        parsed = _HEADER_PARSER.parsebytes(raw, headersonly=True)  # only From and Message-ID are needed
+        end = raw.find(b"\r\n\r\n")
+        # Only From and Message-ID are needed: the header section alone (the parser splits what it gets in lines).
+        parsed = _HEADER_PARSER.parsebytes(raw[:end + 2] if end >= 0 else raw, headersonly=True)
         mailbox = smtp.auth_mailbox or ""
         claims = smtp.auth_claims
         senders = {envelope.mail_from.lower()}

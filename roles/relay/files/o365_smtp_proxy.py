@@ -126,9 +126,23 @@ class WireMessage(object):
 
     HEADER_LIMIT = 262144  # Postfix's header_size_limit is 102400: anything later is the body
 
+    _FIRST_HEADER = re.compile(br"Received:[^\r\n]*(?:\r\n[ \t][^\r\n]*)*")
+    _LOGIN_LINE = re.compile(br"\r\n[ \t]+\(Authenticated sender: [^\s()]+\)(?=\r\n)")
+
     def __init__(self, wire, bare_lf=False):
         self.wire = wire
         self.bare_lf = bare_lf  # Postfix writes CRLF only; another client's bare LF is normalized on the way out
+        self.head = None  # (bytes of the wire it replaces, replacement)
+
+    def drop_login(self):
+        """Postfix names the client's SASL login in its Received header for the proxy
+        (smtpd_sasl_authenticated_header); the name stays on this host, as Postfix's default would keep it."""
+        match = self._FIRST_HEADER.match(bytes(self.wire[:8192]))
+        if match:
+            first = match.group(0)
+            without = self._LOGIN_LINE.sub(b"", first, count=1)
+            if without != first:
+                self.head = (len(first), without)
 
     def __len__(self):
         return len(self.wire)
@@ -138,11 +152,13 @@ class WireMessage(object):
 
     def chunks(self, size=1048576):
         """The bytes that follow the upstream's 354, without the final dot."""
-        wire = self.wire
+        view = memoryview(self.wire)
+        if self.head:
+            yield self.head[1]
+            view = view[self.head[0]:]
         if self.bare_lf:
             # A line that starts after a bare LF was not dot-stuffed by the client: stuff it before it becomes one.
-            wire = re.sub(br"(?<!\r)\n(\.?)", lambda m: b"\r\n" + m.group(1) * 2, bytes(wire))
-        view = memoryview(wire)
+            view = memoryview(re.sub(br"(?<!\r)\n(\.?)", lambda m: b"\r\n" + m.group(1) * 2, bytes(view)))
         for start in range(0, len(view), size):
             yield view[start:start + size]
 
@@ -568,6 +584,7 @@ class ProxyHandler(object):
         rcpt_tos = list(envelope.rcpt_tos)
         client = getattr(session, "xforward", None) or {}
         refusal = self.senders.refusal(data, client)
+        data.drop_login()
         hold = getattr(server, "hold_during_forward", None)
         if refusal:
             reply = upstream = refusal

@@ -15,11 +15,11 @@ BODY = "Subject: hi\r\n\r\nbody\r\n"
 
 
 def lmtp_send(running, rcpts=("bob@example.com",), sender=MAILBOX, body=BODY, options=(), xforward=None,
-              hang_up=False):
+              hang_up=False, timeout=60):
     """One message the way Postfix's LMTP client sends it; the replies, one per recipient (none on hang_up: the
     client leaves right after its final dot)."""
     where = (running.bound,) if isinstance(running.bound, str) else running.bound
-    client = smtplib.LMTP(*where, timeout=60)
+    client = smtplib.LMTP(*where, timeout=timeout)
     try:
         client.ehlo("postfix.test")
         if xforward:
@@ -185,6 +185,9 @@ def test_from_and_sender_headers_are_bound_like_the_envelope(run_proxy, upstream
     [(code, text)] = lmtp_send(running, body=body, xforward="ADDR=%s SOURCE=REMOTE" % client)
     if allowed:
         assert code == 250 and len(upstream.messages) == 1
+        # The login Postfix named for the proxy stays on the relay; the rest of its Received header goes on.
+        raw = upstream.messages[0].raw
+        assert b"Authenticated sender" not in raw and b"\r\n\tby relay1.lan (Postfix) with ESMTPSA id" in raw
     else:
         assert code == 550 and text.startswith(b"5.7.1 %s: header address <" % header.encode())
         assert b"may not send as it" in text and upstream.connections == 0
@@ -204,3 +207,15 @@ def test_root_s_local_submissions_are_not_bound(run_proxy, upstream):
     running = run_proxy(sender_bindings=BINDINGS)
     body = RECEIVED + "From: %s\r\n\r\nx\r\n" % ALERTS
     assert codes(lmtp_send(running, body=body, xforward="SOURCE=LOCAL")) == [250]
+
+
+# -- 4. the message as one buffer, sent upstream as it came -----------------------------------------------------
+def test_dot_stuffed_lines_and_a_bare_lf_arrive_as_sent_and_end_nothing_early(run_proxy, upstream):
+    # On the wire from the LMTP client: a dot-stuffed line, and a bare LF followed by a lone dot (Postfix never
+    # sends one; another client could): neither may end the message upstream, and the text arrives intact.
+    running = run_proxy()
+    body = b"Subject: dots\r\n\r\n..starts with a dot\r\nline1\n.\r\nline2\r\n"
+    assert codes(lmtp_send(running, body=body)) == [250]
+    [stored] = upstream.messages
+    assert stored.raw.endswith(b"\r\n\r\n.starts with a dot\r\nline1\r\n.\r\nline2\r\n")
+    assert upstream.data_ends == 1
