@@ -470,15 +470,14 @@ class Worker(object):
                 if isinstance(code, int) and 400 <= code < 600:
                     return quota_deferred(exc.server_reply), exc.server_reply
                 return _deferred(exc), _describe(exc)
-            refused = result.refused
             if result.status != "sent":
                 code, text = sorted(result.refused.values())[0]
-                return self._per_recipient(rcpt_tos, refused, None), "%s %s" % (code, text)
+                return self._per_recipient(rcpt_tos, result.refused, None), "%s %s" % (code, text)
             reply = "%s %s" % (result.code, result.reply)
             if result.refused:
                 LOG.warning("upstream refused %d of %d recipients: %s", len(result.refused), len(rcpt_tos),
                             "; ".join("%s: %s %s" % (a, c, r) for a, (c, r) in sorted(result.refused.items())))
-                return self._per_recipient(rcpt_tos, refused, reply), reply
+                return self._per_recipient(rcpt_tos, result.refused, reply), reply
             return reply, reply
         return "451 4.4.1 upstream unavailable", "no attempt left"
 
@@ -504,7 +503,7 @@ _XTEXT = re.compile(r"\+([0-9A-F]{2})")
 DEADLINE_REPLY = "451 4.4.1 upstream too slow: not sent within the relay's forward deadline, will retry"
 ABORTED_REPLY = "451 4.4.2 forward stopped before the data was committed: the LMTP client left"
 NO_SMTPUTF8_REPLY = "554 5.6.7 the message needs SMTPUTF8 and the upstream does not offer it"
-# Exchange Online's refusals when a sending limit is reached (docs/relay.md, "Exchange's quota refusals"): the
+# Exchange Online's refusals when a sending limit is reached (docs/development.md, "Exchange SMTP submission"): the
 # mailbox's or the tenant's, never the message's. Deferred, the mail waits in Postfix's queue until the limit
 # frees up (within relay_queue_lifetime) instead of bouncing for everyone: (enhanced code, text it must contain).
 QUOTA_REFUSALS = (

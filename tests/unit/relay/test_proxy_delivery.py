@@ -3,13 +3,14 @@ a session left in a transaction, a long scan after the data, Postfix hanging up 
 refusals, and From:/Sender: headers naming another client's send-as address. Real components: the emulated
 Exchange endpoint (aiosmtpd, STARTTLS + XOAUTH2) upstream, smtplib's LMTP client in Postfix's place."""
 
+import json
 import smtplib
 import socket
 import time
 
 import pytest
 
-from test_proxy import MAILBOX, APP, RECEIVED
+from test_proxy import APP, MAILBOX, RECEIVED, proxy
 
 BODY = "Subject: hi\r\n\r\nbody\r\n"
 
@@ -219,3 +220,17 @@ def test_dot_stuffed_lines_and_a_bare_lf_arrive_as_sent_and_end_nothing_early(ru
     [stored] = upstream.messages
     assert stored.raw.endswith(b"\r\n\r\n.starts with a dot\r\nline1\r\n.\r\nline2\r\n")
     assert upstream.data_ends == 1
+
+
+@pytest.mark.parametrize("bindings, words", [
+    (["alerts@contoso.com"], "want an object address"),
+    ({"alerts@contoso.com": ["printer"]}, "alerts@contoso.com: want {"),
+    ({"alerts@contoso.com": {"logins": [], "networks": ["192.0.2.300/24"]}}, "alerts@contoso.com: "),
+    ({"alerts@contoso.com": {"login": ["printer"]}}, "alerts@contoso.com: want {"),
+])
+def test_sender_bindings_that_make_no_sense_are_refused_naming_the_setting(tmp_path, bindings, words):
+    path = tmp_path / "proxy.json"
+    path.write_text(json.dumps({"mailbox": MAILBOX, "sender_bindings": bindings}))
+    with pytest.raises(proxy.ConfigProblem) as raised:
+        proxy.load_config(str(path))
+    assert str(raised.value).startswith("sender_bindings: ") and words in str(raised.value)

@@ -78,8 +78,11 @@ def test_sigterm_stops_listening_and_finishes_the_forward_under_way(proxy_proces
     while upstream.connections == 0 and time.monotonic() < end:
         time.sleep(0.05)
     time.sleep(0.5)  # the forward is at its first RCPT, 2 s from its data
+    idle = smtplib.LMTP(running.bound, timeout=30)  # a cached connection between two messages
+    assert idle.ehlo("postfix.test")[0] == 250
     running.process.send_signal(signal.SIGTERM)
     time.sleep(0.5)
+    assert idle.sock.recv(1) == b""  # closed at once: nothing was under way on it
     with pytest.raises(OSError):  # refused or gone: Postfix keeps its next message queued
         smtplib.LMTP(running.bound, timeout=5).ehlo("postfix.test")
     sender.join(60)
