@@ -216,7 +216,8 @@ class SenderBindings(object):
                 raise ConfigProblem("sender_bindings: %s: want {\"logins\": [...], \"networks\": [...]} in %s"
                                     % (address, where))
             try:
-                networks = [ipaddress.ip_network(str(n).strip("[]"), strict=False) for n in owner.get("networks") or []]
+                networks = [ipaddress.ip_network(str(n).replace("[", "").replace("]", ""), strict=False)
+                            for n in owner.get("networks") or []]  # Postfix's [v6]/len form too
             except ValueError as exc:
                 raise ConfigProblem("sender_bindings: %s: %s in %s" % (address, exc, where))
             logins = set(str(login).lower() for login in owner.get("logins") or [])

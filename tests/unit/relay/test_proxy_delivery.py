@@ -156,9 +156,9 @@ def test_a_recipient_refused_for_a_sending_limit_waits_others_bounce(run_proxy, 
 
 # -- 6. From:/Sender: bound like the envelope ----------------------------------------------------------------------
 ALERTS = "alerts@contoso.onmicrosoft.com"    # bound to the login printer@relay1.lan
-SCANNER = "scanner@contoso.onmicrosoft.com"  # bound to the login scanner@relay1.lan and to 192.0.2.0/24
+SCANNER = "scanner@contoso.onmicrosoft.com"  # bound to the login scanner@relay1.lan and to two networks
 BINDINGS = {ALERTS: {"logins": ["printer@relay1.lan"], "networks": []},
-            SCANNER: {"logins": ["scanner@relay1.lan"], "networks": ["192.0.2.0/24"]}}
+            SCANNER: {"logins": ["scanner@relay1.lan"], "networks": ["192.0.2.0/24", "[2001:db8:7::]/48"]}}
 
 
 def received(login=None):
@@ -174,6 +174,8 @@ def received(login=None):
     ("printer@relay1.lan", "203.0.113.5", "Sender", SCANNER, False),
     (None, "192.0.2.7", "From", SCANNER, True),                        # its network's address
     (None, "192.0.2.7", "From", ALERTS, False),
+    (None, "IPv6:2001:db8:7::25", "From", SCANNER, True),              # XFORWARD's IPv6 form, Postfix's network
+    (None, "IPv6:2001:db8:8::25", "From", SCANNER, False),
     (None, "198.51.100.9", "From", '"Alerts" <%s>, %s' % (MAILBOX, ALERTS), False),
     ("printer@relay1.lan", "203.0.113.5", "From", MAILBOX, True),      # the mailbox itself is nobody's alone
 ])
