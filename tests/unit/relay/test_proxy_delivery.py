@@ -179,8 +179,8 @@ def received(login=None):
     (None, "198.51.100.9", "From", '"Alerts" <%s>, %s' % (MAILBOX, ALERTS), False),
     ("printer@relay1.lan", "203.0.113.5", "From", MAILBOX, True),      # the mailbox itself is nobody's alone
 ])
-def test_from_and_sender_headers_are_bound_like_the_envelope(run_proxy, upstream, login, client, header, address,
-                                                            allowed):
+def test_from_and_sender_headers_are_bound_like_the_envelope(run_proxy, upstream, login, client, header,
+                                                             address, allowed):
     upstream.allow_send_as(APP, ALERTS)
     upstream.allow_send_as(APP, SCANNER)
     running = run_proxy(sender_bindings=BINDINGS)

@@ -3,7 +3,6 @@ its file, a unix socket in Postfix's place, the emulated Exchange endpoint upstr
 SIGTERM (systemd's stop, a credential release, a restart) drains, and the memory one message costs."""
 
 import json
-import os
 import signal
 import smtplib
 import subprocess
