@@ -621,11 +621,12 @@ class ProxyHandler(object):
         future = asyncio.get_running_loop().run_in_executor(
             self.executor, worker.forward, mail_from, rcpt_tos, data, self.config["renew_margin"],
             self.config["idle_timeout"], deadline, tuple(mail_options or ()))
+        left = False
         try:
             return await asyncio.shield(future)
         except asyncio.CancelledError:
+            left = True
             worker.session.abort()
-            LOG.warning("the LMTP client left during a forward: stopping it before the data is committed")
             raise
         except Exception as exc:  # a bug must defer the mail, never lose it
             LOG.exception("internal error")
@@ -633,9 +634,10 @@ class ProxyHandler(object):
             return reply, reply
         finally:
             await _settled(future)
-            if future.done() and not future.cancelled() and future.exception() is None:
-                if future.result()[0] == ABORTED_REPLY:
-                    LOG.warning("forward stopped, nothing committed: %s", future.result()[1])
+            if left:  # nobody hears this answer: say what happened upstream (Postfix will send the message again)
+                outcome = future.result()[1] if future.exception() is None else repr(future.exception())
+                LOG.warning("queue_id=%s the LMTP client left during the forward; upstream=%r",
+                            queue_id_of(data), _one_line(redact(outcome, self.upstream.secrets())))
             self.workers.put_nowait(worker)
             self.metrics.forward(time.monotonic() - forwarding)
 

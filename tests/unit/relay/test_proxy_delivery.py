@@ -31,7 +31,9 @@ def lmtp_send(running, rcpts=("bob@example.com",), sender=MAILBOX, body=BODY, op
         client.putcmd("data")
         assert client.getreply()[0] == 354
         client.send((body.encode("utf-8") if isinstance(body, str) else body) + b".\r\n")
-        if hang_up:
+        if hang_up:  # True, or a callable that returns when it is time to leave
+            if callable(hang_up):
+                hang_up()
             client.sock.shutdown(socket.SHUT_RDWR)
             return None
         return [client.getreply() for _rcpt in rcpts]
@@ -119,17 +121,29 @@ def test_a_long_scan_after_the_data_is_awaited_until_the_deadline(run_proxy, ups
 
 
 # -- 3. Postfix hangs up during a forward -----------------------------------------------------------------------
-def test_postfix_hanging_up_before_the_data_is_committed_stops_the_forward(run_proxy, upstream, tenant):
-    # Each RCPT takes 2 s upstream; Postfix leaves right after its final dot (a restart, its own timeout). The
-    # forward must stop before the data goes upstream (Postfix will send the message again), and its worker may
-    # serve the next message only once its thread is done with the session.
+@pytest.mark.parametrize("when, step, connections", [("at-once", None, None), ("after-mail", "RCPT", 2)])
+def test_postfix_hanging_up_before_the_data_is_committed_stops_the_forward(run_proxy, upstream, tenant, caplog,
+                                                                            when, step, connections):
+    # Each RCPT takes 2 s upstream; Postfix leaves right after its final dot, or once the forward's MAIL was
+    # accepted upstream (a restart, its own timeout). The forward must stop before the data goes upstream
+    # (Postfix will send the message again), and its worker may serve the next message only once its thread is
+    # done with the session, which is then a new one if the old was left in a transaction.
     running = run_proxy()
     upstream.faults.add("RCPT", "delay", times=2, seconds=2)
-    assert lmtp_send(running, rcpts=["a@example.com", "b@example.com"], hang_up=True) is None
+
+    def after_mail():
+        end = time.monotonic() + 30
+        while not tenant.log.count(part="smtp", verb="MAIL") and time.monotonic() < end:
+            time.sleep(0.02)
+    hang_up = True if when == "at-once" else after_mail
+    assert lmtp_send(running, rcpts=["a@example.com", "b@example.com"], hang_up=hang_up) is None
     assert codes(lmtp_send(running, rcpts=["c@example.com"])) == [250]  # waits for the worker
     time.sleep(0.5)
     assert [m.rcpt_tos for m in upstream.messages] == [["c@example.com"]]
     assert upstream.data_ends == 1
+    assert "the LMTP client left during the forward; upstream='aborted: the LMTP client left before" in caplog.text
+    if step:
+        assert "left before %s" % step in caplog.text and upstream.connections == connections
 
 
 # -- 5. Exchange's quota refusals wait in the queue ---------------------------------------------------------------
