@@ -28,6 +28,9 @@ What it checks, like Exchange does (reply texts are the ones Exchange Online sen
 - The AUTH line is held to SMTP's 512 octets like a strict server (Dovecot) holds it: a token on the AUTH line
   (`AUTH XOAUTH2 <base64>`, 1-4 KB) -> `500 5.5.2 Line too long`; the response after `334` may be long (RFC 4954).
   Exchange Online accepts the long line today (nothing promises it): settings.auth_line_limit=None does too.
+- SMTPUTF8 (RFC 6531) and 8BITMIME are offered after TLS, as Exchange Online offers them (Microsoft announced
+  email address internationalization for Exchange Online; docs/development.md lists the SMTP submission side as an
+  assumption); settings.smtputf8=False is a server without SMTPUTF8.
 - settings.record_wire=True keeps what each session sent, byte for byte after TLS: `wire_lines(session_id)`.
 - Counters since the last reset: `connections` (TCP connections accepted), `data_ends` (messages whose final dot
   arrived, stored or refused: 0 proves no data was committed).
@@ -46,6 +49,7 @@ import email.parser
 import email.policy
 import email.utils
 import logging
+import re
 import threading
 import time
 from collections import defaultdict, deque
@@ -153,6 +157,7 @@ class SmtpSettings(object):
         self.data_size_limit = 36700160      # 35 MB, Exchange Online's default
         self.auth_line_limit = 512           # octets of an AUTH line with CRLF (RFC 5321); None: no limit
         self.record_wire = False             # keep each session's bytes (wire_lines)
+        self.smtputf8 = True                 # SMTPUTF8 offered (Exchange Online supports EAI); False: a server without
         self.log_commands = True
         for key, value in overrides.items():
             if not hasattr(self, key):
@@ -432,10 +437,43 @@ class ExchangeSMTP(SMTP):
         await super().smtp_AUTH(arg)
 
     async def smtp_DATA(self, arg):
+        """aiosmtpd's DATA with its checks (RFC 5321's 1000-octet lines, the size limit), reading the message in
+        blocks: aiosmtpd keeps one object a line, and Exchange takes 35 MB messages of empty lines too."""
         if not self.session.authenticated:
             await self.push(R_NOT_AUTH)
             return
-        await super().smtp_DATA(arg)
+        if not self.envelope.rcpt_tos or arg:
+            await self.push("503 5.5.1 Error: need RCPT command" if arg is None else "501 Syntax: DATA")
+            return
+        await self.push("354 End data with <CR><LF>.<CR><LF>")
+        data = await self._read_dot_terminated()
+        if len(data) > self.data_size_limit:
+            await self.push("552 Error: Too much mail data")
+        elif re.search(rb"[^\n]{%d}" % self.line_length_limit, data):
+            await self.push("500 Line too long (see RFC5321 4.5.3.1.6)")
+        else:
+            if data.startswith(b"."):
+                del data[0]
+            self.envelope.original_content = self.envelope.content = bytes(data.replace(b"\r\n..", b"\r\n."))
+            status = await self._call_handler_hook("DATA")
+            self._set_post_data_state()
+            await self.push(status)
+            return
+        self._set_post_data_state()
+
+    async def _read_dot_terminated(self):
+        """The bytes up to the line that is a lone dot (kept dot-stuffed), in blocks of the stream's limit."""
+        data = bytearray()
+        while True:
+            try:
+                block = await self._reader.readuntil(b".\r\n")
+            except asyncio.LimitOverrunError as exc:
+                data += await self._reader.readexactly(exc.consumed)
+                continue
+            if len(data) + len(block) == 3 or (bytes(data[-2:]) + block)[-5:-3] == b"\r\n":
+                data += block[:-3]
+                return data
+            data += block
 
     def data_received(self, data):
         # After STARTTLS the TLS layer hands the decrypted bytes to this same method.
@@ -487,7 +525,7 @@ class EmulatedSmtp(object):
     def _factory(self):
         return ExchangeSMTP(self, _Handler(self), hostname=HOSTNAME, ident=R_GREETING, tls_context=self._server_ctx,
                             require_starttls=False, auth_require_tls=True, auth_required=False,
-                            data_size_limit=self.settings.data_size_limit, enable_SMTPUTF8=False,
+                            data_size_limit=self.settings.data_size_limit, enable_SMTPUTF8=self.settings.smtputf8,
                             authenticator=self._basic_authenticator, loop=self._loop, timeout=300)
 
     def _implicit_factory(self):
@@ -663,7 +701,9 @@ class EmulatedSmtp(object):
     def accept(self, smtp, envelope, fault=None):
         """End of data: SendAs, quotas, faults, then store."""
         raw = envelope.original_content or b""
-        parsed = _HEADER_PARSER.parsebytes(raw, headersonly=True)  # only From and Message-ID are needed
+        end = raw.find(b"\r\n\r\n")
+        # Only From and Message-ID are needed: the header section alone (the parser splits what it gets in lines).
+        parsed = _HEADER_PARSER.parsebytes(raw[:end + 2] if end >= 0 else raw, headersonly=True)
         mailbox = smtp.auth_mailbox or ""
         claims = smtp.auth_claims
         senders = {envelope.mail_from.lower()}
