@@ -446,7 +446,7 @@ def main():
                         "were validated but no connection was opened")
         if params["secure"] != "never" and not unknown_app:
             # fresh=True when Exchange said the cached token expires too soon (5.5.127): past both caches.
-            token_source = module.token_provider.token_source(module.cloud.exchange_scope)
+            token_source = module.token_provider.token_source(module.cloud.smtp_scope)
         result = send_mail_task(params, module.check_mode, token_source, module.cloud.smtp_host,
                                 claims_decoder=_claims_decoder(), connect=not unknown_app)
         # The session redacts its token; this also covers the secrets the module knows (no_log values).

@@ -52,6 +52,8 @@ from collections import defaultdict, deque
 
 from aiosmtpd.smtp import SMTP, AuthResult
 
+from emulator import clouds
+
 
 class _TenantApi(object):
     """The few tenant / emulator calls this endpoint makes, in one place (the emulator core owns them)."""
@@ -584,7 +586,7 @@ class EmulatedSmtp(object):
         """(None, claims) when the token may send as mailbox, else (reply, claims)."""
         tenant = self.tenant
         try:
-            claims = tenant_api.verify_token(tenant, token, EXCHANGE_AUDIENCE)
+            claims = tenant_api.verify_token(tenant, token, clouds.audience(tenant, "exchange"))
         except tenant_api.TokenInvalid:
             return R_AUTH_FAILED, None
         if claims.get("tid") != tenant_api.tenant_id(tenant):
