@@ -62,7 +62,8 @@ class _TenantApi(object):
     def server_tls_context(emulator):
         import ssl
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        cert = emulator.ca.issue_cert("127.0.0.1", "localhost")
+        # The national clouds' SMTP hosts too, for tests that resolve them to 127.0.0.1 (emulator/clouds.py).
+        cert = emulator.ca.issue_cert("127.0.0.1", "localhost", *clouds.host_names())
         cert.configure_cert(context)
         return context
 
