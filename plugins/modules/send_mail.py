@@ -34,8 +34,9 @@ attributes:
 options:
   host:
     description:
-      - The SMTP server. Defaults to the cloud's Exchange Online SMTP host (C(smtp.office365.com) for the public
-        cloud) or the E(O365_SMTP_HOST) environment variable.
+      - The SMTP server. Defaults to the E(O365_SMTP_HOST) environment variable, else the Exchange Online SMTP host
+        of O(cloud) as Microsoft's endpoint lists name it - C(smtp.office365.com) (V(public)), C(outlook.office365.us)
+        (V(usgov)), C(outlook-dod.office365.us) (V(dod)), C(smtp.partner.outlook.cn) (V(china)).
     type: str
   port:
     description:
