@@ -18,12 +18,10 @@ class Cloud(object):
     """One national cloud. *_resource are token audiences; *_endpoint are where requests go."""
 
     __slots__ = ("name", "authority_host", "graph_resource", "graph_endpoint", "exchange_resource",
-                 "exchange_endpoint", "exchange_admin_hosts", "smtp_host", "smtp_resource", "authority_overridden",
-                 "federated_audience")
+                 "exchange_endpoint", "exchange_admin_hosts", "smtp_host", "authority_overridden", "federated_audience")
 
     def __init__(self, name, authority_host, graph_resource, exchange_resource, smtp_host,
-                 graph_endpoint=None, exchange_endpoint=None, authority_overridden=False, exchange_admin_hosts=(),
-                 smtp_resource=None):
+                 graph_endpoint=None, exchange_endpoint=None, authority_overridden=False, exchange_admin_hosts=()):
         self.name = name
         self.authority_host = authority_host.rstrip("/")
         self.graph_resource = graph_resource
@@ -34,7 +32,6 @@ class Cloud(object):
         # token sent), a redirect anywhere else is refused (_exchange/client.py).
         self.exchange_admin_hosts = tuple(exchange_admin_hosts)
         self.smtp_host = smtp_host
-        self.smtp_resource = smtp_resource or exchange_resource
         # MSAL / azure-identity must skip instance discovery only for an authority they cannot know.
         self.authority_overridden = authority_overridden
         # What a federated identity credential's external token must carry in this cloud (Microsoft's workload
@@ -52,8 +49,9 @@ class Cloud(object):
 
     @property
     def smtp_scope(self):
-        """Scope of an SMTP XOAUTH2 token (app-only)."""
-        return self.smtp_resource + "/.default"
+        """Scope of an SMTP XOAUTH2 token (app-only): the cloud's Exchange Online resource too, in every cloud
+        (docs/development.md, National clouds; DoD's is an assumption there)."""
+        return self.exchange_resource + "/.default"
 
     def authority(self, tenant_id):
         return "%s/%s" % (self.authority_host, tenant_id)
