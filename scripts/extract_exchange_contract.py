@@ -29,7 +29,8 @@ ONLINE = "Exchange Online"
 # Every cmdlet a module of the collection sends, and every cmdlet the emulator serves: the same list.
 CMDLETS = (
     "Add-MailboxPermission", "Add-RecipientPermission", "Get-CASMailbox", "Get-Mailbox", "Get-MailboxPermission",
-    "Get-ManagementRoleAssignment", "Get-ManagementScope", "Get-Recipient", "Get-RecipientPermission",
+    "Get-ManagementRole", "Get-ManagementRoleAssignment", "Get-ManagementScope", "Get-Recipient",
+    "Get-RecipientPermission",
     "Get-ServicePrincipal", "Get-TransportConfig", "New-ManagementRoleAssignment", "New-ManagementScope",
     "New-ServicePrincipal", "Remove-MailboxPermission", "Remove-ManagementRoleAssignment", "Remove-ManagementScope",
     "Remove-RecipientPermission", "Remove-ServicePrincipal", "Set-CASMailbox", "Set-ManagementScope",

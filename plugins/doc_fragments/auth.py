@@ -143,7 +143,10 @@ options:
     version_added: 0.1.0
   exchange_endpoint:
     description:
-      - Override of the Exchange Online endpoint of O(cloud), used for the Exchange admin API.
+      - Override of the Exchange Online endpoint of O(cloud), used for the Exchange admin API (by default
+        C(https://outlook.office365.com), C(https://outlook.office365.us), C(https://webmail.apps.mil) for V(dod) as
+        C(Connect-ExchangeOnline) uses it, C(https://partner.outlook.cn)). The token audience stays the cloud's
+        Exchange resource.
       - If not set, the environment variable E(O365_EXCHANGE_ENDPOINT) is used.
     type: str
     version_added: 0.1.0

@@ -18,16 +18,19 @@ class Cloud(object):
     """One national cloud. *_resource are token audiences; *_endpoint are where requests go."""
 
     __slots__ = ("name", "authority_host", "graph_resource", "graph_endpoint", "exchange_resource",
-                 "exchange_endpoint", "smtp_host", "authority_overridden", "federated_audience")
+                 "exchange_endpoint", "exchange_admin_hosts", "smtp_host", "authority_overridden", "federated_audience")
 
     def __init__(self, name, authority_host, graph_resource, exchange_resource, smtp_host,
-                 graph_endpoint=None, exchange_endpoint=None, authority_overridden=False):
+                 graph_endpoint=None, exchange_endpoint=None, authority_overridden=False, exchange_admin_hosts=()):
         self.name = name
         self.authority_host = authority_host.rstrip("/")
         self.graph_resource = graph_resource
         self.graph_endpoint = (graph_endpoint or graph_resource).rstrip("/")
         self.exchange_resource = exchange_resource
         self.exchange_endpoint = (exchange_endpoint or exchange_resource).rstrip("/")
+        # Hosts Microsoft names for this cloud's Exchange admin endpoint: a redirect there is followed (and the
+        # token sent), a redirect anywhere else is refused (_exchange/client.py).
+        self.exchange_admin_hosts = tuple(exchange_admin_hosts)
         self.smtp_host = smtp_host
         # MSAL / azure-identity must skip instance discovery only for an authority they cannot know.
         self.authority_overridden = authority_overridden
@@ -41,7 +44,13 @@ class Cloud(object):
 
     @property
     def exchange_scope(self):
-        """Scope for both the Exchange admin API and SMTP XOAUTH2."""
+        """Scope of the Exchange admin API."""
+        return self.exchange_resource + "/.default"
+
+    @property
+    def smtp_scope(self):
+        """Scope of an SMTP XOAUTH2 token (app-only): the cloud's Exchange Online resource too, in every cloud
+        (docs/development.md, National clouds; DoD's is an assumption there)."""
         return self.exchange_resource + "/.default"
 
     def authority(self, tenant_id):
@@ -57,17 +66,29 @@ EXCHANGE_APP_ID = "00000002-0000-0ff1-ce00-000000000000"
 FEDERATED_AUDIENCES = {"public": "api://AzureADTokenExchange", "usgov": "api://AzureADTokenExchangeUSGov",
                        "dod": "api://AzureADTokenExchangeUSGov", "china": "api://AzureADTokenExchangeChina"}
 
-# smtp_host None: not confirmed by Microsoft's documentation; the user must set the host explicitly.
+# Sources (docs/development.md, "National clouds"): SMTP hosts from Microsoft's endpoint lists (Worldwide ID 2
+# smtp.office365.com:587; GCC High ID 5 outlook.office365.us:587; DoD ID 4 outlook-dod.office365.us and
+# webmail.apps.mil, 587); the admin host from Connect-ExchangeOnline's -ConnectionUri (DoD: webmail.apps.mil).
+# What is unconfirmed is an assumption there, and every endpoint can be overridden.
 _CLOUDS = {
     "public": dict(authority_host="https://login.microsoftonline.com", graph_resource="https://graph.microsoft.com",
-                   exchange_resource="https://outlook.office365.com", smtp_host="smtp.office365.com"),
+                   exchange_resource="https://outlook.office365.com", smtp_host="smtp.office365.com",
+                   exchange_admin_hosts=("outlook.office365.com",)),
     "usgov": dict(authority_host="https://login.microsoftonline.us", graph_resource="https://graph.microsoft.us",
-                  exchange_resource="https://outlook.office365.us", smtp_host="smtp.office365.us"),
+                  exchange_resource="https://outlook.office365.us", smtp_host="outlook.office365.us",
+                  exchange_admin_hosts=("outlook.office365.us",)),
     "dod": dict(authority_host="https://login.microsoftonline.us", graph_resource="https://dod-graph.microsoft.us",
-                exchange_resource="https://outlook-dod.office365.us", smtp_host=None),
+                exchange_resource="https://outlook-dod.office365.us", exchange_endpoint="https://webmail.apps.mil",
+                smtp_host="outlook-dod.office365.us",
+                exchange_admin_hosts=("webmail.apps.mil", "outlook-dod.office365.us")),
     "china": dict(authority_host="https://login.chinacloudapi.cn", graph_resource="https://microsoftgraph.chinacloudapi.cn",
-                  exchange_resource="https://partner.outlook.cn", smtp_host="smtp.partner.outlook.cn"),
+                  exchange_resource="https://partner.outlook.cn", smtp_host="smtp.partner.outlook.cn",
+                  exchange_admin_hosts=("partner.outlook.cn",)),
 }
+
+# SMTP over RBAC for Applications (the role 'Application SMTP.SendAsApp') is announced for Worldwide only
+# (MC1158911, roadmap RM498356); the classic model (service principal + mailbox permissions) works in every cloud.
+RBAC_SMTP_CLOUDS = ("public",)
 
 # Names azure-identity and the Azure CLI use for the same clouds.
 _ALIASES = {
@@ -103,6 +124,30 @@ def resolve_cloud(name="public", authority_host=None, graph_endpoint=None, excha
         base["authority_host"] = authority
     if smtp_host:
         base["smtp_host"] = smtp_host
+    admin_endpoint = base.pop("exchange_endpoint", None)  # where the cloud's admin API is, when not the resource
     return Cloud(key, graph_endpoint=_check_url(graph_endpoint, "graph_endpoint"),
-                 exchange_endpoint=_check_url(exchange_endpoint, "exchange_endpoint"),
+                 exchange_endpoint=_check_url(exchange_endpoint, "exchange_endpoint") or admin_endpoint,
                  authority_overridden=overridden, **base)
+
+
+def authorization_model_for(cloud_name, requested=None):
+    """(model, warning or None): the one place the SMTP authorization model's default is chosen.
+
+    Public cloud: rbac. Other clouds: classic, and rbac only when asked for, with a warning, because Microsoft
+    has not announced RBAC for Applications for SMTP there.
+    """
+    rbac_available = (cloud_name or "public") in RBAC_SMTP_CLOUDS
+    if not requested:
+        return ("rbac" if rbac_available else "classic"), None
+    if requested == "rbac" and not rbac_available:
+        return requested, ("authorization_model rbac on cloud %s: Microsoft announces SMTP over RBAC for Applications "
+                           "(role 'Application SMTP.SendAsApp') for Worldwide only (MC1158911); if the role does not "
+                           "exist in this tenant, use authorization_model: classic" % cloud_name)
+    return requested, None
+
+
+def resolve_authorization_model(params, cloud_name):
+    """Sets params['authorization_model'] to the resolved model (modules call this first); the warning or None."""
+    model, warning = authorization_model_for(cloud_name, params.get("authorization_model"))
+    params["authorization_model"] = model
+    return warning

@@ -77,9 +77,11 @@ options:
         (M(o365.smtp_oauth.exchange_smtp_access)); the Entra permission C(SMTP.SendAsApp) is then NOT added, because
         its claim would also trigger the classic mailbox-permission check.
       - V(classic) adds C(SMTP.SendAsApp) in Entra (with O(admin_consent)) and relies on mailbox permissions.
+      - The default depends on O(cloud) - V(rbac) for V(public), V(classic) for V(usgov), V(dod) and V(china)
+        (Microsoft announces SMTP over RBAC for Applications for Worldwide only, MC1158911), the same default
+        M(o365.smtp_oauth.exchange_smtp_access) uses. V(rbac) given explicitly on another cloud warns.
     type: str
     choices: [rbac, classic]
-    default: rbac
   smtp_send:
     description:
       - The app sends mail over SMTP. With O(authorization_model=classic) this adds the Office 365 Exchange Online
@@ -190,9 +192,11 @@ sign_in_audience:
   returned: when O(state=present)
   type: str
 authorization_model:
-  description: The authorization model the permissions were declared for.
+  description: The authorization model the permissions were declared for, O(authorization_model) or the default
+    for O(cloud) when it was not set.
   returned: when O(state=present)
   type: str
+  sample: rbac
 smtp_permission_in_entra:
   description: Whether C(SMTP.SendAsApp) is declared in Entra (true only for the classic model with O(smtp_send)).
   returned: when O(state=present)
@@ -255,7 +259,7 @@ def argument_spec():
                                                    "AzureADandPersonalMicrosoftAccount", "PersonalMicrosoftAccount"]),
         tags=dict(type="list", elements="str"),
         owners=dict(type="list", elements="str"),
-        authorization_model=dict(type="str", choices=["rbac", "classic"], default="rbac"),
+        authorization_model=dict(type="str", choices=["rbac", "classic"]),
         smtp_send=dict(type="bool", default=True),
         api_permissions=dict(type="list", elements="dict", default=[], options=dict(
             api=dict(type="str", required=True),

@@ -72,9 +72,14 @@ options:
     description:
       - C(rbac) RBAC for Applications (management scope + role assignment C(Application SMTP.SendAsApp)).
       - C(classic) FullAccess on each mailbox plus the Entra permission C(SMTP.SendAsApp).
+      - The default depends on O(cloud) - V(rbac) for V(public), V(classic) for V(usgov), V(dod) and V(china).
+        Microsoft announces SMTP over RBAC for Applications for Worldwide only (MC1158911); the classic model works
+        in every cloud. V(rbac) given explicitly on another cloud is tried, with a warning.
+      - With V(rbac) the module first checks that the tenant has the role C(Application SMTP.SendAsApp) (a GCC
+        tenant on the public cloud, or one Microsoft has not reached yet, has none) and fails before any change,
+        telling you to set V(classic).
     type: str
     choices: [rbac, classic]
-    default: rbac
   mailboxes:
     description: The mailboxes the app authenticates as (the C(user=) of XOAUTH2).
     type: list
@@ -214,7 +219,7 @@ service_principal_id:
   returned: always
   type: str
 authorization_model:
-  description: The model applied.
+  description: The model applied, O(authorization_model) or the default for O(cloud) when it was not set.
   returned: always
   type: str
   sample: rbac
@@ -284,7 +289,7 @@ def argument_spec():
         app_id=dict(type="str", required=True),
         object_id=dict(type="str"),
         organization=dict(type="str"),
-        authorization_model=dict(type="str", choices=["rbac", "classic"], default="rbac"),
+        authorization_model=dict(type="str", choices=["rbac", "classic"]),
         mailboxes=dict(type="list", elements="dict", default=[], options=dict(
             address=dict(type="str", required=True),
             send_as=dict(type="bool", default=False),

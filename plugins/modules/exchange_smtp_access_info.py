@@ -100,6 +100,17 @@ tenant:
     smtp_client_authentication_disabled:
       description: The raw TransportConfig value.
       type: bool
+    authorization_model_default:
+      description:
+        - The authorization model M(o365.smtp_oauth.exchange_smtp_access) chooses for O(cloud) when none is given -
+          C(rbac) for the public cloud, C(classic) for the others.
+      type: str
+      sample: rbac
+    rbac_smtp_role:
+      description:
+        - Whether the tenant has the management role C(Application SMTP.SendAsApp) (Get-ManagementRole), which the
+          RBAC model needs. False on clouds and tenants Microsoft has not rolled it out to (use the classic model).
+      type: bool
 service_principals:
   description: Service principals registered in Exchange (for O(app_id), that app even when it is not registered).
   returned: always

@@ -34,8 +34,9 @@ attributes:
 options:
   host:
     description:
-      - The SMTP server. Defaults to the cloud's Exchange Online SMTP host (C(smtp.office365.com) for the public
-        cloud) or the E(O365_SMTP_HOST) environment variable.
+      - The SMTP server. Defaults to the E(O365_SMTP_HOST) environment variable, else the Exchange Online SMTP host
+        of O(cloud) as Microsoft's endpoint lists name it - C(smtp.office365.com) (V(public)), C(outlook.office365.us)
+        (V(usgov)), C(outlook-dod.office365.us) (V(dod)), C(smtp.partner.outlook.cn) (V(china)).
     type: str
   port:
     description:
@@ -447,7 +448,7 @@ def main():
                         "were validated but no connection was opened")
         if params["secure"] != "never" and not unknown_app:
             # fresh=True when Exchange said the cached token expires too soon (5.5.127): past both caches.
-            token_source = module.token_provider.token_source(module.cloud.exchange_scope)
+            token_source = module.token_provider.token_source(module.cloud.smtp_scope)
         result = send_mail_task(params, module.check_mode, token_source, module.cloud.smtp_host,
                                 claims_decoder=_claims_decoder(), connect=not unknown_app)
         # The session redacts its token; this also covers the secrets the module knows (no_log values).

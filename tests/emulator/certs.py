@@ -27,7 +27,9 @@ class ServerCA(object):
     def server_context(self):
         import ssl
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        self.issue_cert("127.0.0.1", "localhost").configure_cert(context)
+        # The national clouds' Exchange hosts too, for tests that resolve them to 127.0.0.1 (emulator/clouds.py).
+        from emulator.clouds import host_names
+        self.issue_cert("127.0.0.1", "localhost", *host_names()).configure_cert(context)
         return context
 
 

@@ -26,6 +26,7 @@ import base64
 import re
 import uuid
 
+from emulator import clouds
 from emulator.exchange_contract import BindingError, bind, spec
 from emulator.exchange_state import SMTP_SEND_ROLE, FilterError, parse_filter
 
@@ -86,6 +87,10 @@ def register(router, tenant):
 def handle(tenant, request):
     from emulator.https_server import Response  # the core's response type
     request.parameter_set = None
+    moved = admin_redirect(tenant, request)
+    if moved:
+        tenant.log.add(part="exchange", method="POST", path=request.path, status=302, write=False, redirect=moved)
+        return Response(302, body=b"", headers={"Location": moved})
     status, body, cmdlet, app_id = answer(tenant, request)
     request.cmdlet, request.client_id = cmdlet or None, app_id
     request.write = bool(cmdlet) and not cmdlet.lower().startswith(("get-", "test-"))  # tried, even if refused
@@ -94,6 +99,16 @@ def handle(tenant, request):
                    write=request.write, client_id=app_id, parameter_set=request.parameter_set)
     return Response(status, json=body, headers={"Content-Type": "application/json; odata.metadata=minimal",
                                                 "request-id": str(uuid.uuid4())})
+
+
+def admin_redirect(tenant, request):
+    """The URL on the cloud's admin host when the tenant sends clients there and this request came in elsewhere."""
+    host = tenant.exchange.admin_redirect
+    arrived = (request.headers.get("Host") or "").rsplit(":", 1)
+    if not host or arrived[0].lower() == host.lower():
+        return None
+    port = arrived[1] if len(arrived) == 2 else "443"
+    return "https://%s:%s%s" % (host, port, request.path)
 
 
 def answer(tenant, request):
@@ -124,7 +139,7 @@ def authenticate(tenant, request):
     if not header.lower().startswith("bearer "):
         raise auth_error(401, "The request has no bearer token.")
     try:
-        claims = tenant.tokens.verify(header[7:].strip(), EXCHANGE_AUDIENCE)
+        claims = tenant.tokens.verify(header[7:].strip(), clouds.audience(tenant, "exchange"))
     except Exception as error:  # TokenInvalid from the core, whatever its reason
         raise auth_error(401, "The access token is invalid: %s" % (getattr(error, "reason", None) or error))
     if MANAGE_ROLE not in (claims.get("roles") or ()):
@@ -484,14 +499,25 @@ def get_management_role_assignment(ex, p, warnings):
     return [ex.show_assignment(a) for a in rows]
 
 
+def get_management_role(ex, p, warnings):
+    """Only the role SMTP uses is modelled; it is missing where Microsoft has not rolled it out (smtp_role_exists)."""
+    roles = [{"Name": SMTP_SEND_ROLE, "Identity": SMTP_SEND_ROLE}] if ex.smtp_role_exists else []
+    if not p.has("Identity"):
+        return roles
+    rows = [r for r in roles if r["Name"].lower() == str(p.get("Identity")).lower()]
+    if not rows:
+        raise not_found(p.get("Identity"))
+    return rows
+
+
 def new_management_role_assignment(ex, p, warnings):
     sp = _sp(ex, p.require("App"))
     role = str(p.require("Role"))
     if not role.lower().startswith("application "):
         raise invalid("The role \"%s\" can't be assigned to a service principal; use an 'Application ...' role."
                       % role)
-    if role.lower() != SMTP_SEND_ROLE.lower():
-        raise not_found(role)  # only the role this collection uses is modelled
+    if role.lower() != SMTP_SEND_ROLE.lower() or not ex.smtp_role_exists:
+        raise not_found(role)  # only the role this collection uses is modelled, where the tenant has it
     scope = None
     if p.has("CustomResourceScope"):
         scope = ex.scopes.get(str(p.get("CustomResourceScope")).lower())
@@ -556,6 +582,7 @@ CMDLETS = {
     "remove-managementscope": (remove_management_scope, ("Identity",)),
     "get-recipient": (get_recipient, ("Identity", "RecipientTypeDetails", "Filter", "RecipientPreviewFilter",
                                       "ResultSize")),
+    "get-managementrole": (get_management_role, ("Identity",)),
     "get-managementroleassignment": (get_management_role_assignment, ("Identity", "RoleAssignee", "Role")),
     "new-managementroleassignment": (new_management_role_assignment, ("Name", "App", "Role",
                                                                       "CustomResourceScope")),

@@ -68,6 +68,10 @@ class ExchangeState(object):
         self.principal_form = "name"  # how a service principal is printed in User / Trustee / RoleAssignee
         self.filter_rewrite = True    # Exchange stores its own spelling of a RecipientRestrictionFilter
         self.role_assignee_resolves_sp = True  # Get-ManagementRoleAssignment -RoleAssignee <service principal>
+        # The management role 'Application SMTP.SendAsApp' exists: Worldwide only (MC1158911); False = a GCC tenant
+        # or one not yet rolled out (Get-ManagementRole does not find it). tenant.set_cloud sets it per cloud.
+        self.smtp_role_exists = True
+        self.admin_redirect = None  # a host name: InvokeCommand under another host is sent there (emulator/clouds.py)
         self.org_dn = "CN=Configuration,CN=%s,CN=ConfigurationUnits,DC=EURPR01A001,DC=PROD,DC=OUTLOOK,DC=COM" % self.domain
         self.transport_config = {"Identity": "Transport Settings", "SmtpClientAuthenticationDisabled": False}
         self.mailboxes = {}          # ExternalDirectoryObjectId -> mailbox dict

@@ -20,10 +20,11 @@ import time
 import uuid
 from urllib.parse import unquote
 
+from emulator import clouds
 from emulator import graph_applications as apps
 from emulator import graph_contract
 from emulator import graph_principals as sps
-from emulator.graph_call import GRAPH_AUDIENCE, Call, Count
+from emulator.graph_call import Call, Count
 from emulator.graph_contract import ContractError
 from emulator.graph_objects import GraphError
 from emulator.graph_odata import ODataError, parse_key_literal
@@ -110,7 +111,7 @@ def authenticate(call):
                          {"WWW-Authenticate": 'Bearer realm="", authorization_uri="https://login.microsoftonline'
                                               '.com/common/oauth2/authorize"'})
     try:
-        call.claims = call.request.bearer(GRAPH_AUDIENCE)
+        call.claims = call.request.bearer(clouds.audience(call.tenant, "graph"))
     except TokenInvalid as error:
         reason = error.reason or ""
         if reason.startswith("expired") or reason.startswith("not valid yet"):

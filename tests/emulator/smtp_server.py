@@ -56,6 +56,8 @@ from collections import defaultdict, deque
 
 from aiosmtpd.smtp import SMTP, AuthResult
 
+from emulator import clouds
+
 
 class _TenantApi(object):
     """The few tenant / emulator calls this endpoint makes, in one place (the emulator core owns them)."""
@@ -64,7 +66,8 @@ class _TenantApi(object):
     def server_tls_context(emulator):
         import ssl
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        cert = emulator.ca.issue_cert("127.0.0.1", "localhost")
+        # The national clouds' SMTP hosts too, for tests that resolve them to 127.0.0.1 (emulator/clouds.py).
+        cert = emulator.ca.issue_cert("127.0.0.1", "localhost", *clouds.host_names())
         cert.configure_cert(context)
         return context
 
@@ -622,7 +625,7 @@ class EmulatedSmtp(object):
         """(None, claims) when the token may send as mailbox, else (reply, claims)."""
         tenant = self.tenant
         try:
-            claims = tenant_api.verify_token(tenant, token, EXCHANGE_AUDIENCE)
+            claims = tenant_api.verify_token(tenant, token, clouds.audience(tenant, "exchange"))
         except tenant_api.TokenInvalid:
             return R_AUTH_FAILED, None
         if claims.get("tid") != tenant_api.tenant_id(tenant):

@@ -114,6 +114,13 @@ class Tenant(object):
             for app_id, spec in RESOURCES.items():
                 self._add_resource(app_id, spec)
             self.exchange = ExchangeState(self) if ExchangeState else None
+            self.cloud = "public"
+
+    def set_cloud(self, name):
+        """Live in national cloud `name` (public, usgov, dod, china): its token resources, no RBAC for
+        Applications for SMTP outside public (emulator/clouds.py)."""
+        from emulator import clouds
+        clouds.apply(self, name)
 
     def _add_resource(self, app_id, spec):
         roles = [{"allowedMemberTypes": ["Application"], "description": value, "displayName": value,

@@ -176,14 +176,14 @@ def results(emulator, tasks, **options):
     return play(emulator, tasks, **options)[0]
 
 
-def four_runs(emulator, tenant, task, part):
+def four_runs(emulator, tenant, task, part, env=None):
     """The idempotence proof every provisioning module gets: check -> apply -> check again -> apply again.
     Returns the four (result, output) pairs; asserts that no check-mode run and not the second real run sent a
-    write request to `part` (graph or exchange) of the emulated tenant."""
+    write request to `part` (graph or exchange) of the emulated tenant. env: as play's."""
     runs = []
     for check in (True, False, True, False):
         mark = tenant.log.mark()
-        [result], output = play(emulator, task, check=check)
+        [result], output = play(emulator, task, check=check, env=env)
         runs.append((result, output))
         if check or len(runs) == 4:
             writes = tenant.log.writes(part, since=mark)

@@ -179,7 +179,8 @@ def test_guide_fields_from_real_audit_and_drift_runs(emulator, tenant, playbook,
     assert scanner["declared_not_consented"] == [] and scanner["consented_not_declared"] == []
 
     access = audit.task("Who may send as whom (the relay app, every mailbox)")
-    assert access["tenant"] == {"smtp_auth": "enabled", "smtp_client_authentication_disabled": False}
+    assert access["tenant"] == {"smtp_auth": "enabled", "smtp_client_authentication_disabled": False,
+                                "authorization_model_default": "rbac", "rbac_smtp_role": True}
     [registered] = access["service_principals"]
     assert registered["registered"] is True and registered["object_id_ok"] is True
     assert registered["object_id"] == registered["entra_service_principal_id"] == relay["service_principal_id"]

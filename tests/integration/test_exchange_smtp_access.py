@@ -168,7 +168,8 @@ def test_info_answers_who_may_send_as_whom(emulator, tenant):
     assert any("disabled for the tenant" in r for r in pairs[box("noreply")]["verdict"]["reasons"])
     assert any("role assignment" in r for r in pairs[box("alerts")]["verdict"]["reasons"])
     assert report["service_principals"][0]["object_id"] == sp_id and report["service_principals"][0]["object_id_ok"]
-    assert report["tenant"] == {"smtp_auth": "disabled", "smtp_client_authentication_disabled": True}
+    assert report["tenant"] == {"smtp_auth": "disabled", "smtp_client_authentication_disabled": True,
+                                "authorization_model_default": "rbac", "rbac_smtp_role": True}
     assert [(p["app_id"], p["mailbox"]) for p in whole["pairs"]] == [(app_id, box("noreply"))]
 
 

@@ -13,6 +13,7 @@ __metaclass__ = type
 
 import time
 
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._clouds import resolve_authorization_model
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._errors import AuthError, ConfigError, NotPropagatedError
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._entra.app import AppState, find_app
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._entra.credential import CredentialState
@@ -37,6 +38,9 @@ def _check_timeout(params):
 
 def run_entra_app(module):
     params = module.params
+    warning = resolve_authorization_model(params, module.cloud.name)
+    if warning:
+        module.warn(warning)
     _check_timeout(params)
     state = AppState(graph_client(module), params, module.check_mode)
     if params.get("state") == "absent":

@@ -74,7 +74,7 @@ class ExchangeAccess(object):
         self.check_mode = check_mode
         self.smtp_consent = smtp_consent  # callable -> bool: Entra SMTP.SendAsApp consented (classic model)
         self.sleep, self.clock = sleep, clock
-        self.model = params.get("authorization_model") or "rbac"
+        self.model = params["authorization_model"]  # resolved from the cloud (_clouds.resolve_authorization_model)
         self.scope_name = params.get("scope_name") or default_scope_name(identity.app_id)
         self.mailboxes = [dict(m, address=_lower(m["address"])) for m in params.get("mailboxes") or []]
         self.actions = []
@@ -96,6 +96,7 @@ class ExchangeAccess(object):
     # -- describe --------------------------------------------------------------------------------------------------
     def describe(self):
         """The current state of everything the task declares, in the diff's shape."""
+        self._check_rbac_role()
         sp_id = self.identity.sp_id
         regs = self.read.service_principals(self.identity.app_id)
         self.good_reg = [r for r in regs if _lower(r.get("ObjectId")) == _lower(sp_id)]
@@ -141,6 +142,16 @@ class ExchangeAccess(object):
         state["role_assignments"] = sorted("%s (scope: %s)" % (a.get("Name"), a.get("CustomResourceScope") or
                                                                "organization") for a in self.assignments)
         return state
+
+    def _check_rbac_role(self):
+        """Before anything is planned: the RBAC model needs the role 'Application SMTP.SendAsApp' in the tenant."""
+        if self.model != "rbac" or self.params.get("state") == "absent" or self.read.smtp_role_exists():
+            return
+        raise ConfigError("Exchange Online has no management role '%s' in this tenant, so the RBAC model cannot work "
+                          "here: use authorization_model: classic (Microsoft announces SMTP over RBAC for Applications "
+                          "for Worldwide only, MC1158911; GCC tenants and tenants it has not reached yet lack the role)"
+                          % SMTP_SEND_ROLE, option="authorization_model", code="ManagementObjectNotFoundException",
+                          fix="set authorization_model: classic (service principal + FullAccess on each mailbox)")
 
     def _send_as(self, cas_rows):
         """{declared address: SendAs held} from one paged read of the trustee's grants (filtered by Exchange with

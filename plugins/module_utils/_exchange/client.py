@@ -33,7 +33,8 @@ BOOTSTRAP_DOC = "docs/exchange-bootstrap.md"
 MAX_PAGES = 1000  # a runaway nextLink loop must end
 MAX_REDIRECTS = 3
 # Where Exchange Online may send a client (tenant-specific redirects, next pages): Microsoft's own hosts only, in
-# every cloud, or the configured endpoint's own host. Anything else never sees the token.
+# every cloud, the cloud's own admin hosts (DoD: webmail.apps.mil, _clouds.py), or the configured endpoint's own
+# host. Anything else never sees the token.
 MICROSOFT_SUFFIXES = (".office365.com", ".outlook.com", ".office365.us", ".outlook.cn", ".partner.outlook.cn",
                       ".microsoft.com")
 
@@ -119,6 +120,7 @@ class ExchangeAdminClient(object):
         self.http = http
         self.scope = cloud.exchange_scope
         self.url = "%s/adminapi/beta/%s/InvokeCommand" % (cloud.exchange_endpoint, tenant_id)
+        self.admin_hosts = tuple(h.lower() for h in getattr(cloud, "exchange_admin_hosts", ()))
         self.anchor = ANCHOR % (anchor_domain or tenant_id)
         self.calls = 0
         self.writes = 0   # write cmdlets sent (check mode must leave this at 0)
@@ -174,11 +176,12 @@ class ExchangeAdminClient(object):
             raise
 
     def trusted(self, url):
-        """True for an https URL on the configured endpoint's host or on one of Microsoft's Exchange hosts."""
+        """True for an https URL on the configured endpoint's host, the cloud's admin hosts or Microsoft's hosts."""
         parts = urlsplit(url)
         host = (parts.hostname or "").lower()
         own = (urlsplit(self.url).hostname or "").lower()
-        return parts.scheme == "https" and bool(host) and (host == own or host.endswith(MICROSOFT_SUFFIXES))
+        return parts.scheme == "https" and bool(host) and (
+            host == own or host in self.admin_hosts or host.endswith(MICROSOFT_SUFFIXES))
 
     def _post(self, cmdlet, url, body, headers):
         # Every cmdlet is sent as retryable: reads are, and a write whose answer was lost comes back as

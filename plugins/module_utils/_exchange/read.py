@@ -85,6 +85,11 @@ class ExchangeReader(object):
         rows = self.client.invoke("Get-ServicePrincipal")
         return [r for r in rows if app_id is None or _lower(r.get("AppId")) == _lower(app_id)]
 
+    def smtp_role_exists(self):
+        """True when the tenant has the management role 'Application SMTP.SendAsApp' (RBAC for Applications for
+        SMTP): Microsoft rolls it out to Worldwide only (MC1158911), so a GCC tenant or one not yet reached lacks it."""
+        return bool(self.client.get_or_none("Get-ManagementRole", {"Identity": SMTP_SEND_ROLE}))
+
     def tenant_smtp_disabled(self):
         rows = self.client.invoke("Get-TransportConfig")
         return _is_true((rows[0] if rows else {}).get("SmtpClientAuthenticationDisabled"))

@@ -11,12 +11,15 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._clouds import (
+    authorization_model_for, resolve_authorization_model)
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._errors import ConfigError
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._exchange.client import ExchangeAdminClient
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._exchange.access import ExchangeAccess
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._entra.exchange_identity import (
     has_smtp_consent, resolve_app)
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._exchange.info import access_report
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._exchange.read import ExchangeReader
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._entra.graph import GraphClient
 
 SMTP_AUTH_CHOICES = ("enabled", "inherit", "disabled")
@@ -52,7 +55,7 @@ def validate_access_params(params):
     if params["state"] == "present" and not params.get("mailboxes") and not params.get("group"):
         raise ConfigError("declare at least one mailbox the app may send as (or a group for the RBAC scope)",
                           option="mailboxes")
-    if params.get("group") and (params.get("authorization_model") or "rbac") != "rbac":
+    if params.get("group") and params.get("authorization_model") != "rbac":
         raise ConfigError("a group scope exists only in the RBAC model", option="group",
                           fix="remove group, or set authorization_model: rbac")
     scope_name = params.get("scope_name")
@@ -64,6 +67,9 @@ def validate_access_params(params):
 
 def run_exchange_smtp_access(module):
     params = module.params
+    warning = resolve_authorization_model(params, module.cloud.name)
+    if warning:
+        module.warn(warning)
     validate_access_params(params)
     graph = GraphClient(module.http, module.cloud)
     # A service principal entra_app created just before may take seconds to replicate: wait a little for it.
@@ -113,7 +119,11 @@ def run_exchange_smtp_access_info(module):
     params = module.params
     graph = GraphClient(module.http, module.cloud)
     progress = _progress(module)
-    report = access_report(exchange_client(module), graph, params, progress=progress)
+    client = exchange_client(module)
+    report = access_report(client, graph, params, progress=progress)
+    # What exchange_smtp_access would choose here, and whether the RBAC model's role exists in this tenant.
+    report["tenant"]["authorization_model_default"] = authorization_model_for(module.cloud.name)[0]
+    report["tenant"]["rbac_smtp_role"] = ExchangeReader(client).smtp_role_exists()
     if progress.lines:
         report["progress"] = progress.lines
     return dict(report, changed=False)

@@ -367,7 +367,7 @@ class Upstream(object):
             self.metrics.token_acquired(getattr(token, "expires_on", None))
 
     def token(self, fresh=False):
-        token = self.tokens.get_access_token(self.cloud.exchange_scope, fresh=fresh)
+        token = self.tokens.get_access_token(self.cloud.smtp_scope, fresh=fresh)
         self.metrics.token_seen(getattr(token, "expires_on", None))
         return token
 
