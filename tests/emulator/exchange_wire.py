@@ -61,8 +61,8 @@ def check_anchor(tenant, request):
     value = (request.headers.get("X-AnchorMailbox") or "").strip()
     if not ex.anchor_check or not value:
         return None  # no hint: routed by the tenant in the URL (ScubaGear sends none on InvokeCommand)
-    kind, _, address = value.partition(":")
-    local, _, where = address.rpartition("@")
+    kind, unused, address = value.partition(":")
+    local, unused, where = address.rpartition("@")
     kind, local, where = kind.upper(), local.lower(), where.lower()
     if kind == "APP" and local == SYSTEM_MAILBOX.lower() and where == str(tenant.tenant_id).lower():
         return None

@@ -323,8 +323,8 @@ def test_a_body_that_really_is_compressed_is_decoded(emulator, tenant, client, e
 
 
 @pytest.mark.parametrize("body", [b"", b'{"error": {"code": "Authorization_RequestDenied", "message": "No."}}'])
-def test_an_error_whose_body_falsely_claims_gzip_is_the_error_not_a_lost_connection(emulator, tenant, client,
-                                                                                   fake_time, body):
+def test_an_error_whose_body_falsely_claims_gzip_is_the_error_not_a_lost_connection(
+        emulator, tenant, client, fake_time, body):
     # Before: requests raised ContentDecodingError, retried as a lost connection, then "check DNS ... firewall".
     lines = []
     client.debug = lines.append
