@@ -13,6 +13,10 @@ Retry policy and why:
   answered 429 / 503 (throttled or unavailable before it did any work). Callers whose POST is safe to repeat
   (a read-only Exchange cmdlet, an upsert) pass idempotent=True.
 
+Bodies are read whole and undecoded, then decoded here as their Content-Encoding says when they really are so
+encoded: Exchange answers some refusals (403) with an empty or plain body that claims gzip, which requests would
+report as a broken connection (ContentDecodingError), retried and blamed on DNS and firewalls, hiding the refusal.
+
 Plain Python (no Ansible import); requests is imported guarded and reported as MissingLibraryError when used.
 """
 
@@ -20,9 +24,11 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import gzip
 import json as _json
 import time
 import uuid
+import zlib
 
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._errors import (
     AuthError,
@@ -40,11 +46,13 @@ from ansible_collections.o365.smtp_oauth.plugins.module_utils._retry import (
 try:
     import requests
     from requests import exceptions as _rexc
+    from urllib3 import exceptions as _u3exc  # requests' own transport
     HAS_REQUESTS = True
     REQUESTS_IMPORT_ERROR = None
 except ImportError as _error:  # pragma: no cover - depends on the host
     requests = None
     _rexc = None
+    _u3exc = None
     HAS_REQUESTS = False
     REQUESTS_IMPORT_ERROR = _error
 
@@ -53,6 +61,8 @@ NOTHING_DONE_STATUSES = frozenset((429, 503))
 IDEMPOTENT_METHODS = frozenset(("GET", "HEAD", "OPTIONS", "PUT", "PATCH", "DELETE"))
 REQUEST_ID_HEADERS = ("request-id", "x-ms-request-id", "client-request-id")
 USER_AGENT = "o365.smtp_oauth"
+# The content codings offered (and decoded by _decoded): none that needs a library requests may lack.
+ACCEPT_ENCODING = "gzip, deflate"
 
 _FIX_BY_STATUS = {
     400: "check the values given to the module; the service's message says which one it refused",
@@ -74,9 +84,13 @@ def _fix_for(status):
 
 
 class HttpResponse(object):
-    """status, headers (lower-case keys), body (bytes), request_id; json() parses the body."""
+    """status, headers (lower-case keys), body (bytes), request_id; json() parses the body.
 
-    __slots__ = ("status", "headers", "body", "request_id", "url", "method")
+    wait_refused: (seconds the service asked to wait, seconds left of the retry budget) when the answer's
+    Retry-After did not fit in the budget, so the request was not repeated; else None.
+    """
+
+    __slots__ = ("status", "headers", "body", "request_id", "url", "method", "wait_refused")
 
     def __init__(self, status, headers, body, request_id=None, url=None, method=None):
         self.status = status
@@ -85,6 +99,7 @@ class HttpResponse(object):
         self.request_id = request_id
         self.url = url
         self.method = method
+        self.wait_refused = None
 
     def json(self):
         return parse_json(self.body)
@@ -220,24 +235,31 @@ class HttpClient(object):
         return provider.get_access_token(scope, fresh=True).token
 
     # -- sending ------------------------------------------------------------------------------------
-    def send(self, method, url, backoff, retry_status, retry_error, on_answer=None, **kwargs):
+    def send(self, method, url, backoff, retry_status, retry_error, on_answer=None, retry_answer=None, **kwargs):
         """One request through the Session, repeated within the backoff's bounds; the raw requests.Response.
 
         TLS is verified against ca_path on every attempt (requests lets REQUESTS_CA_BUNDLE override a
-        Session-level verify). An answer in RETRY_STATUSES for which retry_status(status) is true is repeated
-        after its Retry-After (else the backoff's delay); an exception for which retry_error(exc) is true is
-        repeated after the backoff's delay. When the bounds are reached the last answer is returned or the last
+        Session-level verify). An answer in RETRY_STATUSES for which retry_status(status) is true, or any answer
+        for which retry_answer(status, body) is true (a service that names a transient error in its body), is
+        repeated after its Retry-After (else the backoff's delay); an exception for which retry_error(exc) is true
+        is repeated after the backoff's delay. When the bounds are reached the last answer is returned or the last
         exception raised. on_answer(raw, error, started) sees every attempt (logs). attempts, retries,
-        last_status and last_retry_after count for tests and the callers' error messages.
+        last_status and last_retry_after count for tests and the callers' error messages. The body is read whole
+        (raw.content), decoded by _read_body.
         """
         kwargs["verify"] = self.ca_path or True
         kwargs.setdefault("timeout", self.timeout)
+        headers = dict(kwargs.get("headers") or {})
+        if not any(name.lower() == "accept-encoding" for name in headers):
+            headers["Accept-Encoding"] = ACCEPT_ENCODING
+        kwargs["headers"] = headers
 
         def attempt():
             self.attempts += 1
             started = time.monotonic()
             try:
-                raw = self.session.request(method, url, **kwargs)
+                raw = self.session.request(method, url, stream=True, **kwargs)
+                self._read_body(raw)
             except _rexc.RequestException as error:
                 if on_answer is not None:
                     on_answer(None, error, started)
@@ -251,7 +273,8 @@ class HttpClient(object):
         def retry_after(raw, error):
             if error is not None:
                 return isinstance(error, _rexc.RequestException) and bool(retry_error(error))
-            if raw.status_code in RETRY_STATUSES and retry_status(raw.status_code):
+            if (raw.status_code in RETRY_STATUSES and retry_status(raw.status_code)) or (
+                    retry_answer is not None and retry_answer(raw.status_code, raw.content)):
                 return True if self.last_retry_after is None else self.last_retry_after
             return False
 
@@ -259,11 +282,32 @@ class HttpClient(object):
             self.retries += 1
         return call_with_retries(attempt, retry_after, backoff, on_retry=count)
 
+    def _read_body(self, raw):
+        """Read the whole body undecoded and keep it decoded as raw.content (see the module docstring)."""
+        try:
+            data = raw.raw.read(decode_content=False) if raw.raw is not None else b""
+        except _u3exc.ReadTimeoutError as error:  # mapped as requests maps them when it reads a body itself
+            raise _rexc.ReadTimeout(error)
+        except _u3exc.SSLError as error:
+            raise _rexc.SSLError(error)
+        except (_u3exc.HTTPError, OSError) as error:
+            raise _rexc.ChunkedEncodingError(error)
+        coding = raw.headers.get("Content-Encoding") or ""
+        body = _decoded(data or b"", coding)
+        if body is None:
+            self._log("%s %s: the body claims Content-Encoding %s but is not so encoded (%d bytes); read as it is"
+                      % (raw.request.method if raw.request is not None else "", raw.url, coding, len(data or b"")))
+            body = data or b""
+        raw._content = body  # what requests' content / text / json() return (msal reads text)
+        raw._content_consumed = True
+
     # -- the request --------------------------------------------------------------------------------
     def request(self, method, url, scope=None, json=None, params=None, headers=None, data=None,
-                idempotent=None, raise_errors=True):
+                idempotent=None, raise_errors=True, retry_answer=None):
         """Send with retries; HttpResponse on 2xx/3xx (and on 4xx/5xx when raise_errors is False).
 
+        retry_answer(status, body bytes): true when an answer names an error worth repeating the request for
+        (the caller knows the service's words, and that repeating is safe).
         Raises ServiceError (code, message, status, request_id; the parsed error body in details["body"]) for
         an error answer after retries, and ServiceError with code "connection_failed"/"timeout" when no answer
         came.
@@ -298,11 +342,13 @@ class HttpClient(object):
             if scope:
                 send_headers["Authorization"] = "Bearer %s" % self._token(scope, fresh=fresh)
             try:
-                self.send(method, url, backoff, retry_status, retry_error, on_answer=log, json=json, params=params,
-                          data=data, headers=send_headers, allow_redirects=False)
+                self.send(method, url, backoff, retry_status, retry_error, on_answer=log, retry_answer=retry_answer,
+                          json=json, params=params, data=data, headers=send_headers, allow_redirects=False)
             except _rexc.RequestException as error:  # anything else is a bug: the module wrapper reports it
                 raise self._connection_failure(method, url, error, send_headers["client-request-id"])
             response = answers[-1]
+            if backoff.refused_wait is not None:
+                response.wait_refused = (backoff.refused_wait, backoff.remaining())
             if response.status < 400:
                 return response
             body = response.json()
@@ -331,7 +377,11 @@ class HttpClient(object):
         if message:
             text += ": %s" % message
         details = {"body": body} if isinstance(body, dict) else {}
-        return ServiceError(self._redact(text), code=code, status=response.status, fix=_fix_for(response.status),
+        fix = _fix_for(response.status)
+        if response.wait_refused:
+            text += "; %s" % wait_refused_text(response.wait_refused)
+            fix = "run the task again later, once that time has passed, or lower the request rate"
+        return ServiceError(self._redact(text), code=code, status=response.status, fix=fix,
                             request_id=response.request_id or (response.headers or {}).get("client-request-id"),
                             details=details)
 
@@ -350,6 +400,34 @@ class HttpClient(object):
         failure = ServiceError(self._redact(message), code=code, fix=fix, request_id=client_request_id,
                                details={"nothing_sent": _nothing_sent(error)})
         return failure
+
+
+def wait_refused_text(wait_refused):
+    """Says that a Retry-After was not waited for, and why (for HttpResponse.wait_refused)."""
+    asked, left = wait_refused
+    return ("it asked to wait %d s before trying again (Retry-After), more than the %d s left of this task's retry "
+            "budget, so the request was not repeated" % (round(asked), int(left)))
+
+
+def _decoded(data, coding):
+    """data decoded as the Content-Encoding header `coding` says; None when it is not so encoded (empty, or a plain
+    body under a false claim). A coding we did not offer is left as it is."""
+    for name in reversed([c.strip().lower() for c in coding.split(",") if c.strip()]):
+        if not data or name == "identity":
+            continue
+        try:
+            if name in ("gzip", "x-gzip"):
+                data = gzip.decompress(data)
+            elif name == "deflate":
+                try:
+                    data = zlib.decompress(data)
+                except zlib.error:  # deflate sent without its zlib wrapper, as some servers do
+                    data = zlib.decompress(data, -zlib.MAX_WBITS)
+            else:
+                return data
+        except (OSError, EOFError, zlib.error):
+            return None
+    return data
 
 
 def _failure_code(error):
@@ -412,4 +490,5 @@ def _service_name(url):
     return "Microsoft Graph"
 
 
-__all__ = ["HttpClient", "HttpResponse", "parse_json", "parse_error_body", "request_id_of", "RETRY_STATUSES"]
+__all__ = ["HttpClient", "HttpResponse", "parse_json", "parse_error_body", "request_id_of", "wait_refused_text",
+           "RETRY_STATUSES"]

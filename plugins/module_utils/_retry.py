@@ -57,7 +57,9 @@ class Backoff(object):
 
     base * 2**n with full jitter in [delay/2, delay], capped at max_delay; a server's Retry-After replaces the
     computed delay (clamped to max_retry_after). The sum of waits never exceeds total: next_delay() returns
-    None when the next wait would pass it, and the caller gives up with the last error.
+    None when the next wait would pass it, and the caller gives up with the last error. When it was a server's
+    Retry-After that did not fit, `refused_wait` holds the seconds asked for (and `remaining()` what was left), so
+    the caller can say that it did not wait, and why.
     """
 
     def __init__(self, base=0.5, max_delay=30.0, total=60.0, max_attempts=6, max_retry_after=MAX_RETRY_AFTER,
@@ -72,11 +74,13 @@ class Backoff(object):
         self.rand = rand
         self.attempt = 0  # retries done so far
         self.waited = 0.0  # seconds slept so far
+        self.refused_wait = None  # a Retry-After (seconds) the last next_delay() refused: it did not fit in total
         self._start = None
 
     def start(self):
         self.attempt = 0
         self.waited = 0.0
+        self.refused_wait = None
         self._start = self.clock()
         return self
 
@@ -87,6 +91,10 @@ class Backoff(object):
     def elapsed(self):
         return 0.0 if self._start is None else self.clock() - self._start
 
+    def remaining(self):
+        """Seconds of the total still free for waiting."""
+        return max(0.0, self.total - max(self.elapsed(), self.waited))
+
     def computed_delay(self):
         delay = min(self.max_delay, self.base * (2 ** self.attempt))
         return delay / 2.0 + self.rand() * delay / 2.0
@@ -95,6 +103,7 @@ class Backoff(object):
         """Seconds to wait before the next attempt, or None when retrying would break a bound."""
         if self._start is None:
             self.start()
+        self.refused_wait = None
         if self.attempt + 1 >= self.max_attempts:
             return None
         if retry_after is not None:
@@ -103,6 +112,8 @@ class Backoff(object):
             delay = self.computed_delay()
         # Time spent in requests counts too: the bound is on the whole call, not only on sleeping.
         if max(self.elapsed(), self.waited) + delay > self.total:
+            if retry_after is not None:
+                self.refused_wait = float(retry_after)
             return None
         return delay
 

@@ -40,7 +40,11 @@ options:
   organization:
     description:
       - The tenant's initial domain (for example C(contoso.onmicrosoft.com)), as given to
-        C(Connect-ExchangeOnline -Organization). Routes the admin calls (C(X-AnchorMailbox) header).
+        C(Connect-ExchangeOnline -Organization).
+      - Used only when O(tenant_id) is a domain name, to route the admin calls (C(X-AnchorMailbox) header
+        C(UPN:SystemMailbox{...}@<organization>)). With a tenant id (a GUID) in O(tenant_id) the calls are routed
+        the way ExchangeOnlineManagement routes app-only calls (C(APP:SystemMailbox{...}@<tenant id>)) and this
+        option is not needed.
       - Defaults to O(tenant_id).
     type: str
   app_id:

@@ -3,7 +3,8 @@
 POST /adminapi/beta/{tenantId or domain}/InvokeCommand
     body {"CmdletInput": {"CmdletName": "Get-Mailbox", "Parameters": {...}}}
     headers Authorization: Bearer <app-only token, aud https://outlook.office365.com>, X-ResponseFormat: json,
-    X-AnchorMailbox: UPN:SystemMailbox{bb558c35-97f1-4cb9-8ff7-d53741dc928c}@<domain> (optional here)
+    X-AnchorMailbox: APP:SystemMailbox{bb558c35-97f1-4cb9-8ff7-d53741dc928c}@<tenant id> (or the UPN: form with the
+    tenant's domain; a hint routing cannot place is refused, see exchange_wire), Prefer: odata.maxpagesize=N
 answer 200 {"@odata.context": ..., "value": [objects], "@odata.nextLink": <same URL + $skiptoken>} -- the client
 POSTs the same body to the next link. Warnings ride along as "@adminapi.warnings" (Exchange prints them instead
 of failing, e.g. "already present" on Add-MailboxPermission).
@@ -18,15 +19,17 @@ stand-ins with the real exception type names. A token without Exchange.ManageAsA
 Exchange admin role gets 403 with the text PowerShell users see ("The role assigned to application ... isn't
 supported in this scenario").
 
-Emulator settings on tenant.exchange: page_size (small by default so that paging is exercised). Every call is
-logged with part="exchange", cmdlet=<name>, write = not Get-/Test-.
+Emulator settings on tenant.exchange: page_size (small by default so that paging is exercised); the wire habits
+(anchor_check, error_shape, forbidden_body, refused_cmdlets) and transient-error injection are in exchange_wire.
+Every call is logged with part="exchange", cmdlet=<name>, write = not Get-/Test-, max_page_size (the Prefer header's
+odata.maxpagesize, or None).
 """
 
 import base64
 import re
 import uuid
 
-from emulator import clouds
+from emulator import clouds, exchange_wire
 from emulator.exchange_contract import BindingError, bind, spec
 from emulator.exchange_state import SMTP_SEND_ROLE, FilterError, parse_filter
 
@@ -96,9 +99,16 @@ def handle(tenant, request):
     request.write = bool(cmdlet) and not cmdlet.lower().startswith(("get-", "test-"))  # tried, even if refused
     # parameter_set: the set of Microsoft's cmdlet reference the request bound to (None: refused or not bound).
     tenant.log.add(part="exchange", method="POST", path=request.path, cmdlet=request.cmdlet, status=status,
-                   write=request.write, client_id=app_id, parameter_set=request.parameter_set)
-    return Response(status, json=body, headers={"Content-Type": "application/json; odata.metadata=minimal",
-                                                "request-id": str(uuid.uuid4())})
+                   write=request.write, client_id=app_id, parameter_set=request.parameter_set,
+                   max_page_size=max_page_size(request))
+    data, headers = exchange_wire.forbidden(tenant.exchange, status, body, {
+        "Content-Type": "application/json; odata.metadata=minimal", "request-id": str(uuid.uuid4())})
+    return Response(status, body=data, headers=headers)
+
+
+def max_page_size(request):
+    prefer = re.search(r"odata\.maxpagesize=(\d+)", request.headers.get("Prefer") or "")
+    return int(prefer.group(1)) if prefer else None
 
 
 def admin_redirect(tenant, request):
@@ -123,6 +133,14 @@ def answer(tenant, request):
         if request.match["tenant"].lower() not in (str(tenant.tenant_id).lower(), tenant.exchange.domain) or \
                 str(claims.get("tid", tenant.tenant_id)).lower() != str(tenant.tenant_id).lower():
             raise auth_error(401, "The token was issued for another tenant than %s." % request.match["tenant"])
+        refused = exchange_wire.check_anchor(tenant, request)
+        if refused is not None:
+            return refused + (cmdlet, app_id)
+        if cmdlet.lower() in set(c.lower() for c in tenant.exchange.refused_cmdlets):
+            raise auth_error(403, "The role assigned to application %s doesn't allow running '%s'." % (app_id, cmdlet))
+    except CmdletError as error:  # the front door's answers keep their status and shape
+        return error.status, error.body(), cmdlet, app_id
+    try:
         if not cmdlet:
             raise invalid("CmdletInput.CmdletName is required.")
         params = cmdlet_input.get("Parameters") or {}
@@ -130,7 +148,9 @@ def answer(tenant, request):
             raise invalid("CmdletInput.Parameters must be an object.")
         rows, warnings = run_cmdlet(tenant.exchange, cmdlet, params, request)
     except CmdletError as error:
-        return error.status, error.body(), cmdlet, app_id
+        if error.status == 501:  # the emulator's own gap, never dressed as Exchange's answer
+            return error.status, error.body(), cmdlet, app_id
+        return exchange_wire.render(tenant.exchange, error) + (cmdlet, app_id)
     return 200, page(tenant, request, rows, warnings), cmdlet, app_id
 
 
@@ -155,9 +175,8 @@ def authenticate(tenant, request):
 
 def page(tenant, request, rows, warnings):
     size = tenant.exchange.page_size
-    prefer = re.search(r"odata\.maxpagesize=(\d+)", request.headers.get("Prefer") or "")
-    if prefer:
-        size = max(1, min(size, int(prefer.group(1))))
+    if max_page_size(request):
+        size = max(1, min(size, max_page_size(request)))
     token = (getattr(request, "query", None) or {}).get("$skiptoken")
     if isinstance(token, list):
         token = token[0]

@@ -83,6 +83,11 @@ class ExchangeState(object):
         self.role_assignments = {}   # Name lower -> assignment dict
         self.admin_apps = set()      # appIds holding an Exchange admin role (needed for the admin API)
         self.page_size = 5           # admin API results per page: small, so clients' paging is exercised
+        # The admin API's wire habits (exchange_wire.py says what each models and its witness).
+        self.anchor_check = True     # refuse an X-AnchorMailbox hint routing cannot place in this tenant
+        self.error_shape = "details"  # how cmdlet errors are written (exchange_wire.ERROR_SHAPES)
+        self.forbidden_body = "json"  # 403 bodies: "json", or "empty" / "plain" under a false Content-Encoding: gzip
+        self.refused_cmdlets = set()  # cmdlets the admin app's Exchange role does not include (403)
         for alias, name, extra in SEED_MAILBOXES:
             self.add_mailbox(alias, name, aliases=extra)
         self.add_group(*SEED_GROUP)

@@ -9,22 +9,25 @@ any part that asks (the SMTP endpoint keeps its own verb-level faults).
 match is compared, in this order, with the request line "METHOD /path?query" as a plain substring, the cmdlet or
 SMTP verb (case-insensitive equality), and finally as a regular expression; no match = every request of the part.
 Kinds: status (answer `status` with Retry-After `retry_after` when given), drop (close without answering),
-drop_after_commit (do the work, then close without answering), delay (sleep `seconds`, then answer normally).
+drop_after_commit (do the work, then close without answering), delay (sleep `seconds`, then answer normally),
+answer (answer `answer` = (status, headers, body bytes) as it is, without doing the work: a part's own error bodies,
+e.g. exchange_wire.inject for the Exchange admin API's transient errors).
 """
 
 import re
 import threading
 
-KINDS = ("status", "drop", "drop_after_commit", "delay")
+KINDS = ("status", "drop", "drop_after_commit", "delay", "answer")
 PARTS = ("identity", "graph", "exchange", "msi", "smtp")
 
 
 class Fault(object):
-    __slots__ = ("part", "match", "kind", "times", "status", "retry_after", "seconds", "hits", "_regex")
+    __slots__ = ("part", "match", "kind", "times", "status", "retry_after", "seconds", "answer", "hits", "_regex")
 
-    def __init__(self, part, match, kind, times, status, retry_after, seconds):
+    def __init__(self, part, match, kind, times, status, retry_after, seconds, answer=None):
         self.part, self.match, self.kind, self.times = part, match, kind, times
         self.status, self.retry_after, self.seconds, self.hits = status, retry_after, seconds, 0
+        self.answer = answer
         try:
             self._regex = re.compile(match) if match else None
         except re.error:
@@ -43,15 +46,17 @@ class Faults(object):
         self._lock = threading.Lock()
         self._faults = []
 
-    def add(self, part, match=None, kind="status", times=1, status=429, retry_after=None, seconds=0.0):
+    def add(self, part, match=None, kind="status", times=1, status=429, retry_after=None, seconds=0.0, answer=None):
         """Queue a fault; times=None repeats it forever. Returns the Fault (its .hits counts uses)."""
         if part not in PARTS:
             raise ValueError("unknown part %r (one of %s)" % (part, ", ".join(PARTS)))
         if kind not in KINDS:
             raise ValueError("unknown fault kind %r (one of %s)" % (kind, ", ".join(KINDS)))
+        if (kind == "answer") != (answer is not None):
+            raise ValueError("answer=(status, headers, body) goes with kind='answer', and only with it")
         if kind == "status" and retry_after is None and status == 429:
             retry_after = 2
-        fault = Fault(part, match, kind, times, int(status), retry_after, float(seconds))
+        fault = Fault(part, match, kind, times, int(status), retry_after, float(seconds), answer)
         with self._lock:
             self._faults.append(fault)
         return fault

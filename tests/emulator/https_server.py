@@ -202,6 +202,9 @@ class _Handler(BaseHTTPRequestHandler):
             code, message = FAULT_CODES.get(fault.status, ("Error", "Injected failure."))
             response = error_response(request.part, fault.status, code, message, fault.retry_after)
             return self._send(response, request, tenant, fault="status")
+        if fault is not None and fault.kind == "answer":
+            status, headers, body = fault.answer
+            return self._send(Response(status, body=body, headers=headers), request, tenant, fault="answer")
         retry_after = tenant.throttle.admit(request.part)
         if retry_after is not None:
             code, message = FAULT_CODES[429]

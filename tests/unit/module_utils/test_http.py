@@ -292,3 +292,47 @@ def test_session_keeps_connections_alive(emulator, tenant, client):
         assert client.request("GET", emulator.url + "/v1.0/applications", scope=GRAPH_SCOPE).status == 200, attempt
     pool = client.session.get_adapter(emulator.url).poolmanager
     assert isinstance(client.session, requests.Session) and len(pool.pools) == 1
+
+
+def test_connections_are_reused_although_bodies_are_read_by_the_client(emulator, tenant, client):
+    for attempt in range(3):
+        assert client.request("GET", emulator.url + "/v1.0/applications", scope=GRAPH_SCOPE).status == 200, attempt
+    pools = client.session.get_adapter(emulator.url).poolmanager.pools
+    assert [pools[key].num_connections for key in pools.keys()] == [1]
+
+
+# -- Content-Encoding ---------------------------------------------------------------------------------------------
+def graph_answer(tenant, status, body, encoding):
+    return tenant.faults.add("graph", match="GET /v1.0/applications", kind="answer", answer=(
+        status, {"Content-Type": "application/json", "Content-Encoding": encoding}, body))
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "deflate", "deflate-raw"])
+def test_a_body_that_really_is_compressed_is_decoded(emulator, tenant, client, encoding):
+    import gzip
+    import zlib
+    data = b'{"value": [{"id": "x"}]}'
+    if encoding == "gzip":
+        packed = gzip.compress(data)
+    else:
+        squeeze = zlib.compressobj(wbits=-zlib.MAX_WBITS if encoding == "deflate-raw" else zlib.MAX_WBITS)
+        packed = squeeze.compress(data) + squeeze.flush()
+    graph_answer(tenant, 200, packed, encoding.split("-")[0])
+    assert client.request("GET", emulator.url + "/v1.0/applications", scope=GRAPH_SCOPE).json() == {
+        "value": [{"id": "x"}]}
+
+
+@pytest.mark.parametrize("body", [b"", b'{"error": {"code": "Authorization_RequestDenied", "message": "No."}}'])
+def test_an_error_whose_body_falsely_claims_gzip_is_the_error_not_a_lost_connection(
+        emulator, tenant, client, fake_time, body):
+    # Before: requests raised ContentDecodingError, retried as a lost connection, then "check DNS ... firewall".
+    lines = []
+    client.debug = lines.append
+    graph_answer(tenant, 403, body, "gzip")
+    with pytest.raises(ServiceError) as caught:
+        client.request("GET", emulator.url + "/v1.0/applications", scope=GRAPH_SCOPE)
+    assert caught.value.status == 403 and "DNS" not in caught.value.fix and "admin consent" in caught.value.fix
+    assert client.attempts == 1 and fake_time.sleeps == []
+    if body:
+        assert caught.value.code == "Authorization_RequestDenied" and "No." in caught.value.message
+        assert any("claims Content-Encoding gzip but is not so encoded" in line for line in lines)

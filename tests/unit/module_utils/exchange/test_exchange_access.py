@@ -370,10 +370,15 @@ def test_client_pages_and_translates_errors(tenant):
     rows = client.invoke("Get-Mailbox")
     assert len(rows) == len(tenant.exchange.mailboxes) > 2 and client.calls == (len(rows) + 1) // 2
     headers = module.http.requests[0][3]
+    # As ExchangeOnlineManagement anchors app-only calls: APP: with the tenant id, UPN: only with a domain.
     assert headers["X-ResponseFormat"] == "json" and headers["X-AnchorMailbox"] == (
-        "UPN:SystemMailbox{bb558c35-97f1-4cb9-8ff7-d53741dc928c}@" + tenant.tenant_id)
+        "APP:SystemMailbox{bb558c35-97f1-4cb9-8ff7-d53741dc928c}@" + tenant.tenant_id)
+    assert headers["Prefer"] == "odata.maxpagesize=1000"
     ExchangeAdminClient(module.http, module.cloud, tenant.tenant_id, anchor_domain=DOMAIN).invoke("Get-TransportConfig")
-    assert module.http.requests[-1][3]["X-AnchorMailbox"].endswith("}@" + DOMAIN)
+    assert module.http.requests[-1][3]["X-AnchorMailbox"] == headers["X-AnchorMailbox"]
+    ExchangeAdminClient(module.http, module.cloud, DOMAIN).invoke("Get-TransportConfig")
+    assert module.http.requests[-1][3]["X-AnchorMailbox"] == (
+        "UPN:SystemMailbox{bb558c35-97f1-4cb9-8ff7-d53741dc928c}@" + DOMAIN)
     with pytest.raises(ExchangeCmdletError) as exc:
         client.invoke("Get-Mailbox", {"Identity": "ghost@" + DOMAIN})
     assert exc.value.not_found and "ghost@" in str(exc.value) and exc.value.fix
