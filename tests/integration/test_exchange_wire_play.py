@@ -40,7 +40,7 @@ def test_a_403_under_a_false_gzip_claim_gives_the_role_advice_without_retrying(e
     tenant.exchange.forbidden_body = body
     if refused == "every cmdlet":
         tenant.exchange.admin_apps.clear()
-        refused = "Get-ServicePrincipal"  # the first call the task makes
+        refused = "Get-ManagementRole"  # the first call the task makes (rbac: does the SMTP role exist)
     else:
         tenant.exchange.refused_cmdlets = {refused}
     mark, started = tenant.log.mark(), time.monotonic()
