@@ -27,6 +27,10 @@ import threading
 import time
 import uuid
 
+from emulator.device_flow import EXCHANGE_ADMINISTRATOR, GLOBAL_ADMINISTRATOR
+
+EXCHANGE_ADMIN_ROLES = (EXCHANGE_ADMINISTRATOR, GLOBAL_ADMINISTRATOR)
+
 SMTP_SEND_ROLE = "Application SMTP.SendAsApp"
 SMTP_SEND_CLAIM = "SMTP.SendAsApp"
 
@@ -78,6 +82,7 @@ class ExchangeState(object):
         self.scopes = {}             # Name lower -> scope dict
         self.role_assignments = {}   # Name lower -> assignment dict
         self.admin_apps = set()      # appIds holding an Exchange admin role (needed for the admin API)
+        self.role_propagation_delay = 0.0  # seconds before a directory role assignment reaches Exchange
         self.page_size = 5           # admin API results per page: small, so clients' paging is exercised
         for alias, name, extra in SEED_MAILBOXES:
             self.add_mailbox(alias, name, aliases=extra)
@@ -188,8 +193,18 @@ class ExchangeState(object):
         return found[0], False
 
     def is_admin(self, app_id):
-        """True when app_id holds an Exchange admin role (Exchange Administrator / Organization Management)."""
-        return str(app_id).lower() in {a.lower() for a in self.admin_apps}
+        """True when app_id holds an Exchange admin role (Exchange Administrator / Organization Management): set
+        directly (admin_apps), or a directory role assignment (Graph roleManagement) of Exchange Administrator or
+        Global Administrator to its service principal, once role_propagation_delay seconds have passed (Microsoft:
+        a new assignment can take up to an hour to reach Exchange)."""
+        if str(app_id).lower() in {a.lower() for a in self.admin_apps}:
+            return True
+        sp = self.tenant.find_service_principal(app_id=app_id)
+        if sp is None:
+            return False
+        return any(a["principalId"] == sp["id"] and a["roleDefinitionId"] in EXCHANGE_ADMIN_ROLES
+                   and a["directoryScopeId"] == "/" and a["_written"] + self.role_propagation_delay <= self.clock()
+                   for a in self.tenant.directory_role_assignments.values())
 
     def effective(self, entry, smtp=False):
         """In effect for the admin API, or (smtp=True) for SMTP AUTH, whose permission cache lags behind."""
