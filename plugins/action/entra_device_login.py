@@ -1,0 +1,96 @@
+# -*- coding: utf-8 -*-
+# Copyright: o365.smtp_oauth contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""An admin's interactive sign-in (device code flow), on the controller, for the bootstrap playbook.
+
+Why an action plugin: a module cannot print while it runs, and the user must see the code and the page while the
+task waits. This runs on the controller, prints Microsoft's sign-in message through Ansible's display at normal
+verbosity the moment the code exists, then polls until the admin signed in (or declined, or the code expired, or
+`timeout` passed). The delegated access token goes to the registered result only: the result is marked no_log, so
+every callback and log shows it censored at any verbosity; what is not secret (who signed in, with which roles)
+is printed once more on its own. The device code itself never leaves this process.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import time
+
+from ansible.module_utils.basic import env_fallback
+from ansible.plugins.action import ActionBase
+from ansible.utils.display import Display
+
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._errors import AuthError, O365Error
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth.device_login import (
+    BOOTSTRAP_SCOPES, GRAPH_CLI_CLIENT_ID, DeviceLogin)
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth.directory_roles import (
+    missing_for_bootstrap, role_names)
+
+display = Display()
+
+ARGUMENT_SPEC = dict(
+    tenant_id=dict(type="str", fallback=(env_fallback, ["AZURE_TENANT_ID", "AZURE_TENANT"])),
+    client_id=dict(type="str", default=GRAPH_CLI_CLIENT_ID),
+    scopes=dict(type="list", elements="str", default=list(BOOTSTRAP_SCOPES)),
+    check_roles=dict(type="bool", default=True),
+    timeout=dict(type="int", default=300),
+    cloud=dict(type="str", default="public", choices=["public", "usgov", "dod", "china"],
+               fallback=(env_fallback, ["O365_CLOUD"])),
+    authority_host=dict(type="str", fallback=(env_fallback, ["AZURE_AUTHORITY_HOST"])),
+    graph_endpoint=dict(type="str", fallback=(env_fallback, ["O365_GRAPH_ENDPOINT"])),
+    ca_path=dict(type="path", fallback=(env_fallback, ["O365_CA_PATH"])),
+)
+
+
+def sign_in(args, show, clock=time.time):
+    """The result of one sign-in: the token and who holds it; raises O365Error (nothing secret in it)."""
+    from ansible_collections.o365.smtp_oauth.plugins.module_utils._clouds import resolve_cloud
+    if args["timeout"] <= 0:
+        raise AuthError("must be more than 0 seconds", option="timeout")
+    cloud = resolve_cloud(args["cloud"], authority_host=args.get("authority_host"),
+                          graph_endpoint=args.get("graph_endpoint"))
+    login = DeviceLogin(args.get("tenant_id"), cloud, client_id=args["client_id"], ca_path=args.get("ca_path"),
+                        scopes=args["scopes"])
+    flow = login.start()
+    show(flow["message"])
+    token, claims = login.wait(flow, args["timeout"], clock=clock)
+    user = claims.get("upn") or claims.get("preferred_username") or claims.get("oid") or "(unknown user)"
+    roles = role_names(claims.get("wids"))
+    if args["check_roles"]:
+        needed = missing_for_bootstrap(claims.get("wids"))
+        if needed:
+            raise AuthError("%s signed in, holding %s; bootstrapping the admin app needs %s" % (
+                user, ", ".join(roles) or "no directory role", needed), code="not_an_admin",
+                fix="sign in as an admin who holds those roles (activate them first if they are eligible in "
+                    "Privileged Identity Management)")
+    return dict(changed=False, access_token=token, expires_on=claims.get("exp"), user=user, roles=roles,
+                tenant_id=claims.get("tid") or args.get("tenant_id"), client_id=args["client_id"],
+                scopes=str(claims.get("scp") or "").split())
+
+
+class ActionModule(ActionBase):
+
+    _supports_check_mode = True  # a sign-in reads and writes nothing in the tenant
+    _supports_async = False
+
+    def run(self, tmp=None, task_vars=None):
+        result = super(ActionModule, self).run(tmp, task_vars)
+        _validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
+        args = args or {}
+
+        def show(message):
+            display.display("%s: %s" % (self._task.get_name(), message), color="bright purple")
+        try:
+            outcome = sign_in(args, show)
+        except O365Error as error:
+            result.update(failed=True, **error.to_result())
+            return result
+        except Exception as error:  # a bug or an unexpected answer: plainly, never a traceback or a token
+            result.update(failed=True, msg="unexpected error (%s): %s" % (type(error).__name__, error))
+            return result
+        display.display("%s: signed in as %s (%s)" % (self._task.get_name(), outcome["user"],
+                                                      ", ".join(outcome["roles"]) or "no directory role"))
+        result.update(outcome)
+        result["_ansible_no_log"] = True
+        return result
