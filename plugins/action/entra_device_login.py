@@ -57,6 +57,13 @@ def sign_in(args, show, clock=time.time):
     token, claims = login.wait(flow, args["timeout"], clock=clock)
     user = claims.get("upn") or claims.get("preferred_username") or claims.get("oid") or "(unknown user)"
     roles = role_names(claims.get("wids"))
+    granted = set(str(claims.get("scp") or "").split())
+    missing = [s for s in args["scopes"] if s not in granted]
+    if missing:
+        raise AuthError("%s signed in, but the token lacks the delegated permission(s) %s" % (
+            user, ", ".join(missing)), option="scopes", code="missing_permission",
+            fix="accept the consent screen at sign-in as an admin, or grant those Microsoft Graph delegated "
+                "permissions to the client %s (Enterprise applications, Permissions)" % args["client_id"])
     if args["check_roles"]:
         needed = missing_for_bootstrap(claims.get("wids"))
         if needed:

@@ -18,6 +18,8 @@ Nobody signs in here: `tenant.device_flow` says what the "user" does with every 
     user        the userPrincipalName of a `tenant.users` entry that signs in (default: megan, a Global Administrator)
     roles       None = that user's directory roles (`_wids` on the user); a tuple of role template ids overrides
     after_polls the number of polls answered authorization_pending before the answer applies (default 1)
+    scopes      None = the token carries every scope asked for (consented at sign-in); a tuple grants only those
+    slow_down_polls  the first N polls are answered slow_down (as a server under load would), default 0
     interval, expires_in  what the devicecode answer says (Microsoft: 5 and 900 seconds)
     public_clients  client ids that may start the flow: Microsoft's first-party public clients, present in every
                 tenant (Microsoft Graph Command Line Tools), and the tenant's own apps marked isFallbackPublicClient.
@@ -54,13 +56,15 @@ class DeviceFlow(object):
         self.user = None
         self.roles = None
         self.after_polls = 1
+        self.scopes = None
+        self.slow_down_polls = 0
         self.interval = 5
         self.expires_in = 900
         self.public_clients = {GRAPH_CLI_CLIENT_ID: "Microsoft Graph Command Line Tools"}
         self.codes = {}  # device_code -> record
 
-    def sign_in(self, answer="approve", user=None, roles=None, after_polls=1):
-        self.answer, self.user, self.roles, self.after_polls = answer, user, roles, after_polls
+    def sign_in(self, answer="approve", user=None, roles=None, after_polls=1, scopes=None):
+        self.answer, self.user, self.roles, self.after_polls, self.scopes = answer, user, roles, after_polls, scopes
         return self
 
 
@@ -125,6 +129,9 @@ def device_token(tenant, form, aadsts_error):
         record["last_poll"] = now
         if too_soon:
             raise aadsts_error(70015)
+        if record.get("slowed", 0) < flow.slow_down_polls:
+            record["slowed"] = record.get("slowed", 0) + 1
+            raise aadsts_error(70015)
         record["polls"] += 1
         if flow.answer is None or record["polls"] <= flow.after_polls:
             raise aadsts_error(70016)
@@ -150,6 +157,8 @@ def delegated_tokens(tenant, record, user, roles):
     resource_scopes = [s for s in record["scopes"] if s not in ALWAYS_SCOPES]
     resource = resource_scopes[0].rsplit("/", 1)[0] if "/" in resource_scopes[0] else "https://graph.microsoft.com"
     names = [s.rsplit("/", 1)[-1] for s in resource_scopes if s.startswith(resource + "/") or "/" not in s]
+    if tenant.device_flow.scopes is not None:
+        names = [n for n in names if n in tenant.device_flow.scopes]
     lifetime = tenant.tokens.lifetime
     access = tenant.tokens.issue(record["client_id"], roles=[], audience=resource, oid=user["id"],
                                  idtyp="user", scp=" ".join(names), wids=roles, upn=user["userPrincipalName"],
