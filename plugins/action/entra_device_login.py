@@ -17,31 +17,17 @@ __metaclass__ = type
 
 import time
 
-from ansible.module_utils.basic import env_fallback
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._errors import AuthError, O365Error
-from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth.device_login import (
-    BOOTSTRAP_SCOPES, GRAPH_CLI_CLIENT_ID, DeviceLogin)
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth.device_login import DeviceLogin
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth.directory_roles import (
     missing_for_bootstrap, role_names)
 
+from ansible_collections.o365.smtp_oauth.plugins.modules.entra_device_login import argument_spec
+
 display = Display()
-
-ARGUMENT_SPEC = dict(
-    tenant_id=dict(type="str", fallback=(env_fallback, ["AZURE_TENANT_ID", "AZURE_TENANT"])),
-    client_id=dict(type="str", default=GRAPH_CLI_CLIENT_ID),
-    scopes=dict(type="list", elements="str", default=list(BOOTSTRAP_SCOPES)),
-    check_roles=dict(type="bool", default=True),
-    timeout=dict(type="int", default=300),
-    cloud=dict(type="str", default="public", choices=["public", "usgov", "dod", "china"],
-               fallback=(env_fallback, ["O365_CLOUD"])),
-    authority_host=dict(type="str", fallback=(env_fallback, ["AZURE_AUTHORITY_HOST"])),
-    graph_endpoint=dict(type="str", fallback=(env_fallback, ["O365_GRAPH_ENDPOINT"])),
-    ca_path=dict(type="path", fallback=(env_fallback, ["O365_CA_PATH"])),
-)
-
 
 def sign_in(args, show, clock=time.time):
     """The result of one sign-in: the token and who holds it; raises O365Error (nothing secret in it)."""
@@ -83,7 +69,7 @@ class ActionModule(ActionBase):
 
     def run(self, tmp=None, task_vars=None):
         result = super(ActionModule, self).run(tmp, task_vars)
-        _validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
+        _validation, args = self.validate_argument_spec(argument_spec=argument_spec())
         args = args or {}
 
         def show(message):

@@ -11,7 +11,7 @@ DOCUMENTATION = r"""
 ---
 module: entra_device_login
 short_description: Sign an admin in interactively (device code flow) for a one-time bootstrap
-version_added: 0.2.0
+version_added: 0.1.0
 description:
   - Starts Microsoft's device code flow on the controller, prints the sign-in message (the page to open and the
     code to enter) where Ansible prints task output, at normal verbosity, and waits until the admin signed in,
@@ -144,20 +144,32 @@ client_id:
   type: str
 """
 
-from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.basic import AnsibleModule, env_fallback
+
+GRAPH_CLI_CLIENT_ID = "14d82eec-204b-4c2f-b7e8-296a70dab67e"  # Microsoft Graph Command Line Tools
 
 
-def main():
-    # Only the action plugin (plugins/action/entra_device_login.py) runs this, on the controller.
-    module = AnsibleModule(argument_spec=dict(
-        tenant_id=dict(type="str"), client_id=dict(type="str", default="14d82eec-204b-4c2f-b7e8-296a70dab67e"),
+def argument_spec():
+    """The options, for the action plugin (plugins/action/entra_device_login.py) that runs them on the controller."""
+    return dict(
+        tenant_id=dict(type="str", fallback=(env_fallback, ["AZURE_TENANT_ID", "AZURE_TENANT"])),
+        client_id=dict(type="str", default=GRAPH_CLI_CLIENT_ID),
         scopes=dict(type="list", elements="str", default=["Application.ReadWrite.All",
                                                           "AppRoleAssignment.ReadWrite.All",
                                                           "RoleManagement.ReadWrite.Directory"]),
-        check_roles=dict(type="bool", default=True), timeout=dict(type="int", default=300),
-        cloud=dict(type="str", default="public", choices=["public", "usgov", "dod", "china"]),
-        authority_host=dict(type="str"), graph_endpoint=dict(type="str"), ca_path=dict(type="path"),
-    ), supports_check_mode=True)
+        check_roles=dict(type="bool", default=True),
+        timeout=dict(type="int", default=300),
+        cloud=dict(type="str", default="public", choices=["public", "usgov", "dod", "china"],
+                   fallback=(env_fallback, ["O365_CLOUD"])),
+        authority_host=dict(type="str", fallback=(env_fallback, ["AZURE_AUTHORITY_HOST"])),
+        graph_endpoint=dict(type="str", fallback=(env_fallback, ["O365_GRAPH_ENDPOINT"])),
+        ca_path=dict(type="path", fallback=(env_fallback, ["O365_CA_PATH"])),
+    )
+
+
+def main():
+    # Only reached when something runs this file as a module: the action plugin runs the sign-in itself.
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
     module.fail_json(msg="entra_device_login runs on the controller as an action plugin; it cannot run as a module")
 
 

@@ -11,7 +11,7 @@ DOCUMENTATION = r"""
 ---
 module: entra_directory_role
 short_description: Assign a Microsoft Entra directory role to an app's service principal
-version_added: 0.2.0
+version_added: 0.1.0
 description:
   - Assigns a built-in directory role (tenant-wide) to the service principal of an app, or removes it, through
     Microsoft Graph's C(roleManagement/directory/roleAssignments).
