@@ -29,6 +29,7 @@ from ansible_collections.o365.smtp_oauth.plugins.modules.entra_device_login impo
 
 display = Display()
 
+
 def sign_in(args, show, clock=time.time):
     """The result of one sign-in: the token and who holds it; raises O365Error (nothing secret in it)."""
     from ansible_collections.o365.smtp_oauth.plugins.module_utils._clouds import resolve_cloud

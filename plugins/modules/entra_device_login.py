@@ -26,7 +26,8 @@ description:
   - Runs on the controller (an action plugin); the target is not contacted. The C(bootstrap) playbook uses it.
 author:
   - o365.smtp_oauth contributors (@o365-smtp-oauth)
-extends_documentation_fragment: [o365.smtp_oauth.requirements]
+requirements:
+  - msal >= 1.24 and requests, on the controller (the sign-in runs there)
 attributes:
   check_mode:
     description: Can run in check_mode and return changed status prediction without modifying target.

@@ -71,7 +71,7 @@ class DeviceFlow(object):
 def _user_code():
     # Entra's user codes are 8-9 letters and digits; ambiguous characters left out.
     alphabet = "".join(c for c in string.ascii_uppercase + string.digits if c not in "0O1IL")
-    return "".join(secrets.choice(alphabet) for _ in range(9))
+    return "".join(secrets.choice(alphabet) for unused in range(9))
 
 
 def public_client(tenant, client_id):

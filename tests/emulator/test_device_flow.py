@@ -89,9 +89,8 @@ def test_graph_takes_the_signed_in_users_roles(emulator, tenant, http):
     assert http.post(assignments, json=body, headers=admin).status_code == 201
     again = http.post(assignments, json=body, headers=admin)
     assert again.status_code == 409
-    found = http.get(assignments, headers=admin, params={
-        "$filter": "principalId eq '%s' and roleDefinitionId eq '%s'" % (emulator.admin.sp_id,
-                                                                        EXCHANGE_ADMINISTRATOR)}).json()["value"]
+    wanted = "principalId eq '%s' and roleDefinitionId eq '%s'" % (emulator.admin.sp_id, EXCHANGE_ADMINISTRATOR)
+    found = http.get(assignments, headers=admin, params={"$filter": wanted}).json()["value"]
     assert [a["directoryScopeId"] for a in found] == ["/"]
 
 
