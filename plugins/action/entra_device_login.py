@@ -20,7 +20,7 @@ import time
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
-from ansible_collections.o365.smtp_oauth.plugins.module_utils._errors import AuthError, O365Error
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._errors import AuthError, ConfigError, O365Error
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth.device_login import DeviceLogin
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth.directory_roles import (
     missing_for_bootstrap, role_names)
@@ -34,7 +34,7 @@ def sign_in(args, show, clock=time.time):
     """The result of one sign-in: the token and who holds it; raises O365Error (nothing secret in it)."""
     from ansible_collections.o365.smtp_oauth.plugins.module_utils._clouds import resolve_cloud
     if args["timeout"] <= 0:
-        raise AuthError("must be more than 0 seconds", option="timeout")
+        raise ConfigError("must be more than 0 seconds", option="timeout")
     cloud = resolve_cloud(args["cloud"], authority_host=args.get("authority_host"),
                           graph_endpoint=args.get("graph_endpoint"))
     login = DeviceLogin(args.get("tenant_id"), cloud, client_id=args["client_id"], ca_path=args.get("ca_path"),

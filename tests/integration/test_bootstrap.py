@@ -167,3 +167,15 @@ def test_missing_delegated_permission_is_refused(emulator, tenant, flow, workdir
     flow.sign_in(scopes=("Application.ReadWrite.All", "AppRoleAssignment.ReadWrite.All"))
     failed = refused(emulator, tenant, workdir)
     assert failed["option"] == "scopes" and "RoleManagement.ReadWrite.Directory" in failed["msg"]
+
+
+def test_bad_options_fail_before_any_request(emulator, tenant):
+    mark = tenant.log.mark()
+    result = run_playbook(emulator, [
+        {"o365.smtp_oauth.entra_device_login": {"timeout": 0}, "ignore_errors": True},
+        {"o365.smtp_oauth.entra_device_login": {"tenant_id": "common"}, "ignore_errors": True}],
+        credential="none")
+    zero, common = result.results
+    assert zero["failed"] and zero["option"] == "timeout" and "more than 0 seconds" in zero["msg"]
+    assert common["failed"] and common["option"] == "tenant_id" and "must name the tenant" in common["msg"]
+    assert tenant.log.since(mark) == []
