@@ -34,6 +34,9 @@ NAMESPACE = "microsoft.graph"
 # directoryObjects (owners by object id). Their entity types, the types their navigation properties lead to, and
 # every complex / enum type those reach are extracted; nothing else.
 ENTITY_SETS = ("applications", "servicePrincipals", "users", "directoryObjects")
+# Singletons the collection addresses: roleManagement (directory role assignments of a service principal,
+# /roleManagement/directory/roleAssignments; entra_directory_role). Kept with the sets, marked "singleton".
+SINGLETONS = ("roleManagement",)
 # users are only read (never written) by the collection: their own properties, navigation properties and bound
 # operations are kept (names and type names), but the complex types they use are not followed: a smaller file.
 SHALLOW = ("user",)
@@ -142,7 +145,12 @@ def extract(schema):
             target = "%s.GraphService/%s" % (NAMESPACE, node.get("Name"))
             sets[node.get("Name")] = {"type": type_name, "upsertable": schema.upsertable(target)}
             entity_names.append(type_name)
-    missing = set(ENTITY_SETS) - set(sets)
+    for node in schema.container.findall(EDM + "Singleton"):
+        if node.get("Name") in SINGLETONS:
+            type_name = short(node.get("Type"))
+            sets[node.get("Name")] = {"type": type_name, "upsertable": False, "singleton": True}
+            entity_names.append(type_name)
+    missing = set(ENTITY_SETS + SINGLETONS) - set(sets)
     if missing:
         raise SystemExit("entity sets not in the metadata: %s" % ", ".join(sorted(missing)))
 
@@ -222,7 +230,8 @@ def extract(schema):
 
 
 # Navigation properties whose target types the contract needs (the collection reads or writes through them).
-FOLLOWED_NAVIGATION = ("owners", "federatedIdentityCredentials", "appRoleAssignedTo", "appRoleAssignments")
+FOLLOWED_NAVIGATION = ("owners", "federatedIdentityCredentials", "appRoleAssignedTo", "appRoleAssignments",
+                       "directory", "roleAssignments")
 
 
 def render(contract, commit):

@@ -27,6 +27,10 @@ import threading
 import time
 import uuid
 
+from emulator.device_flow import EXCHANGE_ADMINISTRATOR, GLOBAL_ADMINISTRATOR
+
+EXCHANGE_ADMIN_ROLES = (EXCHANGE_ADMINISTRATOR, GLOBAL_ADMINISTRATOR)
+
 SMTP_SEND_ROLE = "Application SMTP.SendAsApp"
 SMTP_SEND_CLAIM = "SMTP.SendAsApp"
 
@@ -82,6 +86,7 @@ class ExchangeState(object):
         self.scopes = {}             # Name lower -> scope dict
         self.role_assignments = {}   # Name lower -> assignment dict
         self.admin_apps = set()      # appIds holding an Exchange admin role (needed for the admin API)
+        self.role_propagation_delay = 0.0  # seconds before a directory role assignment reaches Exchange
         self.page_size = 5           # admin API results per page: small, so clients' paging is exercised
         # The admin API's wire habits (exchange_wire.py says what each models and its witness).
         self.anchor_check = True     # refuse an X-AnchorMailbox hint routing cannot place in this tenant
@@ -197,8 +202,20 @@ class ExchangeState(object):
         return found[0], False
 
     def is_admin(self, app_id):
-        """True when app_id holds an Exchange admin role (Exchange Administrator / Organization Management)."""
-        return str(app_id).lower() in {a.lower() for a in self.admin_apps}
+        """True when app_id holds an Exchange admin role (Exchange Administrator / Organization Management): set
+        directly (admin_apps), or a directory role assignment (Graph roleManagement) of Exchange Administrator or
+        Global Administrator to its service principal, once role_propagation_delay seconds have passed (Microsoft:
+        a new assignment can take up to an hour to reach Exchange)."""
+        if str(app_id).lower() in {a.lower() for a in self.admin_apps}:
+            return True
+        # A bare Exchange stand-in (unit tests) has no directory: admin_apps alone decides there.
+        find = getattr(self.tenant, "find_service_principal", None)
+        sp = find(app_id=app_id) if find else None
+        if sp is None:
+            return False
+        return any(a["principalId"] == sp["id"] and a["roleDefinitionId"] in EXCHANGE_ADMIN_ROLES
+                   and a["directoryScopeId"] == "/" and a["_written"] + self.role_propagation_delay <= self.clock()
+                   for a in getattr(self.tenant, "directory_role_assignments", {}).values())
 
     def effective(self, entry, smtp=False):
         """In effect for the admin API, or (smtp=True) for SMTP AUTH, whose permission cache lags behind."""

@@ -24,13 +24,17 @@ from emulator import clouds
 from emulator import graph_applications as apps
 from emulator import graph_contract
 from emulator import graph_principals as sps
+from emulator import graph_roles as roles
+from emulator.device_flow import GLOBAL_ADMINISTRATOR
 from emulator.graph_call import Call, Count
 from emulator.graph_contract import ContractError
 from emulator.graph_objects import GraphError
 from emulator.graph_odata import ODataError, parse_key_literal
 
 _FIRST = re.compile(r"^(?P<coll>[A-Za-z]+)(?:\((?:(?P<key>\w+)=)?(?P<lit>'(?:[^']|'')*')\))?(?:/(?P<rest>.*))?$")
-USERS_SEED = (("Adele Vance", "adele"), ("Megan Bowen", "megan"))
+# (name, alias, directory role template ids): Megan is a Global Administrator (the device flow's default sign-in),
+# Adele holds no directory role.
+USERS_SEED = (("Adele Vance", "adele", ()), ("Megan Bowen", "megan", (GLOBAL_ADMINISTRATOR,)))
 
 
 def register(router, tenant):
@@ -44,13 +48,13 @@ def ensure_users(tenant):
     if getattr(tenant, "users", None) is None:
         tenant.users = {}
     if not tenant.users:
-        for name, alias in USERS_SEED:
+        for name, alias, wids in USERS_SEED:
             uid = str(uuid.uuid5(uuid.NAMESPACE_URL, "%s/%s" % (tenant.tenant_id, alias)))
             given, sur = name.split(" ")
             tenant.users[uid] = {"id": uid, "businessPhones": [], "displayName": name, "givenName": given,
                                  "jobTitle": None, "mail": "%s@%s" % (alias, tenant.domain), "mobilePhone": None,
                                  "officeLocation": None, "preferredLanguage": "en-US", "surname": sur,
-                                 "userPrincipalName": "%s@%s" % (alias, tenant.domain)}
+                                 "userPrincipalName": "%s@%s" % (alias, tenant.domain), "_wids": list(wids)}
 
 
 # -- the entry point --------------------------------------------------------------------------------------------
@@ -157,7 +161,7 @@ def not_modelled(what):
 KEYS = {("applications", "appId"), ("applications", "uniqueName"), ("applications", "id"),
         ("servicePrincipals", "appId"), ("servicePrincipals", "id")}
 NAMED = frozenset(("addPassword", "removePassword", "federatedIdentityCredentials", "owners", "$ref",
-                   "appRoleAssignedTo", "appRoleAssignments", "$count"))
+                   "appRoleAssignedTo", "appRoleAssignments", "$count", "directory", "roleAssignments"))
 
 
 ROUTES = {
@@ -186,6 +190,10 @@ ROUTES = {
     ("GET", "users"): sps.list_users,
     ("GET", "users", "{}"): sps.get_user,
     ("GET", "directoryObjects", "{}"): sps.get_directory_object,
+    ("GET", "roleManagement", "directory", "roleAssignments"): roles.list_role_assignments,
+    ("POST", "roleManagement", "directory", "roleAssignments"): roles.post_role_assignment,
+    ("GET", "roleManagement", "directory", "roleAssignments", "{}"): roles.get_role_assignment,
+    ("DELETE", "roleManagement", "directory", "roleAssignments", "{}"): roles.delete_role_assignment,
 }
 for _name in ("appRoleAssignedTo", "appRoleAssignments"):
     ROUTES[("GET", "servicePrincipals", "{}", _name)] = sps.for_side(sps.list_assignments, _name)

@@ -5,6 +5,7 @@ import time
 import re
 from urllib.parse import quote
 
+from emulator import device_flow
 from emulator import graph_objects as objs
 from emulator.graph_objects import GraphError, bad_request, not_found
 from emulator.graph_odata import (Filter, decode_skiptoken, encode_skiptoken, parse_select, parse_top, query_value,
@@ -16,13 +17,21 @@ READ = frozenset(("Application.Read.All", "Application.ReadWrite.All", "Director
                   "Directory.ReadWrite.All"))
 WRITE = frozenset(("Application.ReadWrite.All",))
 ASSIGN = frozenset(("AppRoleAssignment.ReadWrite.All",))
+# Delegated writes: the directory roles Graph's reference lists as least privileged (creating an app: Application
+# / Cloud Application Administrator; granting an app role of Microsoft Graph: Privileged Role Administrator).
+DELEGATED_ADMIN_ROLES = {
+    WRITE: frozenset((device_flow.GLOBAL_ADMINISTRATOR, device_flow.APPLICATION_ADMINISTRATOR,
+                      device_flow.CLOUD_APPLICATION_ADMINISTRATOR)),
+    ASSIGN: frozenset((device_flow.GLOBAL_ADMINISTRATOR, device_flow.PRIVILEGED_ROLE_ADMINISTRATOR)),
+}
 # Reading users is not part of Application.*: an app that resolves owners by UPN needs one of these.
 USER_READ = frozenset(("User.Read.All", "User.ReadBasic.All", "User.ReadWrite.All", "Directory.Read.All",
                        "Directory.ReadWrite.All"))
 FILTERABLE = {"application": ("appId", "displayName", "uniqueName", "id", "signInAudience", "publisherDomain"),
               "servicePrincipal": ("appId", "displayName", "id", "servicePrincipalType", "accountEnabled",
                                    "appOwnerOrganizationId"),
-              "user": ("id", "displayName", "userPrincipalName", "mail")}
+              "user": ("id", "displayName", "userPrincipalName", "mail"),
+              "unifiedRoleAssignment": ("id", "principalId", "roleDefinitionId", "directoryScopeId")}
 
 
 class Call(object):
@@ -34,9 +43,15 @@ class Call(object):
         self.base = "https://%s/v1.0" % host
         self.claims = None
 
-    def allow(self, roles):
-        granted = set(self.claims.get("roles") or ())
-        if not granted & roles:
+    def allow(self, roles, admin_roles=None):
+        """App-only: one of `roles` among the token's roles. Delegated (a user's token, device_flow.py): one of
+        them among its scopes (`scp`), and for writes the signed-in user must hold one of the directory roles the
+        Graph reference names as least privileged for the call (`wids`)."""
+        delegated = self.claims.get("idtyp") == "user" or "scp" in self.claims
+        granted = set(str(self.claims.get("scp") or "").split()) if delegated else set(self.claims.get("roles") or ())
+        if delegated and admin_roles is None:
+            admin_roles = DELEGATED_ADMIN_ROLES.get(roles)
+        if not granted & roles or (delegated and admin_roles and not set(self.claims.get("wids") or ()) & admin_roles):
             raise GraphError(403, "Authorization_RequestDenied", "Insufficient privileges to complete the "
                                                                  "operation.")
 
@@ -144,7 +159,8 @@ class Call(object):
 
 
 TYPE_FIELDS = {"application": objs.APP_FIELDS, "servicePrincipal": objs.SP_FIELDS, "user": objs.USER_FIELDS,
-               "appRoleAssignment": objs.ASSIGNMENT_FIELDS, "federatedIdentityCredential": objs.FIC_FIELDS}
+               "appRoleAssignment": objs.ASSIGNMENT_FIELDS, "federatedIdentityCredential": objs.FIC_FIELDS,
+               "unifiedRoleAssignment": objs.ROLE_ASSIGNMENT_FIELDS}
 TYPES = {"applications": ("application", objs.APP_FIELDS), "servicePrincipals": ("servicePrincipal", objs.SP_FIELDS),
          "users": ("user", objs.USER_FIELDS)}
 

@@ -126,7 +126,8 @@ class Contract(object):
             if state is None:
                 if name not in self.sets:
                     raise segment_not_found(name)
-                state = ("collection", self.sets[name]["type"], True)
+                kind = "entity" if self.sets[name].get("singleton") else "collection"
+                state = (kind, self.sets[name]["type"], True)
                 shape.append(name)
             elif state[0] == "collection":
                 state = self._after_collection(state, name, args, segment, shape)

@@ -36,6 +36,8 @@ def bad_request(message, code="Request_BadRequest"):
 
 
 # Properties as Graph v1.0 prints them (order kept), and the ones a client may write.
+ROLE_ASSIGNMENT_FIELDS = ("id", "principalId", "roleDefinitionId", "directoryScopeId", "appScopeId", "condition",
+                          "principalOrganizationId")
 APP_FIELDS = ("id", "deletedDateTime", "appId", "createdDateTime", "displayName", "description", "notes",
               "uniqueName", "signInAudience", "tags", "identifierUris", "publisherDomain", "groupMembershipClaims",
               "isFallbackPublicClient", "serviceManagementReference", "tokenEncryptionKeyId", "api", "appRoles",

@@ -1,5 +1,5 @@
 """The emulated Microsoft identity platform: OpenID discovery, JWKS, the v2.0 token endpoint for client credentials
-(secret, certificate assertion, federated assertion) and a managed identity endpoint (App Service 2019-08-01 form,
+(secret, certificate assertion, federated assertion), the device code flow (device_flow.py) and a managed identity endpoint (App Service 2019-08-01 form,
 what azure-identity's ManagedIdentityCredential calls when IDENTITY_ENDPOINT and IDENTITY_HEADER are set).
 
 Failures answer with Entra ID's error bodies (error, error_description starting with the AADSTS code, error_codes,
@@ -14,7 +14,7 @@ from urllib.parse import unquote
 
 import jwt
 
-from emulator import certs
+from emulator import certs, device_flow
 from emulator.https_server import Response
 from emulator.state import parse_iso
 
@@ -74,6 +74,11 @@ TEXTS = {
              "added security: https://aka.ms/certCreds.",
     7000229: "The client application {client_id} is missing service principal in the tenant {tenant_id}. See "
              "instructions here: https://go.microsoft.com/fwlink/?linkid=2225119",
+    70000: "{reason}",
+    70015: "The client is polling too frequently. Poll at the interval the devicecode answer gave.",
+    70016: "OAuth 2.0 device flow error. Authorization is pending. Continue polling.",
+    70019: "Verification code expired.",
+    900144: "The request body must contain the following parameter: '{field}'.",
     1002012: "The provided value for scope {scope} is not valid. Client credential flows must have a scope value "
              "with /.default suffixed to the resource identifier (application ID URI).",
 }
@@ -83,18 +88,19 @@ ERRORS = {50027: "invalid_request", 50059: "invalid_request", 70003: "unsupporte
           7000271: "invalid_client", 7000274: "invalid_client", 70021: "invalid_request", 700211: "invalid_client",
           700213: "invalid_client", 50166: "invalid_client", 7000112: "unauthorized_client",
           7000215: "invalid_client", 7000218: "invalid_client", 7000222: "invalid_client",
-          7000229: "invalid_client", 1002012: "invalid_scope"}
+          7000229: "invalid_client", 1002012: "invalid_scope", 70000: "invalid_grant", 70015: "slow_down",
+          70016: "authorization_pending", 70019: "expired_token", 900144: "invalid_request"}
 
 
 class AadstsError(Exception):
-    def __init__(self, code, **values):
+    def __init__(self, code, error=None, **values):
         super(AadstsError, self).__init__(code)
-        self.code, self.values = code, values
+        self.code, self.values, self.error = code, values, error
 
     def response(self):
         trace, correlation = str(uuid.uuid4()), str(uuid.uuid4())
         stamp = time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime())
-        error = ERRORS[self.code]
+        error = self.error or ERRORS[self.code]
         description = "AADSTS%d: %s Trace ID: %s Correlation ID: %s Timestamp: %s" % (
             self.code, TEXTS[self.code].format(**self.values), trace, correlation, stamp)
         body = {"error": error, "error_description": description, "error_codes": [self.code], "timestamp": stamp,
@@ -108,6 +114,8 @@ def register(router, tenant):
     router.add("GET", r"^/%s/\.well-known/openid-configuration$" % TENANT, lambda r: discovery(tenant, r))
     router.add("GET", r"^/%s/discovery(?:/v2\.0)?/keys$" % TENANT, lambda r: keys(tenant, r))
     router.add("POST", r"^/%s/oauth2/v2\.0/token$" % TENANT, lambda r: token(tenant, r))
+    router.add("POST", r"^/%s/oauth2/v2\.0/devicecode$" % TENANT,
+               lambda r: device_flow.devicecode(tenant, r, AadstsError, resolve_tenant))
     router.add("GET", r"^/msi/token$", lambda r: managed_identity(tenant, r))
 
 
@@ -160,6 +168,8 @@ def token(tenant, request):
     request.client_id = form.get("client_id")
     try:
         resolve_tenant(tenant, request.match["tenant"])
+        if form.get("grant_type") == device_flow.DEVICE_GRANT:
+            return device_flow.device_token(tenant, form, AadstsError)
         if form.get("grant_type") != "client_credentials":
             raise AadstsError(70003, grant=form.get("grant_type"))
         client_id, secret = client_authentication(request, form)

@@ -15,6 +15,7 @@ import threading
 import time
 import uuid
 
+from emulator.device_flow import DeviceFlow
 from emulator.faults import Faults
 from emulator.throttle import Throttle
 from emulator.request_log import RequestLog
@@ -34,8 +35,9 @@ RESOURCES = {
         "servicePrincipalNames": ["https://graph.microsoft.com", "https://graph.microsoft.com/",
                                   "https://canary.graph.microsoft.com", GRAPH_APP_ID],
         "appRoles": ("Application.ReadWrite.All", "AppRoleAssignment.ReadWrite.All", "Application.Read.All",
-                     "Mail.Send", "User.Read.All", "Directory.Read.All"),
-        "scopes": ("User.Read", "Mail.Send", "offline_access", "openid"),
+                     "Mail.Send", "User.Read.All", "Directory.Read.All", "RoleManagement.ReadWrite.Directory"),
+        "scopes": ("User.Read", "Mail.Send", "offline_access", "openid", "Application.ReadWrite.All",
+                   "AppRoleAssignment.ReadWrite.All", "RoleManagement.ReadWrite.Directory"),
     },
     EXCHANGE_APP_ID: {
         "displayName": "Office 365 Exchange Online",
@@ -101,6 +103,8 @@ class Tenant(object):
             self.applications = {}
             self.service_principals = {}
             self.app_role_assignments = {}
+            self.directory_role_assignments = {}  # unifiedRoleAssignment id -> Graph shape (+ _written)
+            self.device_flow = DeviceFlow()
             self.graph_page_size = self.default_graph_page_size
             self.graph_replication_lag = 0.0
             self.credential_replication_lag = 0.0

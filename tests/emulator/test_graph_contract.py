@@ -48,7 +48,9 @@ def test_vendored_contract_names_its_source_and_is_closed():
     data = json.load(open(graph_contract.PATH))
     assert data["source"]["repository"] == "microsoftgraph/msgraph-metadata"
     assert data["source"]["path"] == "schemas/v1.0-Prod.csdl" and re.match(r"^[0-9a-f]{40}$", data["source"]["commit"])
-    assert set(data["entity_sets"]) == {"applications", "servicePrincipals", "users", "directoryObjects"}
+    assert set(data["entity_sets"]) == {"applications", "servicePrincipals", "users", "directoryObjects",
+                                        "roleManagement"}
+    assert data["entity_sets"]["roleManagement"]["singleton"] is True
     contract = graph_contract.contract()
     assert contract.entities["application"]["alternate_keys"] == [["appId"], ["uniqueName"]]
     assert contract.entities["servicePrincipal"]["alternate_keys"] == [["appId"]]

@@ -3,7 +3,7 @@ allows: the emulator checks each against tests/emulator/contract/graph_v1.json a
 
 One tenant, one walk through every code path that builds a Graph request (entra_app create / update / adopt /
 owners / consent / purge / absent, entra_app_credential secret / certificate / federated incl. removal,
-entra_app_info, exchange_smtp_access's reads of the service principal and its consent). The test asserts that each
+entra_app_info, entra_directory_role assign / remove, exchange_smtp_access's reads of the service principal and its consent). The test asserts that each
 Graph request in tenant.log passed the contract check, none was refused or answered "not implemented", and that
 the walk reached every route the collection's code builds (ROUTES below, read off plugins/module_utils).
 """
@@ -42,6 +42,9 @@ ROUTES = {
     "POST servicePrincipals/{id}/appRoleAssignedTo",            # admin consent
     "DELETE servicePrincipals/{id}/appRoleAssignedTo/{id}",     # purge_permissions revokes
     "DELETE servicePrincipals/{id}",                            # state=absent
+    "GET roleManagement/directory/roleAssignments?$filter",     # entra_directory_role read
+    "POST roleManagement/directory/roleAssignments",            # entra_directory_role assign
+    "DELETE roleManagement/directory/roleAssignments/{id}",     # entra_directory_role state=absent
 }
 
 
@@ -59,6 +62,7 @@ def play(emulator, *tasks):
 def test_every_graph_request_of_the_collection_is_in_the_v1_contract(emulator, tenant, tmp_path):
     # Owners by user principal name need User.Read.All: grant it to the admin app for this walk.
     tenant.grant_app_role(emulator.admin.sp_id, GRAPH_APP, "User.Read.All")
+    tenant.grant_app_role(emulator.admin.sp_id, GRAPH_APP, "RoleManagement.ReadWrite.Directory")
     adele, megan = sorted(tenant.users.values(), key=lambda u: u["displayName"])
     legacy = tenant.add_application("Walk legacy")  # created elsewhere without uniqueName: adopted by app_id
     path = ClientCertificate("walk.contoso.com", days=90).write(str(tmp_path / "walk.crt"), with_key=False)
@@ -86,6 +90,8 @@ def test_every_graph_request_of_the_collection_is_in_the_v1_contract(emulator, t
          # and ROUTES proves the reads happened.
          dict(task("exchange_smtp_access", app_id=created["app_id"], authorization_model="classic",
                    mailboxes=[{"address": "noreply@%s" % tenant.domain}]), ignore_errors=True),
+         task("entra_directory_role", app_id=created["app_id"], role="Exchange Administrator"),
+         task("entra_directory_role", app_id=created["app_id"], role="Exchange Administrator", state="absent"),
          task("entra_app", unique_name="walk", state="absent"),
          task("entra_app", unique_name="walk-legacy", state="absent"))
 

@@ -204,3 +204,40 @@ def run_entra_app_info(module):
         module.warn(message)
     return dict(changed=False, apps=reports, missing_app_ids=missing, expiring=expiring, findings=warnings,
                 warn_days=warn_days_of(params))
+
+
+def run_entra_directory_role(module):
+    """Assign (or remove) a tenant-wide directory role to an app's service principal."""
+    from ansible_collections.o365.smtp_oauth.plugins.module_utils._entra import directory_role as roles
+    from ansible_collections.o365.smtp_oauth.plugins.module_utils._entra.exchange_identity import resolve_app
+    params = module.params
+    _check_timeout(params)
+    template_id = roles.role_template_id(params["role"])
+    label = roles.role_label(template_id)
+    graph = graph_client(module)
+    identity = resolve_app(graph, params.get("app_id"), wait=params["wait_timeout"], check_mode=module.check_mode)
+    found = [] if identity.planned else roles.assignments_of(graph, identity.sp_id, template_id)
+    present = params["state"] == "present"
+    result = dict(app_id=identity.app_id if not identity.planned else params.get("app_id"), role=label,
+                  role_template_id=template_id, service_principal_id=None if identity.planned else identity.sp_id,
+                  state=params["state"], changes=[])
+    if present == bool(found):
+        result.update(changed=False, assignment_id=found[0]["id"] if found else None)
+        return result
+    what = "%s %s %s service principal of app %s" % ("assign" if present else "remove", label,
+                                                     "to the" if present else "from the", result["app_id"])
+    result.update(changed=True, changes=[what],
+                  diff={"before": {"role": label if found else None}, "after": {"role": label if present else None}})
+    if module.check_mode:
+        result["assignment_id"] = found[0]["id"] if found else None
+        return result
+    if present:
+        created = graph.retry_while_lagging(lambda: roles.assign(graph, identity.sp_id, template_id),
+                                            "the service principal of app %s" % identity.app_id,
+                                            params["wait_timeout"])
+        result["assignment_id"] = (created or {}).get("id")
+    else:
+        for assignment in found:
+            roles.unassign(graph, assignment["id"])
+        result["assignment_id"] = None
+    return result

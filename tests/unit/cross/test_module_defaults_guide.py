@@ -1,20 +1,26 @@
 """docs/awx.md lists exactly the options every module takes: the ones safe in module_defaults for the group."""
 
-import glob
 import importlib
 import os
 import re
+
+import yaml
 
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._module import AUTH_ARGUMENT_SPEC
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
 
+def group_modules():
+    """The modules of the action group (meta/runtime.yml): the ones module_defaults for the group reaches."""
+    with open(os.path.join(ROOT, "meta", "runtime.yml")) as handle:
+        return yaml.safe_load(handle)["action_groups"]["o365"]
+
+
 def module_options():
-    """Per module: its argument spec names (the module's own spec plus the shared auth options)."""
+    """Per module of the group: its argument spec names (the module's own spec plus the shared auth options)."""
     result = {}
-    for path in glob.glob(os.path.join(ROOT, "plugins", "modules", "*.py")):
-        name = os.path.basename(path)[:-3]
+    for name in group_modules():
         module = importlib.import_module("ansible_collections.o365.smtp_oauth.plugins.modules." + name)
         spec = module.argument_spec() if hasattr(module, "argument_spec") else module.ARGUMENT_SPEC
         result[name] = set(spec) | set(AUTH_ARGUMENT_SPEC)

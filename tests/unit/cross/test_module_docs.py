@@ -5,6 +5,8 @@ import json
 import os
 import subprocess
 
+# Action plugins that run on the controller, outside the action group.
+CONTROLLER_ONLY = ("o365.smtp_oauth.entra_device_login",)
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
 
@@ -19,9 +21,14 @@ def test_every_module_documents_its_libraries_and_action_group():
     for name, doc in docs.items():
         doc = doc["doc"]
         requirements = " ".join(doc.get("requirements") or [])
-        for library in ("msal", "requests", "cryptography", "azure-identity"):
+        libraries = ("msal", "requests") if name in CONTROLLER_ONLY else (
+            "msal", "requests", "cryptography", "azure-identity")
+        for library in libraries:
             assert library in requirements, (name, library)
-        assert doc["attributes"]["action_group"]["membership"] == ["o365.smtp_oauth.o365"], name
+        if name in CONTROLLER_ONLY:  # options of their own, none of the group's: module_defaults would break them
+            assert "action_group" not in doc["attributes"] and doc["attributes"]["action"]["support"] == "full"
+        else:
+            assert doc["attributes"]["action_group"]["membership"] == ["o365.smtp_oauth.o365"], name
         assert "UNKNOWN" not in " ".join(doc["author"]), name
         added = tuple(int(x) for x in doc["version_added"].split("."))
         assert added <= tuple(int(x) for x in version.split(".")), (name, doc["version_added"], version)
