@@ -146,8 +146,9 @@ def authorization_model_for(cloud_name, requested=None):
     return requested, None
 
 
-def resolve_authorization_model(params, cloud_name):
-    """Sets params['authorization_model'] to the resolved model (modules call this first); the warning or None."""
+def resolve_authorization_model(params, cloud_name, warn):
+    """Sets params['authorization_model'] to the resolved model (modules call this first); warns through `warn`."""
     model, warning = authorization_model_for(cloud_name, params.get("authorization_model"))
     params["authorization_model"] = model
-    return warning
+    if warning:
+        warn(warning)

@@ -38,9 +38,7 @@ def _check_timeout(params):
 
 def run_entra_app(module):
     params = module.params
-    warning = resolve_authorization_model(params, module.cloud.name)
-    if warning:
-        module.warn(warning)
+    resolve_authorization_model(params, module.cloud.name, module.warn)
     _check_timeout(params)
     state = AppState(graph_client(module), params, module.check_mode)
     if params.get("state") == "absent":

@@ -19,10 +19,9 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import json as _json
 
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._errors import ServiceError
-from ansible_collections.o365.smtp_oauth.plugins.module_utils._http import wait_refused_text
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._http import parse_json, wait_refused_text
 
 BOOTSTRAP_DOC = "docs/exchange-bootstrap.md"
 # Exchange's generic wrapper: never the cause itself.
@@ -55,16 +54,11 @@ class ExchangeCmdletError(ServiceError):
 
 def loads_body(body):
     """A parsed body: dict / list, the text of a body that is not JSON, or None when empty."""
-    if body is None or isinstance(body, (dict, list)):
-        return body
-    if isinstance(body, bytes):
-        body = body.decode("utf-8", "replace")
-    if not body.strip():
-        return None
-    try:
-        return _json.loads(body)
-    except ValueError:
-        return body.strip()
+    parsed = parse_json(body)
+    if parsed is not None or body is None or isinstance(body, (dict, list)):
+        return parsed
+    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
+    return text.strip() or None
 
 
 def _get(mapping, name):

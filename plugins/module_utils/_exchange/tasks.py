@@ -67,9 +67,7 @@ def validate_access_params(params):
 
 def run_exchange_smtp_access(module):
     params = module.params
-    warning = resolve_authorization_model(params, module.cloud.name)
-    if warning:
-        module.warn(warning)
+    resolve_authorization_model(params, module.cloud.name, module.warn)
     validate_access_params(params)
     graph = GraphClient(module.http, module.cloud)
     # A service principal entra_app created just before may take seconds to replicate: wait a little for it.
