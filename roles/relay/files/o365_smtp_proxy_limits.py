@@ -61,8 +61,8 @@ class SendingBudgets(object):
 
     def reserve(self, who, recipients):
         """(ticket, None) when the message fits: its share is held until settle(ticket, ...); (None, 4xx reply)
-        when it does not. who: "login NAME" or "client ADDRESS"."""
-        if not self.active:
+        when it does not. who: "login NAME", "client ADDRESS", or None (not limited)."""
+        if who is None or not self.active:
             return None, None
         now = self.clock()
         spent = self._pruned(who, now)
