@@ -241,6 +241,20 @@ def test_the_proxy_binds_from_and_sender_headers_to_the_same_clients_as_the_enve
     assert json.loads(render("proxy.json.j2"))["sender_bindings"] == {}
 
 
+def test_sending_budgets_per_login_reach_the_proxy(tmp_path):
+    # Defaults: one login may spend a fifth of the mailbox's 10,000 recipients a day.
+    assert json.loads(render("proxy.json.j2"))["client_limits"] == {
+        "messages_per_hour": 200, "messages_per_day": 1000, "recipients_per_hour": 500, "recipients_per_day": 2000}
+    text = render("proxy.json.j2", relay_login_message_limit={"day": 0}, relay_login_recipient_limit={"hour": 60})
+    # A key left out keeps its default (argument_specs defaults are not applied to a dict given in part).
+    assert json.loads(text)["client_limits"] == {
+        "messages_per_hour": 200, "messages_per_day": 0, "recipients_per_hour": 60, "recipients_per_day": 2000}
+    proxy = load_file(os.path.join(ROLE, "files", "o365_smtp_proxy.py"), "o365_smtp_proxy")
+    path = tmp_path / "proxy.json"
+    path.write_text(text)
+    assert proxy.load_config(str(path))["client_limits"]["recipients_per_hour"] == 60
+
+
 def test_without_sender_networks_owned_addresses_are_for_their_logins_only():
     cf = main_cf(relay_allowed_senders=["alerts@contoso.com"],
                  relay_sasl_users=[{"name": "scanner", "password": "pw", "senders": ["alerts@contoso.com"]}])
