@@ -54,6 +54,7 @@ class SendingBudgets(object):
         self.clock = clock
         self.spent = {}     # who -> deque of (when, recipients), one per accepted message, oldest first
         self.held = {}      # who -> [messages, recipients] of forwards under way
+        self.swept = clock()
 
     @property
     def active(self):
@@ -89,8 +90,13 @@ class SendingBudgets(object):
         held[1] -= recipients
         if held == [0, 0]:
             del self.held[who]
+        now = self.clock()
         if accepted > 0:
-            self.spent.setdefault(who, collections.deque()).append((self.clock(), accepted))
+            self.spent.setdefault(who, collections.deque()).append((now, accepted))
+        if now - self.swept > WINDOWS[0][1]:  # once an hour: forget clients that sent nothing for a day
+            self.swept = now
+            for other in list(self.spent):
+                self._pruned(other, now)
 
     def _pruned(self, who, now):
         """who's accepted messages of the longest window; forgets those older, and clients with none."""

@@ -93,6 +93,9 @@ def test_the_windows_slide_and_a_message_under_way_holds_its_share():
     # A client that had nothing accepted leaves nothing behind.
     budgets.settle(budgets.reserve("login b", 1)[0], 0)
     assert set(budgets.spent) == {"login a"} and budgets.held == {}
+    now[0] += 86400  # a client that does not come back is forgotten too, at the next hourly sweep
+    budgets.settle(budgets.reserve("login b", 1)[0], 1)
+    assert set(budgets.spent) == {"login b"}
 
 
 def test_unlimited_by_default_and_no_state_kept():
