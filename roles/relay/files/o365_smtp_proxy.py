@@ -4,7 +4,7 @@
 """The relay's OAuth submission proxy: Postfix delivers to it over LMTP on loopback, it forwards each message to
 Exchange Online with STARTTLS + XOAUTH2 and answers Postfix with the upstream's own reply, one per recipient.
 
-Rules it keeps (Postfix owns the queue, this process keeps no state):
+Rules it keeps (Postfix owns the queue; this process keeps no message, only the sending budgets in memory):
 - never 250 for a recipient before the upstream accepted that recipient and said 250 for the data;
 - a token failure, or any refusal before the upstream accepted our authentication (connect, TLS, AUTH), is a
   4xx to Postfix: the mail stays queued and is retried, a wrong credential never bounces mail;
@@ -15,6 +15,8 @@ Rules it keeps (Postfix owns the queue, this process keeps no state):
   upstream command starts and the data is never committed upstream unless the forward can finish in time, else
   451 and nothing was sent. While a forward runs, the listener's idle timer cannot close Postfix's connection
   (that would make Postfix retry a message Exchange may have accepted: "may be sent more than once").
+- each SASL login (else each client address) has a budget of messages and recipients an hour and a day
+  (`client_limits`, o365_smtp_proxy_limits.py); over it the message gets 451 and waits in Postfix's queue.
 
 Tokens and SMTP sessions come from the collection's own module_utils (_auth, _smtp), shipped next to this file.
 
@@ -54,6 +56,7 @@ from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth.provider imp
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._clouds import resolve_cloud  # noqa: E402
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._errors import O365Error, redact  # noqa: E402
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._smtp.session import SmtpDisconnected, SmtpSession  # noqa: E402
+from o365_smtp_proxy_limits import LimitProblem, SendingBudgets, check_limits  # noqa: E402
 from o365_smtp_proxy_metrics import Metrics, NoMetrics  # noqa: E402
 
 # Options passed to _auth as they are; *_file options are read here so secrets never sit in the JSON.
@@ -65,7 +68,7 @@ SECRET_FILES = {"client_secret_file": "client_secret", "certificate_password_fil
 DEFAULTS = {"listen_host": "127.0.0.1", "listen_port": 10587, "listen_socket": "", "upstream_port": 587,
             "workers": 2, "renew_margin": 300, "idle_timeout": 60, "timeout": 60, "max_message_size": 36700160,
             "forward_deadline": 300, "lmtp_data_done_timeout": 600, "listen_timeout": None,
-            "metrics_listen": "", "credential_expires": "", "sender_bindings": {}}
+            "metrics_listen": "", "credential_expires": "", "sender_bindings": {}, "client_limits": {}}
 PATH_KEYS = ("ca_path", "certificate_path", "federated_token_file")
 _LISTEN = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):[0-9]{1,5}$")
 _QUEUE_ID = re.compile(r"\bid\s+([0-9A-Za-z]{6,})\b")
@@ -93,6 +96,10 @@ def load_config(path):
     if config["metrics_listen"] and not _LISTEN.match(str(config["metrics_listen"])):
         raise ConfigProblem("metrics_listen: want host:port ([v6]:port), got %r in %s" % (config["metrics_listen"], path))
     SenderBindings(config["sender_bindings"], where=path)  # refused here, before the service starts
+    try:
+        check_limits(config["client_limits"])
+    except LimitProblem as exc:
+        raise ConfigProblem("client_limits: %s in %s" % (exc, path))
     here = os.path.dirname(os.path.abspath(path))
     for key in PATH_KEYS + tuple(SECRET_FILES):
         if config.get(key):
@@ -561,6 +568,17 @@ async def _settled(future):
             continue
 
 
+def budget_owner(message, xforward):
+    """Whose sending budget a message spends: its SASL login (Postfix's Received header), else its client's
+    address (XFORWARD); None for root's local submissions, which are not limited."""
+    if (xforward or {}).get("SOURCE", "").upper() == "LOCAL":
+        return None
+    login = SenderBindings.login_of(message.headers())
+    if login:
+        return "login %s" % login
+    return "client %s" % (SenderBindings.client_of(xforward) or "unknown")
+
+
 class ProxyHandler(object):
     """aiosmtpd handler: everything happens at the end of DATA, when the whole message is here."""
 
@@ -574,6 +592,7 @@ class ProxyHandler(object):
             self.workers.put_nowait(worker)
         self.executor = concurrent.futures.ThreadPoolExecutor(max_workers=len(self.all_workers))
         self.senders = SenderBindings(config.get("sender_bindings") or {})
+        self.budgets = SendingBudgets(config.get("client_limits") or {})
         self.connections = set()  # open LMTP connections (ProxyLMTP), for the drain
 
     async def handle_DATA(self, server, session, envelope):
@@ -584,23 +603,31 @@ class ProxyHandler(object):
         rcpt_tos = list(envelope.rcpt_tos)
         client = getattr(session, "xforward", None) or {}
         refusal = self.senders.refusal(data, client)
+        ticket = None
+        if not refusal:
+            ticket, refusal = self.budgets.reserve(budget_owner(data, client), len(rcpt_tos))
         data.drop_login()
         hold = getattr(server, "hold_during_forward", None)
-        if refusal:
-            reply = upstream = refusal
-        else:
-            if hold:
-                hold(started)
-            self.metrics.in_flight(1)
-            try:
-                reply, upstream = await self._forward(envelope.mail_from, rcpt_tos, data, deadline, started,
-                                                      envelope.mail_options)
-            finally:
-                self.metrics.in_flight(-1)
+        accepted = 0
+        try:
+            if refusal:
+                reply = upstream = refusal
+            else:
                 if hold:
-                    hold(None)
-        secrets = self.upstream.secrets()
-        replies = [redact(line, secrets) for line in lmtp_replies(rcpt_tos, reply)]
+                    hold(started)
+                self.metrics.in_flight(1)
+                try:
+                    reply, upstream = await self._forward(envelope.mail_from, rcpt_tos, data, deadline, started,
+                                                          envelope.mail_options)
+                finally:
+                    self.metrics.in_flight(-1)
+                    if hold:
+                        hold(None)
+            secrets = self.upstream.secrets()
+            replies = [redact(line, secrets) for line in lmtp_replies(rcpt_tos, reply)]
+            accepted = sum(1 for line in replies if line.startswith("2"))
+        finally:
+            self.budgets.settle(ticket, accepted)  # only what the upstream took is spent
         codes = sorted(set(line[:3] for line in replies))
         self.metrics.message(replies)
         # One line a message, key=value: never a body, subject, secret or token.

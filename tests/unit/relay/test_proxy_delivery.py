@@ -123,7 +123,7 @@ def test_a_long_scan_after_the_data_is_awaited_until_the_deadline(run_proxy, ups
 # -- 3. Postfix hangs up during a forward -----------------------------------------------------------------------
 @pytest.mark.parametrize("when, step, connections", [("at-once", None, None), ("after-mail", "RCPT", 2)])
 def test_postfix_hanging_up_before_the_data_is_committed_stops_the_forward(run_proxy, upstream, tenant, caplog,
-                                                                            when, step, connections):
+                                                                           when, step, connections):
     # Each RCPT takes 2 s upstream; Postfix leaves right after its final dot, or once the forward's MAIL was
     # accepted upstream (a restart, its own timeout). The forward must stop before the data goes upstream
     # (Postfix will send the message again), and its worker may serve the next message only once its thread is

@@ -212,6 +212,49 @@ def test_send_as_addresses_are_bound_to_their_clients():
                                                "reject_known_sender_login_mismatch, permit")
 
 
+def test_the_proxy_binds_from_and_sender_headers_to_the_same_clients_as_the_envelope(tmp_path):
+    # Addresses as written in relay_allowed_senders (validate.yml: the senders lists name them exactly).
+    users = [{"name": "Printer", "password": "pw", "senders": ["Alerts@contoso.com"]},
+             {"name": "scanner", "password": "pw", "senders": ["scans@contoso.com", "Alerts@contoso.com"]},
+             {"name": "nobody", "password": "pw"}]
+    networks = [{"network": "192.0.2.0/24", "senders": ["Alerts@contoso.com"]},
+                {"network": "[2001:db8::]/64", "senders": ["ops@contoso.com"]}]
+    values = dict(relay_allowed_senders=["Alerts@contoso.com", "scans@contoso.com", "ops@contoso.com"],
+                  relay_sasl_users=users, relay_sender_networks=networks)
+    text = render("proxy.json.j2", **values)
+    # Logins as Cyrus names them in Postfix's Received header (realm relay_hostname), all lower case as the proxy
+    # compares them; networks as declared (the proxy reads Postfix's [v6]/len form).
+    assert json.loads(text)["sender_bindings"] == {
+        "alerts@contoso.com": {"logins": ["printer@relay.test", "scanner@relay.test"], "networks": ["192.0.2.0/24"]},
+        "scans@contoso.com": {"logins": ["scanner@relay.test"], "networks": []},
+        "ops@contoso.com": {"logins": [], "networks": ["[2001:db8::]/64"]}}
+    proxy = load_file(os.path.join(ROLE, "files", "o365_smtp_proxy.py"), "o365_smtp_proxy")
+    path = tmp_path / "proxy.json"
+    path.write_text(text)
+    bindings = proxy.SenderBindings(proxy.load_config(str(path))["sender_bindings"])
+    logins, nets = bindings.owners["alerts@contoso.com"]
+    assert logins == {"printer@relay.test", "scanner@relay.test"} and [str(n) for n in nets] == ["192.0.2.0/24"]
+    assert [str(n) for n in bindings.owners["ops@contoso.com"][1]] == ["2001:db8::/64"]
+    # Postfix names the login in its Received header only when told to; without accounts there is none.
+    assert main_cf(**values)["smtpd_sasl_authenticated_header"] == "yes"
+    assert "smtpd_sasl_authenticated_header" not in main_cf()
+    assert json.loads(render("proxy.json.j2"))["sender_bindings"] == {}
+
+
+def test_sending_budgets_per_login_reach_the_proxy(tmp_path):
+    # Defaults: one login may spend a fifth of the mailbox's 10,000 recipients a day.
+    assert json.loads(render("proxy.json.j2"))["client_limits"] == {
+        "messages_per_hour": 200, "messages_per_day": 1000, "recipients_per_hour": 500, "recipients_per_day": 2000}
+    text = render("proxy.json.j2", relay_login_message_limit={"day": 0}, relay_login_recipient_limit={"hour": 60})
+    # A key left out keeps its default (argument_specs defaults are not applied to a dict given in part).
+    assert json.loads(text)["client_limits"] == {
+        "messages_per_hour": 200, "messages_per_day": 0, "recipients_per_hour": 60, "recipients_per_day": 2000}
+    proxy = load_file(os.path.join(ROLE, "files", "o365_smtp_proxy.py"), "o365_smtp_proxy")
+    path = tmp_path / "proxy.json"
+    path.write_text(text)
+    assert proxy.load_config(str(path))["client_limits"]["recipients_per_hour"] == 60
+
+
 def test_without_sender_networks_owned_addresses_are_for_their_logins_only():
     cf = main_cf(relay_allowed_senders=["alerts@contoso.com"],
                  relay_sasl_users=[{"name": "scanner", "password": "pw", "senders": ["alerts@contoso.com"]}])
