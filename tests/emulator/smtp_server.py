@@ -28,6 +28,9 @@ What it checks, like Exchange does (reply texts are the ones Exchange Online sen
 - The AUTH line is held to SMTP's 512 octets like a strict server (Dovecot) holds it: a token on the AUTH line
   (`AUTH XOAUTH2 <base64>`, 1-4 KB) -> `500 5.5.2 Line too long`; the response after `334` may be long (RFC 4954).
   Exchange Online accepts the long line today (nothing promises it): settings.auth_line_limit=None does too.
+- SMTPUTF8 (RFC 6531) and 8BITMIME are offered after TLS, as Exchange Online offers them (Microsoft announced
+  email address internationalization for Exchange Online; docs/development.md lists the SMTP submission side as an
+  assumption); settings.smtputf8=False is a server without SMTPUTF8.
 - settings.record_wire=True keeps what each session sent, byte for byte after TLS: `wire_lines(session_id)`.
 - Counters since the last reset: `connections` (TCP connections accepted), `data_ends` (messages whose final dot
   arrived, stored or refused: 0 proves no data was committed).
@@ -153,6 +156,7 @@ class SmtpSettings(object):
         self.data_size_limit = 36700160      # 35 MB, Exchange Online's default
         self.auth_line_limit = 512           # octets of an AUTH line with CRLF (RFC 5321); None: no limit
         self.record_wire = False             # keep each session's bytes (wire_lines)
+        self.smtputf8 = True                 # SMTPUTF8 offered (Exchange Online supports EAI); False: a server without
         self.log_commands = True
         for key, value in overrides.items():
             if not hasattr(self, key):
@@ -487,7 +491,7 @@ class EmulatedSmtp(object):
     def _factory(self):
         return ExchangeSMTP(self, _Handler(self), hostname=HOSTNAME, ident=R_GREETING, tls_context=self._server_ctx,
                             require_starttls=False, auth_require_tls=True, auth_required=False,
-                            data_size_limit=self.settings.data_size_limit, enable_SMTPUTF8=False,
+                            data_size_limit=self.settings.data_size_limit, enable_SMTPUTF8=self.settings.smtputf8,
                             authenticator=self._basic_authenticator, loop=self._loop, timeout=300)
 
     def _implicit_factory(self):

@@ -351,16 +351,22 @@ class SmtpSession(object):
         return self.open()
 
     # -- sending ------------------------------------------------------------------------------------------
-    def send(self, envelope_from, recipients, data, message_id=None):
+    def has_extension(self, name):
+        """True when the server offered this ESMTP extension (e.g. "smtputf8") after TLS."""
+        return self._smtp is not None and self._smtp.has_extn(name)
+
+    def send(self, envelope_from, recipients, data, message_id=None, mail_options=()):
         """MAIL, RCPT for each recipient, DATA. Returns SendResult; raises SmtpError / SmtpDisconnected.
 
         A refusal of the sender or of the data raises; refused recipients are reported in the result
-        (status 'refused' when none was accepted, after RSET).
+        (status 'refused' when none was accepted, after RSET). mail_options: MAIL parameters such as SMTPUTF8
+        or BODY=8BITMIME, sent as they are (the caller checks has_extension first).
         """
         if self._smtp is None:
             raise SmtpDisconnected("not connected", stage="mail")
         client = self._smtp
-        options = []
+        client.command_encoding = "ascii"  # smtplib keeps SMTPUTF8's utf-8 after a transaction without RSET
+        options = list(mail_options)
         if self.max_size:
             options.append("SIZE=%d" % len(data))
         try:
@@ -386,9 +392,8 @@ class SmtpSession(object):
                 raise smtp_error("data", code, message, mailbox=self.mailbox, address=envelope_from)
         except smtplib.SMTPServerDisconnected as exc:
             self._lost("mail", exc)
-        payload = _wire_data(data)
         try:
-            client.sock.sendall(payload)
+            self._send_data(client, data)
         except (OSError, socket.timeout) as exc:
             # The end-of-data mark did not leave this host: the server cannot have accepted the message.
             self._lost("data", exc, committed=False)
@@ -399,6 +404,10 @@ class SmtpSession(object):
         if code != 250:
             raise smtp_error("data", code, message, mailbox=self.mailbox, address=envelope_from)
         return SendResult(message_id, accepted, refused, code, split_reply(code, message)[2], "sent")
+
+    def _send_data(self, client, data):
+        """The message after 354, up to and with the end-of-data mark (a subclass may stream it)."""
+        client.sock.sendall(_wire_data(data))
 
     def _rset(self):
         try:

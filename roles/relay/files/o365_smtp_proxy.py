@@ -30,10 +30,15 @@ import argparse
 import asyncio
 import concurrent.futures
 import datetime
+import email.parser
+import email.policy
+import email.utils
+import ipaddress
 import json
 import logging
 import os
 import re
+import signal
 import sys
 import time
 
@@ -60,7 +65,7 @@ SECRET_FILES = {"client_secret_file": "client_secret", "certificate_password_fil
 DEFAULTS = {"listen_host": "127.0.0.1", "listen_port": 10587, "listen_socket": "", "upstream_port": 587,
             "workers": 2, "renew_margin": 300, "idle_timeout": 60, "timeout": 60, "max_message_size": 36700160,
             "forward_deadline": 300, "lmtp_data_done_timeout": 600, "listen_timeout": None,
-            "metrics_listen": "", "credential_expires": ""}
+            "metrics_listen": "", "credential_expires": "", "sender_bindings": {}}
 PATH_KEYS = ("ca_path", "certificate_path", "federated_token_file")
 _LISTEN = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):[0-9]{1,5}$")
 _QUEUE_ID = re.compile(r"\bid\s+([0-9A-Za-z]{6,})\b")
@@ -87,6 +92,7 @@ def load_config(path):
             path, config["timeout"], config["forward_deadline"], config["lmtp_data_done_timeout"]))
     if config["metrics_listen"] and not _LISTEN.match(str(config["metrics_listen"])):
         raise ConfigProblem("metrics_listen: want host:port ([v6]:port), got %r in %s" % (config["metrics_listen"], path))
+    SenderBindings(config["sender_bindings"], where=path)  # refused here, before the service starts
     here = os.path.dirname(os.path.abspath(path))
     for key in PATH_KEYS + tuple(SECRET_FILES):
         if config.get(key):
@@ -113,23 +119,164 @@ def queue_id_of(data):
     return match.group(1) if match else "-"
 
 
+class WireMessage(object):
+    """One message as Postfix sent it after DATA (dot-stuffed, CRLF line ends, without the final dot), in one
+    buffer: memory follows the message's size, never its line count (aiosmtpd keeps one object a line: 30 MB of
+    empty lines would be gigabytes). It goes upstream as it came, so it is never copied again."""
+
+    HEADER_LIMIT = 262144  # Postfix's header_size_limit is 102400: anything later is the body
+
+    def __init__(self, wire, bare_lf=False):
+        self.wire = wire
+        self.bare_lf = bare_lf  # Postfix writes CRLF only; another client's bare LF is normalized on the way out
+
+    def __len__(self):
+        return len(self.wire)
+
+    def __getitem__(self, index):
+        return self.wire[index]
+
+    def chunks(self, size=1048576):
+        """The bytes that follow the upstream's 354, without the final dot."""
+        wire = self.wire
+        if self.bare_lf:
+            # A line that starts after a bare LF was not dot-stuffed by the client: stuff it before it becomes one.
+            wire = re.sub(br"(?<!\r)\n(\.?)", lambda m: b"\r\n" + m.group(1) * 2, bytes(wire))
+        view = memoryview(wire)
+        for start in range(0, len(view), size):
+            yield view[start:start + size]
+
+    def headers(self):
+        """The header section, undone from dot-stuffing, as an email.message.Message (no body)."""
+        head = bytes(self.wire[:self.HEADER_LIMIT])
+        end = head.find(b"\r\n\r\n")
+        head = head[:end + 2] if end >= 0 else head
+        head = re.sub(br"(?m)^\.", b"", head)
+        return email.parser.BytesHeaderParser(policy=email.policy.compat32).parsebytes(head)
+
+
+async def read_message(reader, limit):
+    """(WireMessage or None when it exceeded `limit` bytes) from an aiosmtpd stream after its 354: read up to the
+    line that is a lone dot, in chunks of the stream's limit, into one buffer."""
+    wire, bare_lf, too_big = bytearray(), False, False
+    previous = b"\r\n"  # the DATA command's line end: the message starts at a line start
+    while True:
+        try:
+            chunk = await reader.readuntil(b".\r\n")
+            ends = (previous + chunk[:-3])[-2:] == b"\r\n"  # the dot alone on its line
+        except asyncio.LimitOverrunError as exc:
+            # No dot line yet: take what cannot be the start of one (readuntil keeps the rest).
+            chunk = await reader.readexactly(exc.consumed)
+            ends = False
+        body = chunk[:-3] if ends else chunk
+        bare = body.count(b"\n") - body.count(b"\r\n") - (body[:1] == b"\n" and previous[-1:] == b"\r")
+        bare_lf = bare_lf or bare > 0
+        if not too_big:
+            wire += body
+            if len(wire) > limit:
+                too_big, wire = True, bytearray()
+        previous = (previous + chunk)[-2:]
+        if ends:
+            return None if too_big else WireMessage(wire, bare_lf)
+
+
+class SenderBindings(object):
+    """Send-as addresses bound to the clients declared for them, the rule Postfix applies to the envelope sender
+    (smtpd_sender_login_maps, reject_known_sender_login_mismatch, the network classes), applied here to the From:
+    and Sender: headers. Configuration: {"address": {"logins": [SASL login as Postfix names it],
+    "networks": [CIDR]}}. The login comes from the Received header Postfix put on top
+    (smtpd_sasl_authenticated_header = yes), the client's address from XFORWARD; Postfix's own local submissions
+    (XFORWARD SOURCE=LOCAL, root only) are not bound, as their envelope is not."""
+
+    HEADERS = ("From", "Sender")
+    _AUTHENTICATED = re.compile(r"\(Authenticated sender: ([^\s()]+)\)")
+
+    def __init__(self, bindings, where="the configuration"):
+        self.owners = {}
+        if not isinstance(bindings, dict):
+            raise ConfigProblem("sender_bindings: want an object address -> {logins, networks} in %s" % where)
+        for address, owner in bindings.items():
+            if not isinstance(owner, dict) or set(owner) - {"logins", "networks"}:
+                raise ConfigProblem("sender_bindings: %s: want {\"logins\": [...], \"networks\": [...]} in %s"
+                                    % (address, where))
+            try:
+                networks = [ipaddress.ip_network(str(n).strip("[]"), strict=False) for n in owner.get("networks") or []]
+            except ValueError as exc:
+                raise ConfigProblem("sender_bindings: %s: %s in %s" % (address, exc, where))
+            logins = set(str(login).lower() for login in owner.get("logins") or [])
+            self.owners[address.lower()] = (logins, networks)
+
+    @classmethod
+    def login_of(cls, message):
+        """The SASL login of the client, from the first Received header (Postfix's own: a client cannot write
+        above it, and its from-part has no spaces), before its "by"."""
+        received = (message.get_all("Received") or [""])[0]
+        first = message.items()[0][0].lower() if message.items() else ""
+        if first != "received":
+            return None
+        match = cls._AUTHENTICATED.search(re.sub(r"\s+", " ", received).split(" by ", 1)[0])
+        return match.group(1).lower() if match else None
+
+    @staticmethod
+    def client_of(xforward):
+        addr = (xforward or {}).get("ADDR", "")
+        addr = addr[5:] if addr.upper().startswith("IPV6:") else addr
+        try:
+            return ipaddress.ip_address(addr)
+        except ValueError:
+            return None
+
+    def refusal(self, message, xforward):
+        """None, or the 5xx that refuses a message whose From:/Sender: names an address its client may not use."""
+        if not self.owners or (xforward or {}).get("SOURCE", "").upper() == "LOCAL":
+            return None
+        headers = message.headers()
+        login, client = self.login_of(headers), self.client_of(xforward)
+        for header in self.HEADERS:
+            for _name, address in email.utils.getaddresses(headers.get_all(header) or []):
+                owner = self.owners.get(address.lower())
+                if owner is None:
+                    continue
+                logins, networks = owner
+                if (login and login in logins) or (client and any(client in net for net in networks)):
+                    continue
+                who = ("login %s" % login) if login else ("client %s without a login" % (client or "unknown"))
+                return ("550 5.7.1 %s: header address <%s> is bound to other clients; %s may not send as it"
+                        % (header, address[:200], who))
+        return None
+
+
 class DeadlineExceeded(Exception):
     """The forward cannot finish before its deadline. Raised before the data was committed upstream."""
+
+
+class ForwardAborted(Exception):
+    """Postfix hung up before the data was committed upstream: the forward stops there (Postfix retries)."""
 
 
 class DeadlineSession(SmtpSession):
     """An SmtpSession whose commands share one deadline while `deadline` (a time.monotonic() value) is set:
     no command is sent after it, no reply is awaited past it, and after the server's 354 the data goes out only
-    if its upload (given what is left minus `timeout`) and the final reply (`timeout`) both fit before it. A
-    failed upload is not a commitment (the end-of-data mark never left), so everything that goes wrong before
-    the final reply is answered 451 safely. _smtp.SmtpSession has no hook between RCPT and the data, so the
-    hook sits on its smtplib client's putcmd / getreply."""
+    while what is left keeps `timeout` in reserve; the final reply is then awaited until the deadline (Exchange may
+    scan longer than one reply's `timeout`: giving up earlier would make the acceptance unknown). A failed upload
+    is not a commitment (the end-of-data mark never left), so everything that goes wrong before the final reply is
+    answered 451 safely. `abort()` (Postfix hung up) stops the forward before its next command or before the
+    end-of-data mark. _smtp.SmtpSession has no hook between RCPT and the data, so the hook sits on its smtplib
+    client's putcmd / getreply."""
 
     deadline = None
+    aborted = False
     _GUARDED = frozenset(("mail", "rcpt", "data", "auth", "starttls", "ehlo"))
 
     def left(self):
         return None if self.deadline is None else self.deadline - time.monotonic()
+
+    def abort(self):
+        self.aborted = True  # read by the forward's thread before each step that could commit
+
+    def _check_abort(self, step):
+        if self.aborted:
+            raise ForwardAborted("the LMTP client left before %s" % step)
 
     def _new_client(self):
         client = super(DeadlineSession, self)._new_client()
@@ -138,8 +285,10 @@ class DeadlineSession(SmtpSession):
 
         def guarded_putcmd(cmd, args=""):
             left = self.left()
-            if left is not None and cmd.lower() in self._GUARDED and left <= 0:
-                raise DeadlineExceeded("no time left for %s" % cmd.upper())
+            if cmd.lower() in self._GUARDED:
+                self._check_abort(cmd.upper())
+                if left is not None and left <= 0:
+                    raise DeadlineExceeded("no time left for %s" % cmd.upper())
             state["command"] = cmd.lower()
             return putcmd(cmd, args)
 
@@ -147,19 +296,35 @@ class DeadlineSession(SmtpSession):
             left, command = self.left(), state["command"]
             state["command"] = None
             if client.sock is not None:
-                client.sock.settimeout(self.timeout if left is None else max(0.01, min(self.timeout, left)))
+                if command == "final" and left is not None:
+                    client.sock.settimeout(max(0.01, left))  # the data is out: wait as long as the deadline lets
+                else:
+                    client.sock.settimeout(self.timeout if left is None else max(0.01, min(self.timeout, left)))
             code, message = getreply()
-            if command == "data" and code == 354 and left is not None:
-                upload = self.left() - self.timeout  # what the final reply needs stays in reserve
-                if upload <= 0:
-                    raise DeadlineExceeded("no time left to send the data and wait for the reply")
-                # Python's sendall() timeout bounds the whole call, not each chunk.
-                client.sock.settimeout(upload)
+            if command == "data" and code == 354 and left is not None and self.left() - self.timeout <= 0:
+                raise DeadlineExceeded("no time left to send the data and wait for the reply")
             return code, message
 
         client.putcmd = guarded_putcmd
         client.getreply = bounded_getreply
+        client.final_reply_next = lambda: state.__setitem__("command", "final")
         return client
+
+    def _send_data(self, client, data):
+        """A WireMessage streamed as it is, each chunk while `timeout` stays in reserve for the final reply; the
+        end-of-data mark only if the LMTP client is still there."""
+        if not isinstance(data, WireMessage):
+            return super(DeadlineSession, self)._send_data(client, data)
+        for chunk in data.chunks():
+            left = self.left()
+            if left is not None:
+                if left - self.timeout <= 0:
+                    raise DeadlineExceeded("no time left to send the rest of the data and wait for the reply")
+                client.sock.settimeout(left - self.timeout)
+            client.sock.sendall(chunk)
+        self._check_abort("the end-of-data mark")
+        client.final_reply_next()
+        client.sock.sendall(b".\r\n")
 
 
 class Upstream(object):
@@ -218,20 +383,42 @@ class Worker(object):
             self.connects += 1
             self.upstream.metrics.connection("opened")
 
-    def forward(self, mail_from, rcpt_tos, data, margin, idle_timeout, deadline=None):
+    def forward(self, mail_from, rcpt_tos, data, margin, idle_timeout, deadline=None, mail_options=()):
         """(reply for Postfix: one for all recipients, or a dict recipient -> reply; upstream reply for the log).
-        deadline: time.monotonic() by which the forward must be over. Runs in a thread: smtplib blocks."""
+        deadline: time.monotonic() by which the forward must be over; mail_options: the LMTP client's MAIL
+        parameters. Runs in a thread: smtplib blocks."""
         self.session.deadline = deadline
         try:
-            return self._forward(mail_from, rcpt_tos, data, margin, idle_timeout)
+            return self._forward(mail_from, rcpt_tos, data, margin, idle_timeout, mail_options)
         except DeadlineExceeded as exc:
             self.session.close()  # mid-transaction: dropping the connection discards it upstream
             return DEADLINE_REPLY, "deadline: %s" % exc
+        except ForwardAborted as exc:
+            self.session.close()
+            return ABORTED_REPLY, "aborted: %s" % exc
+        except BaseException:
+            # Whatever nobody foresaw left the session somewhere in a transaction: never reuse it (the next
+            # message would get "503 nested MAIL").
+            self.session.close()
+            raise
         finally:
             self.session.deadline = None
             self.last_used = time.time()
 
-    def _forward(self, mail_from, rcpt_tos, data, margin, idle_timeout):
+    def _upstream_options(self, mail_from, rcpt_tos, mail_options):
+        """The MAIL parameters to pass on: SMTPUTF8 when asked or when an address needs it, BODY=8BITMIME when
+        asked and offered. None when the upstream cannot carry the message (RFC 6531: 5.6.7)."""
+        asked = set(option.upper() for option in mail_options)
+        wanted = []
+        if "SMTPUTF8" in asked or any(ord(c) > 127 for c in mail_from + "".join(rcpt_tos)):
+            if not self.session.has_extension("smtputf8"):
+                return None
+            wanted.append("SMTPUTF8")
+        if "BODY=8BITMIME" in asked and self.session.has_extension("8bitmime"):
+            wanted.append("BODY=8BITMIME")
+        return wanted
+
+    def _forward(self, mail_from, rcpt_tos, data, margin, idle_timeout, mail_options):
         for attempt in (1, 2):
             left = self.session.left()
             if left is not None and left <= 0:
@@ -241,8 +428,11 @@ class Worker(object):
             except O365Error as exc:
                 self.session.close()
                 return _deferred(exc), _describe(exc)
+            options = self._upstream_options(mail_from, rcpt_tos, mail_options)
+            if options is None:
+                return NO_SMTPUTF8_REPLY, "upstream offers no SMTPUTF8"
             try:
-                result = self.session.send(mail_from, rcpt_tos, data)
+                result = self.session.send(mail_from, rcpt_tos, data, mail_options=options)
             except SmtpDisconnected as exc:
                 self.upstream.metrics.connection("lost")
                 if exc.committed:
@@ -253,21 +443,26 @@ class Worker(object):
                 return _deferred(exc), _describe(exc)
             except O365Error as exc:
                 code = getattr(exc, "smtp_code", None)
-                if code in (421, 432) or getattr(exc, "enhanced_code", None) == "5.5.127":
+                if code in (421, 432, 503) or getattr(exc, "enhanced_code", None) == "5.5.127":
+                    # 503: the session was out of step (a transaction left open), never the message's fault.
                     self.session.close()
                     if attempt == 1:
                         continue
+                    if code == 503:
+                        return "451 4.5.0 upstream answered out of sequence, will retry: %s" % exc.server_reply, \
+                            exc.server_reply
                 if isinstance(code, int) and 400 <= code < 600:
-                    return exc.server_reply, exc.server_reply
+                    return quota_deferred(exc.server_reply), exc.server_reply
                 return _deferred(exc), _describe(exc)
+            refused = result.refused
             if result.status != "sent":
                 code, text = sorted(result.refused.values())[0]
-                return self._per_recipient(rcpt_tos, result.refused, None), "%s %s" % (code, text)
+                return self._per_recipient(rcpt_tos, refused, None), "%s %s" % (code, text)
             reply = "%s %s" % (result.code, result.reply)
             if result.refused:
                 LOG.warning("upstream refused %d of %d recipients: %s", len(result.refused), len(rcpt_tos),
                             "; ".join("%s: %s %s" % (a, c, r) for a, (c, r) in sorted(result.refused.items())))
-                return self._per_recipient(rcpt_tos, result.refused, reply), reply
+                return self._per_recipient(rcpt_tos, refused, reply), reply
             return reply, reply
         return "451 4.4.1 upstream unavailable", "no attempt left"
 
@@ -277,7 +472,7 @@ class Worker(object):
         replies = {}
         for rcpt in rcpt_tos:
             if rcpt in refused:
-                replies[rcpt] = "%s %s" % refused[rcpt]
+                replies[rcpt] = quota_deferred("%s %s" % refused[rcpt])
             else:
                 # Not refused yet not sent (all others refused and the upstream reset): let Postfix retry it.
                 replies[rcpt] = accepted_reply or "451 4.3.0 not sent: the upstream refused every other recipient"
@@ -291,6 +486,30 @@ class Worker(object):
 XFORWARD_ATTRIBUTES = ("NAME", "ADDR", "PORT", "PROTO", "HELO", "IDENT", "SOURCE")
 _XTEXT = re.compile(r"\+([0-9A-F]{2})")
 DEADLINE_REPLY = "451 4.4.1 upstream too slow: not sent within the relay's forward deadline, will retry"
+ABORTED_REPLY = "451 4.4.2 forward stopped before the data was committed: the LMTP client left"
+NO_SMTPUTF8_REPLY = "554 5.6.7 the message needs SMTPUTF8 and the upstream does not offer it"
+# Exchange Online's refusals when a sending limit is reached (docs/relay.md, "Exchange's quota refusals"): the
+# mailbox's or the tenant's, never the message's. Deferred, the mail waits in Postfix's queue until the limit
+# frees up (within relay_queue_lifetime) instead of bouncing for everyone: (enhanced code, text it must contain).
+QUOTA_REFUSALS = (
+    ("5.2.0", "quotaexceeded"),  # STOREDRV.Submission.Exception:SubmissionQuotaExceededException (rate, recipients)
+    ("5.1.90", ""),              # the mailbox's daily recipient limit was reached
+    ("5.1.8", ""),               # "bad outbound sender": the mailbox restricted after exceeding a sending limit
+    ("5.7.705", ""),             # the tenant exceeded its outbound threshold
+)
+_ENHANCED = re.compile(r"^([245])[0-9]{2}[ -]([245])\.([0-9]{1,3}\.[0-9]{1,3})\b ?(.*)$", re.S)
+
+
+def quota_deferred(reply):
+    """An Exchange quota refusal as a 4xx with the same detail (X.Y.Z -> 4.Y.Z), any other reply as it is."""
+    match = _ENHANCED.match(reply or "")
+    if not match or match.group(1) != "5":
+        return reply
+    enhanced, text = "5." + match.group(3), match.group(4)
+    for code, words in QUOTA_REFUSALS:
+        if enhanced == code and words in text.lower().replace(" ", ""):
+            return "451 4.%s %s (an Exchange sending limit: deferred by the relay, will retry)" % (match.group(3), text)
+    return reply
 
 
 def _one_line(reply):
@@ -317,6 +536,15 @@ def _deferred(exc):
     return "451 4.7.0 relay cannot deliver now, will retry: %s" % detail
 
 
+async def _settled(future):
+    """Wait for a thread's future even while this task is being cancelled (a thread cannot be)."""
+    while not future.done():
+        try:
+            await asyncio.wait([future])
+        except asyncio.CancelledError:
+            continue
+
+
 class ProxyHandler(object):
     """aiosmtpd handler: everything happens at the end of DATA, when the whole message is here."""
 
@@ -329,46 +557,70 @@ class ProxyHandler(object):
         for worker in self.all_workers:
             self.workers.put_nowait(worker)
         self.executor = concurrent.futures.ThreadPoolExecutor(max_workers=len(self.all_workers))
+        self.senders = SenderBindings(config.get("sender_bindings") or {})
+        self.connections = set()  # open LMTP connections (ProxyLMTP), for the drain
 
     async def handle_DATA(self, server, session, envelope):
         started = time.monotonic()
         # Postfix's lmtp_data_done_timeout started with its final dot; waiting for a free worker counts too.
         deadline = started + float(self.config["forward_deadline"])
-        data = envelope.original_content or envelope.content or b""
+        data = envelope.wire  # a WireMessage (ProxyLMTP.smtp_DATA)
         rcpt_tos = list(envelope.rcpt_tos)
+        client = getattr(session, "xforward", None) or {}
+        refusal = self.senders.refusal(data, client)
         hold = getattr(server, "hold_during_forward", None)
-        if hold:
-            hold(started)
-        self.metrics.in_flight(1)
-        try:
-            worker = await self.workers.get()
-            forwarding = time.monotonic()
-            self.metrics.worker_wait(forwarding - started)
-            try:
-                reply, upstream = await asyncio.get_running_loop().run_in_executor(
-                    self.executor, worker.forward, envelope.mail_from, rcpt_tos, data,
-                    self.config["renew_margin"], self.config["idle_timeout"], deadline)
-            except Exception as exc:  # a bug must defer the mail, never lose it
-                LOG.exception("internal error")
-                reply = upstream = "451 4.3.0 relay internal error: %s" % type(exc).__name__
-            finally:
-                self.workers.put_nowait(worker)
-                self.metrics.forward(time.monotonic() - forwarding)
-        finally:
-            self.metrics.in_flight(-1)
+        if refusal:
+            reply = upstream = refusal
+        else:
             if hold:
-                hold(None)
+                hold(started)
+            self.metrics.in_flight(1)
+            try:
+                reply, upstream = await self._forward(envelope.mail_from, rcpt_tos, data, deadline, started,
+                                                      envelope.mail_options)
+            finally:
+                self.metrics.in_flight(-1)
+                if hold:
+                    hold(None)
         secrets = self.upstream.secrets()
         replies = [redact(line, secrets) for line in lmtp_replies(rcpt_tos, reply)]
         codes = sorted(set(line[:3] for line in replies))
         self.metrics.message(replies)
-        client = getattr(session, "xforward", None) or {}
         # One line a message, key=value: never a body, subject, secret or token.
         LOG.info("queue_id=%s client=%s helo=%s from=<%s> rcpts=%d size=%d codes=%s upstream=%r reply=%s secs=%.3f",
                  queue_id_of(data), client.get("ADDR", "-"), client.get("HELO", "-"), envelope.mail_from,
                  len(rcpt_tos), len(data), ",".join(line[:3] for line in replies),
                  redact(_one_line(upstream), secrets), ",".join(codes), time.monotonic() - started)
         return "\r\n".join(replies)
+
+    async def _forward(self, mail_from, rcpt_tos, data, deadline, started, mail_options):
+        """A worker's forward in its thread. If the LMTP client leaves meanwhile (this task is cancelled), the
+        forward is told to stop before it commits the data, and the worker goes back to the pool only once its
+        thread is done with the session."""
+        worker = await self.workers.get()
+        forwarding = time.monotonic()
+        self.metrics.worker_wait(forwarding - started)
+        worker.session.aborted = False
+        future = asyncio.get_running_loop().run_in_executor(
+            self.executor, worker.forward, mail_from, rcpt_tos, data, self.config["renew_margin"],
+            self.config["idle_timeout"], deadline, tuple(mail_options or ()))
+        try:
+            return await asyncio.shield(future)
+        except asyncio.CancelledError:
+            worker.session.abort()
+            LOG.warning("the LMTP client left during a forward: stopping it before the data is committed")
+            raise
+        except Exception as exc:  # a bug must defer the mail, never lose it
+            LOG.exception("internal error")
+            reply = "451 4.3.0 relay internal error: %s" % type(exc).__name__
+            return reply, reply
+        finally:
+            await _settled(future)
+            if future.done() and not future.cancelled() and future.exception() is None:
+                if future.result()[0] == ABORTED_REPLY:
+                    LOG.warning("forward stopped, nothing committed: %s", future.result()[1])
+            self.workers.put_nowait(worker)
+            self.metrics.forward(time.monotonic() - forwarding)
 
     async def handle_EHLO(self, server, session, envelope, hostname, responses):
         """LHLO: also offer XFORWARD, so that Postfix (lmtp_send_xforward_command) names the client it got the
@@ -405,6 +657,42 @@ def make_server_factory(config, handler):
         at most until Postfix itself gives up on the answer (lmtp_data_done_timeout)."""
 
         _forward_started = None
+
+        def connection_made(self, transport):
+            handler.connections.add(self)
+            super(ProxyLMTP, self).connection_made(transport)
+
+        def connection_lost(self, error):
+            handler.connections.discard(self)
+            super(ProxyLMTP, self).connection_lost(error)
+
+        def idle(self):
+            """No transaction under way: closing now loses nothing (Postfix sends the next one elsewhere)."""
+            return self.envelope is None or (self.envelope.mail_from is None and self._forward_started is None)
+
+        async def smtp_DATA(self, arg):
+            """aiosmtpd's DATA keeps each line as an object of its own; here the message is one buffer."""
+            if await self.check_helo_needed("LHLO"):
+                return
+            if not self.envelope.rcpt_tos:
+                await self.push("503 5.5.1 Error: need RCPT command")
+                return
+            if arg:
+                await self.push("501 5.5.4 Syntax: DATA")
+                return
+            await self.push("354 End data with <CR><LF>.<CR><LF>")
+            try:
+                message = await read_message(self._reader, self.data_size_limit)
+            except asyncio.CancelledError:
+                self._writer.close()
+                raise
+            if message is None:  # LMTP: one reply per recipient
+                status = "\r\n".join(["552 5.3.4 Error: too much mail data"] * len(self.envelope.rcpt_tos))
+            else:
+                self.envelope.wire = message
+                status = await self._call_handler_hook("DATA")
+            await self.push(status)
+            self._set_post_data_state()
 
         def hold_during_forward(self, started):
             self._forward_started = started
@@ -473,8 +761,9 @@ def start_metrics(config):
     return metrics
 
 
-async def serve(config, ready=None):
-    """Run until cancelled. ready: an optional callback with the bound (host, port)."""
+async def serve(config, ready=None, stop=None):
+    """Run until cancelled, or until `stop` (an asyncio.Event: SIGTERM) is set: then drain. ready: an optional
+    callback with the bound (host, port)."""
     upstream = Upstream(config, metrics=start_metrics(config))
     upstream.credential.validate()
     handler = ProxyHandler(config, upstream)
@@ -494,14 +783,30 @@ async def serve(config, ready=None):
         ready(bound)
     reaper = asyncio.ensure_future(handler.reap_idle())
     try:
-        async with server:
-            await server.serve_forever()
+        await (stop or asyncio.Event()).wait()
+        await drain(server, handler, float(config["lmtp_data_done_timeout"]))
     finally:
         LOG.info("stopping")
         reaper.cancel()
+        server.close()
         for worker in handler.all_workers:
             worker.session.quit()
         handler.executor.shutdown(wait=False)
+
+
+async def drain(server, handler, grace):
+    """SIGTERM: stop listening (Postfix's next connection fails: it keeps the mail and retries), close the LMTP
+    connections between messages, let every message under way finish its forward and hear its answer. grace
+    (Postfix's own wait for an answer) bounds it; systemd's TimeoutStopSec must be longer."""
+    server.close()
+    busy = len([conn for conn in handler.connections if not conn.idle()])
+    LOG.info("draining: listener closed, %d message(s) under way", busy)
+    end = time.monotonic() + grace
+    while handler.connections and time.monotonic() < end:
+        for conn in list(handler.connections):
+            if conn.idle() and conn.transport is not None:
+                conn.transport.close()
+        await asyncio.sleep(0.05)
 
 
 async def listen_unix(loop, factory, path):
@@ -535,6 +840,15 @@ def check(config):
         config["upstream_host"], config["upstream_port"], config["mailbox"])
 
 
+async def serve_until_signalled(config):
+    """serve() with SIGTERM (systemd's stop) and SIGINT turned into a drain."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    await serve(config, stop=stop)
+
+
 def configure_logging(stream):
     """This proxy's lines at INFO (one a message, start and stop); libraries (aiosmtpd's per-connection lines,
     msal, urllib3) only from WARNING."""
@@ -563,7 +877,7 @@ def main(argv=None):
         print(message, file=sys.stderr if code else sys.stdout)
         return code
     try:
-        asyncio.run(serve(config))
+        asyncio.run(serve_until_signalled(config))
     except O365Error as exc:
         print("o365-smtp-proxy: %s" % exc, file=sys.stderr)
         return 2
