@@ -88,7 +88,12 @@ cleanup() {
   if mountpoint -q "$ROOT/proc" 2>/dev/null; then umount "$ROOT/proc" 2>/dev/null || true; fi
   rm -rf "$ROOT" || true
 }
-trap 'rc=$?; cleanup; exit $rc' EXIT
+on_exit() {
+  local rc=$?
+  cleanup
+  exit "$rc"
+}
+trap on_exit EXIT
 
 # Builds on this machine one at a time (two stages, or two people, may ask for images at once): one lock for
 # all images, since builds of two names share the cache, the mirror and podman's storage; whoever waited finds
@@ -106,7 +111,7 @@ if ! podman image exists "$IMAGE"; then
     # Base system first; the Python packages configure reliably only with apt in the finished chroot.
     DEBIAN_FRONTEND=noninteractive debootstrap --variant=minbase --include=systemd,systemd-sysv,dbus,ca-certificates \
       "$SUITE" "$ROOT" "$MIRROR" >"$LOG" 2>&1 \
-      || { tail -20 "$ROOT/debootstrap/debootstrap.log" >&2 2>/dev/null; fail "debootstrap $SUITE (log: $LOG)"; }
+      || { tail -20 "$ROOT/debootstrap/debootstrap.log" >&2 2>/dev/null || true; fail "debootstrap $SUITE (log: $LOG)"; }
     echo "deb $MIRROR $SUITE main" > "$ROOT/etc/apt/sources.list"
     mount -t proc proc "$ROOT/proc"
     chroot "$ROOT" apt-get update >>"$LOG" 2>&1 || fail "apt-get update in the $SUITE chroot (log: $LOG)"

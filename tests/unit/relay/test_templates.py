@@ -283,11 +283,10 @@ def test_nobody_by_address_needs_logins_else_the_role_stops():
     assert rc == 1 and "relay_sasl_users" in err and "relay_allowed_networks" in err
     validate = load_tasks("validate.yml")
     parse = next(task for task in validate if task["name"].startswith("Parse relay_allowed_networks"))
-    argv = template_value(parse["ansible.builtin.command"]["argv"], relay_sasl_users=[{"name": "p", "password": "x"}],
-                        ansible_playbook_python="python3", role_path=ROLE)
-    assert argv[-1] == "--allow-empty"
-    assert "--allow-empty" not in template_value(parse["ansible.builtin.command"]["argv"],
-                                               ansible_playbook_python="python3", role_path=ROLE)
+    argv = parse["ansible.builtin.command"]["argv"]
+    where = dict(ansible_playbook_python="python3", role_path=ROLE)
+    assert template_value(argv, relay_sasl_users=[{"name": "p", "password": "x"}], **where)[-1] == "--allow-empty"
+    assert "--allow-empty" not in template_value(argv, **where)
 
 
 def test_the_postfix_log_is_kept_from_other_local_users():
