@@ -77,8 +77,28 @@ mirror() {
   exit 1
 }
 
-# One build per image at a time (two stages, or two people, may ask for it at once).
-exec 8>"$CACHE/build-$KEY.lock"
+# A failed step names itself and the end of its log; the script's status says whether the image is there.
+fail() { echo "debian-image: FAILED building $IMAGE: $*" >&2; [ -s "${LOG:-}" ] && tail -20 "$LOG" >&2; exit 1; }
+trap 'fail "line $LINENO: $BASH_COMMAND"' ERR
+# Removes the unfinished root file system. It must not fail itself: under set -e a failed command in an EXIT
+# trap replaced the script's status (a finished build exited 32 after printing its variables).
+ROOT=""
+cleanup() {
+  [ -n "$ROOT" ] || return 0
+  if mountpoint -q "$ROOT/proc" 2>/dev/null; then umount "$ROOT/proc" 2>/dev/null || true; fi
+  rm -rf "$ROOT" || true
+}
+on_exit() {
+  local rc=$?
+  cleanup
+  exit "$rc"
+}
+trap on_exit EXIT
+
+# Builds on this machine one at a time (two stages, or two people, may ask for images at once): one lock for
+# all images, since builds of two names share the cache, the mirror and podman's storage; whoever waited finds
+# the image there.
+exec 8>"$CACHE/build.lock"
 flock 8
 if ! podman image exists "$IMAGE"; then
   TARBALL="$CACHE/rootfs-$KEY.tar"
@@ -86,19 +106,17 @@ if ! podman image exists "$IMAGE"; then
   if [ ! -s "$TARBALL" ]; then
     command -v debootstrap >/dev/null || { echo "debian-image: debootstrap missing (apt-get install debootstrap)" >&2; exit 1; }
     ROOT=$(mktemp -d "$CACHE/rootfs.XXXXXX")
-    trap 'rm -rf "$ROOT"' EXIT
     MIRROR=$(mirror)
     echo "debian-image: debootstrap $SUITE from the host's apt source" >&2
     # Base system first; the Python packages configure reliably only with apt in the finished chroot.
     DEBIAN_FRONTEND=noninteractive debootstrap --variant=minbase --include=systemd,systemd-sysv,dbus,ca-certificates \
       "$SUITE" "$ROOT" "$MIRROR" >"$LOG" 2>&1 \
-      || { tail -20 "$LOG" "$ROOT/debootstrap/debootstrap.log" >&2 2>/dev/null; exit 1; }
+      || { tail -20 "$ROOT/debootstrap/debootstrap.log" >&2 2>/dev/null || true; fail "debootstrap $SUITE (log: $LOG)"; }
     echo "deb $MIRROR $SUITE main" > "$ROOT/etc/apt/sources.list"
     mount -t proc proc "$ROOT/proc"
-    trap 'umount "$ROOT/proc" 2>/dev/null; rm -rf "$ROOT"; true' EXIT
-    chroot "$ROOT" apt-get update >>"$LOG" 2>&1
+    chroot "$ROOT" apt-get update >>"$LOG" 2>&1 || fail "apt-get update in the $SUITE chroot (log: $LOG)"
     DEBIAN_FRONTEND=noninteractive chroot "$ROOT" apt-get install -y --no-install-recommends "${PACKAGES[@]}" \
-      >>"$LOG" 2>&1 || { tail -30 "$LOG" >&2; exit 1; }
+      >>"$LOG" 2>&1 || fail "installing ${PACKAGES[*]} in the $SUITE chroot (log: $LOG)"
     umount "$ROOT/proc"
     rm -f "$ROOT/etc/apt/sources.list"  # the image never reaches a mirror
     # A container, not a machine: no getty, no udev settling, no time sync to wait for.
@@ -111,8 +129,12 @@ if ! podman image exists "$IMAGE"; then
     rm -rf "$ROOT"/var/cache/apt/archives/*.deb "$ROOT"/var/lib/apt/lists/*
     tar -C "$ROOT" --numeric-owner -cf "$TARBALL.new" .
     mv "$TARBALL.new" "$TARBALL"
+    cleanup
+    ROOT=""
   fi
-  podman import --change 'CMD ["/sbin/init"]' --change 'STOPSIGNAL SIGRTMIN+3' "$TARBALL" "$IMAGE" >/dev/null
+  podman import --change 'CMD ["/sbin/init"]' --change 'STOPSIGNAL SIGRTMIN+3' "$TARBALL" "$IMAGE" >/dev/null \
+    || fail "podman import of $TARBALL"
 fi
+podman image exists "$IMAGE" || fail "no image $IMAGE after the build"
 echo "export CONTAINERS_CONF=$CONF"
 echo "export $VAR=$IMAGE"

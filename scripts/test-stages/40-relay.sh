@@ -18,7 +18,14 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 started=$(date +%s)
-eval "$(bash scripts/relay-image.sh)"
+# Captured, then checked, then evaluated: `eval "$(...)"` took the script's status away, and a failed build
+# surfaced later as an unbound variable instead of its reason (printed by the script on stderr).
+images=$(bash scripts/relay-image.sh) || { echo "40-relay: FAILED: the relay images could not be built (above)" >&2; exit 1; }
+eval "$images"
+if [ -z "${RELAY_IMAGE:-}" ] || [ -z "${RELAY_IMAGE_TRIXIE:-}" ]; then
+  echo "40-relay: FAILED: scripts/relay-image.sh named no image: $images" >&2
+  exit 1
+fi
 echo "40-relay: images $RELAY_IMAGE, $RELAY_IMAGE_TRIXIE ready in $(( $(date +%s) - started ))s" >&2
 
 state=$(mktemp -d /tmp/o365-relay-tenant.XXXXXX)

@@ -52,7 +52,11 @@ oldest_pid=$!
 # Container part. The image: Debian 13 from the archive the relay image comes from (scripts/debian-image.sh),
 # with what the README asks of a machine (python3, its venv module, make).
 t0=$SECONDS
-eval "$(bash scripts/debian-image.sh trixie localhost/o365-smtp-oauth-py TRIXIE_IMAGE python3 python3-venv make ca-certificates)"
+# Captured and checked before it is evaluated (see 40-relay.sh).
+image=$(bash scripts/debian-image.sh trixie localhost/o365-smtp-oauth-py TRIXIE_IMAGE python3 python3-venv make ca-certificates) \
+  || { echo "45-trixie: FAILED: the Debian 13 image could not be built (above)" >&2; exit 1; }
+eval "$image"
+[ -n "${TRIXIE_IMAGE:-}" ] || { echo "45-trixie: FAILED: scripts/debian-image.sh named no image: $image" >&2; exit 1; }
 echo "45-trixie: image $TRIXIE_IMAGE ready in $((SECONDS - t0)) s"
 
 # A clean copy: the files git knows (tracked, plus untracked ones not ignored), no .venv, no .build.

@@ -34,8 +34,9 @@ def role_vars(**overrides):
     values.update(relay_mailbox="relay@contoso.com", relay_tenant_id="t", relay_client_id="c",
                   relay_hostname="relay.test", ansible_managed="managed", inventory_hostname="relay.test")
     values.update(overrides)
-    # What tasks/validate.yml registers from files/relay_networks.py.
-    networks = [NETWORKS.parse(n)[0] for n in values["relay_allowed_networks"]]
+    # What tasks/validate.yml registers from files/relay_networks.py (given __relay_allowed_networks).
+    allowed = Templar(loader=DataLoader(), variables=values).template(values["__relay_allowed_networks"])
+    networks = [NETWORKS.parse(n)[0] for n in allowed]
     values["__relay_networks"] = {"stdout": json.dumps(networks), "rc": 0}
     bound = [NETWORKS.parse(b["network"])[0] for b in values.get("relay_sender_networks", [])]
     values["__relay_sender_networks"] = {"stdout": json.dumps(bound), "rc": 0}
@@ -52,3 +53,14 @@ def resolve(name, **overrides):
     """One of the role's variables as Ansible would template it."""
     values = role_vars(**overrides)
     return Templar(loader=DataLoader(), variables=values).template(values[name])
+
+
+def template_value(value, **overrides):
+    """A value written in one of the role's files (a task's argument) as Ansible would template it."""
+    return Templar(loader=DataLoader(), variables=role_vars(**overrides)).template(trust_as_template(value))
+
+
+def load_tasks(name):
+    """One of the role's task files, as YAML."""
+    with open(os.path.join(ROLE, "tasks", name)) as handle:
+        return yaml.safe_load(handle)

@@ -13,14 +13,57 @@ exporter's delivery delay (stage "qmgr"); the wait here is for a free upstream c
 
 from __future__ import absolute_import, division, print_function
 
+import queue
 import re
+import socket
+import threading
 import time
+from http.server import HTTPServer
 
 PREFIX = "o365_smtp_proxy_"
 _ENHANCED = re.compile(r"^\d{3}[ -]([245])\.(\d{1,3})\.\d{1,3}\b")
 _AADSTS = re.compile(r"^AADSTS\d{2,7}$")
 # Forward latency buckets: one reply on a quiet day is ~0.3 s; a forward near the deadline takes minutes.
 LATENCY_BUCKETS = (0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600)
+# The endpoint's threads are counted against the unit's TasksMax (64) with the proxy's own: a fixed few, started
+# once; connections beyond what they and a short backlog hold are closed at once, an idle one after a while.
+SCRAPE_WORKERS = 2
+SCRAPE_BACKLOG = 8
+SCRAPE_TIMEOUT = 10
+
+
+class BoundedHTTPServer(HTTPServer):
+    """An HTTP server with a fixed pool of worker threads (the library's starts a thread per connection, so
+    enough open connections to the endpoint exhausted TasksMax and the proxy could start no more threads)."""
+
+    def __init__(self, address, handler, workers=SCRAPE_WORKERS, backlog=SCRAPE_BACKLOG):
+        if ":" in address[0]:
+            self.address_family = socket.AF_INET6
+        HTTPServer.__init__(self, address, handler)
+        self.waiting = queue.Queue(maxsize=backlog)
+        self.workers = [threading.Thread(target=self._work, name="metrics-%d" % n, daemon=True)
+                        for n in range(workers)]
+        for worker in self.workers:
+            worker.start()
+
+    def process_request(self, request, client_address):
+        try:
+            self.waiting.put_nowait((request, client_address))
+        except queue.Full:
+            self.shutdown_request(request)  # over the cap: closed, no thread spent on it
+
+    def _work(self):
+        while True:
+            request, client_address = self.waiting.get()
+            try:
+                self.finish_request(request, client_address)
+            except Exception:  # one broken scrape must not end the worker
+                self.handle_error(request, client_address)
+            finally:
+                self.shutdown_request(request)
+
+    def handle_error(self, request, client_address):
+        pass  # a scraper that went away is not the proxy's error
 
 
 def reply_class(reply):
@@ -131,8 +174,13 @@ class Metrics(NoMetrics):
             self.connections.labels(event)
 
     def start(self, host, port):
-        """Serve /metrics on host:port (a thread of the library's own HTTP server)."""
-        self._prom.start_http_server(int(port), addr=host, registry=self.registry)
+        """Serve /metrics on host:port: one accepting thread and a fixed pool (BoundedHTTPServer)."""
+        from prometheus_client.exposition import MetricsHandler
+
+        handler = type("ScrapeHandler", (MetricsHandler.factory(self.registry),), {"timeout": SCRAPE_TIMEOUT})
+        self.server = BoundedHTTPServer((host, int(port)), handler)
+        threading.Thread(target=self.server.serve_forever, name="metrics", daemon=True).start()
+        return self.server
 
     def _token_remaining(self):
         if self._token_expires_on is None:

@@ -49,7 +49,8 @@ def main():
         print("relay_allowed_networks: not a list: %s" % exc, file=sys.stderr)
         return 1
     if not isinstance(entries, list) or (not entries and "--allow-empty" not in sys.argv[1:]):
-        print("relay_allowed_networks: give at least one client network", file=sys.stderr)
+        print("relay_allowed_networks: give at least one client network, or relay_sasl_users (empty means loopback "
+              "only when relay_listen_addresses are loopback only)", file=sys.stderr)
         return 1
     good, bad = [], []
     for entry in entries:

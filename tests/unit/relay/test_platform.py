@@ -9,17 +9,18 @@ import pytest
 from helpers.playbook import HELPERS, run_playbook
 
 VARS = {"relay_mailbox": "relay@contoso.onmicrosoft.com", "relay_tenant_id": "contoso.onmicrosoft.com",
-        "relay_client_id": "00000000-0000-0000-0000-0000000000aa", "relay_client_secret": "test-only-secret"}
+        "relay_client_id": "00000000-0000-0000-0000-0000000000aa", "relay_client_secret": "test-only-secret",
+        "relay_allowed_networks": ["192.0.2.0/24"]}
 ENV = {"ANSIBLE_LIBRARY": os.path.join(HELPERS, "library")}
 CHECK = "o365.smtp_oauth.relay : The host is a Debian release the role is tested on"
 
 
-def play(distribution, release, version, tasks_from="main"):
+def play(distribution, release, version, tasks_from="main", **overrides):
     return [
         {"name": "Fake the platform", "o365_test_platform": {
             "distribution": distribution, "release": release, "version": version}},
         {"name": "The relay role", "ansible.builtin.include_role": {
-            "name": "o365.smtp_oauth.relay", "tasks_from": tasks_from}, "vars": VARS},
+            "name": "o365.smtp_oauth.relay", "tasks_from": tasks_from}, "vars": dict(VARS, **overrides)},
     ]
 
 
@@ -47,3 +48,15 @@ def test_debian_12_and_13_pass_validation(release, version):
     run = run_playbook(play("Debian", release, version, tasks_from="validate"), env=ENV)
     assert run.rc == 0, run.output
     assert run.task(CHECK)["failed"] is False and not run.task(CHECK).get("skipped"), run.output
+
+
+def test_no_network_and_no_login_stops_naming_both():
+    # The default allows no network (loopback on all interfaces would let every local account relay): with no
+    # login either, nobody could use the relay, and the role says so before it installs anything.
+    run = run_playbook(play("Debian", "bookworm", "12.12", tasks_from="validate", relay_allowed_networks=[]), env=ENV)
+    assert run.rc != 0, run.output
+    msg = run.results[-1]["msg"]
+    assert "relay_allowed_networks" in msg and "relay_sasl_users" in msg and "loopback" in msg, msg
+    run = run_playbook(play("Debian", "bookworm", "12.12", tasks_from="validate", relay_allowed_networks=[],
+                            relay_listen_addresses=["127.0.0.1"]), env=ENV)
+    assert run.rc == 0, run.output

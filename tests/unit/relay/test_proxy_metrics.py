@@ -130,3 +130,47 @@ def test_wrong_token_is_a_failed_token_request(metered, upstream):
     assert running.send(sender=MAILBOX)[0] == 451
     assert scrape.value("o365_smtp_proxy_messages_total", outcome="deferred") == 1
     assert scrape.value("o365_smtp_proxy_token_requests_total", result="failed", code="other") == 1
+
+
+def test_open_connections_to_the_endpoint_cannot_exhaust_the_units_tasks():
+    # The unit's TasksMax is 64 (roles/relay/vars/main.yml): one thread per connection, as the library's own server
+    # does, let 64 idle connections stop the proxy from starting any thread.
+    import threading
+    import time
+
+    from o365_smtp_proxy_metrics import Metrics
+
+    metrics = Metrics()
+    port = free_port()
+    server = metrics.start("127.0.0.1", port)
+    before = threading.active_count()
+    idle = []
+    while len(idle) < 80:
+        idle.append(socket.create_connection(("127.0.0.1", port)))
+    try:
+        time.sleep(0.5)
+        assert threading.active_count() - before <= 2, "threads grew with connections"
+        # Beyond the workers and a short backlog, connections are closed at once.
+        closed = 0
+        for conn in idle:
+            conn.settimeout(2)
+            try:
+                closed += conn.recv(1) == b""
+            except socket.timeout:
+                pass
+        assert closed >= 80 - 2 - 8
+    finally:
+        for conn in idle:
+            conn.close()
+    # The workers are free again: a scrape answers.
+    deadline = time.monotonic() + 15
+    while True:
+        try:
+            assert ("o365_smtp_proxy_start_time_seconds", ()) in Scraper(port).samples()
+            break
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+    server.shutdown()
+    server.server_close()

@@ -5,7 +5,7 @@ import json
 import os
 
 import pytest
-from helpers.relay_role import NETWORKS_SCRIPT, ROLE, load_file, render, resolve, role_vars
+from helpers.relay_role import NETWORKS_SCRIPT, ROLE, load_file, load_tasks, render, resolve, role_vars, template_value
 
 
 def main_cf(**overrides):
@@ -38,7 +38,7 @@ def test_limits_and_log_file():
     cf = main_cf(relay_message_size_limit=1000, relay_queue_lifetime="2d")
     assert cf["message_size_limit"] == "1000"
     assert cf["maximal_queue_lifetime"] == "2d" and cf["bounce_queue_lifetime"] == "2d"
-    assert cf["maillog_file"] == "/var/log/postfix.log"
+    assert cf["maillog_file"] == "/var/log/o365-relay/postfix.log"
     assert cf["sender_canonical_maps"] == "regexp:/etc/postfix/o365_sender_canonical"
 
 
@@ -272,3 +272,72 @@ def test_proxy_configuration_names_the_metrics_endpoint_and_the_secrets_end_date
     assert resolve("__relay_watch_packages", relay_metrics_listen="") == []
     assert resolve("__relay_watch_packages", relay_postfix_exporter=True) == ["python3-prometheus-client",
                                                                               "prometheus-postfix-exporter"]
+
+
+@pytest.mark.parametrize("deadline", [300, 900])
+def test_systemd_waits_for_the_forwards_in_flight_and_never_gives_up_restarting(deadline):
+    unit = render("o365-smtp-proxy.service.j2", relay_proxy_forward_deadline=deadline)
+    sections = dict((name, body.splitlines()) for name, body in
+                    (part.split("]", 1) for part in unit.split("\n[")[1:]))
+    stop = [line.split("=", 1)[1] for line in sections["Service"] if line.startswith("TimeoutStopSec=")]
+    # SIGTERM drains for as long as Postfix waits for an answer (the proxy's grace): a kill before the answer of
+    # a forward Exchange may have accepted makes a duplicate. Longer than both, from the same variable.
+    config = json.loads(render("proxy.json.j2", relay_proxy_forward_deadline=deadline))
+    assert config["forward_deadline"] == deadline and config["lmtp_data_done_timeout"] == deadline + 60
+    assert stop == ["%ds" % (deadline + 90)]
+    # The default start limit (5 starts in 10 s) left the proxy dead after quick crashes: unlimited, spaced.
+    assert "StartLimitIntervalSec=0" in sections["Unit"]
+    assert "Restart=always" in sections["Service"] and "RestartSec=2" in sections["Service"]
+
+
+def test_per_client_rate_limits_apply_to_the_allowed_networks_too():
+    cf = main_cf(relay_allowed_networks=["192.0.2.0/24"])
+    # A burst limit at the door (Exchange takes 30 messages a minute); the daily quota is the proxy's budgets' job.
+    assert cf["smtpd_client_message_rate_limit"] == "30" and cf["smtpd_client_recipient_rate_limit"] == "100"
+    # Postfix's default exceptions are $mynetworks: exactly the devices that would spend the quota.
+    assert cf["smtpd_client_event_limit_exceptions"] == ""
+    cf = main_cf(relay_client_message_rate_limit=0, relay_client_recipient_rate_limit=7)
+    assert cf["smtpd_client_message_rate_limit"] == "0" and cf["smtpd_client_recipient_rate_limit"] == "7"
+
+
+def test_unauthorized_pipelining_is_refused():
+    assert main_cf()["smtpd_data_restrictions"] == "reject_unauth_pipelining"
+
+
+@pytest.mark.parametrize("listen, protocols, networks", [
+    (["all"], "all", ""),
+    (["192.0.2.1", "127.0.0.1"], "all", ""),
+    (["127.0.0.1"], "all", "127.0.0.0/8 [::1]/128"),
+    (["loopback-only"], "ipv4", "127.0.0.0/8"),
+], ids=["all-interfaces", "lan-and-loopback", "loopback", "loopback-only-v4"])
+def test_no_network_relays_by_default_loopback_only_when_postfix_listens_on_loopback_only(listen, protocols,
+                                                                                          networks):
+    # Loopback with inet_interfaces = all let every local account on the host relay.
+    assert role_vars()["relay_allowed_networks"] == []
+    cf = main_cf(relay_listen_addresses=listen, relay_inet_protocols=protocols)
+    assert cf["mynetworks"] == networks
+    assert main_cf(relay_listen_addresses=listen, relay_allowed_networks=["192.0.2.0/24"])["mynetworks"] == \
+        "192.0.2.0/24"
+
+
+def test_nobody_by_address_needs_logins_else_the_role_stops():
+    rc, _out, err = run_networks([])
+    assert rc == 1 and "relay_sasl_users" in err and "relay_allowed_networks" in err
+    validate = load_tasks("validate.yml")
+    parse = next(task for task in validate if task["name"].startswith("Parse relay_allowed_networks"))
+    argv = parse["ansible.builtin.command"]["argv"]
+    where = dict(ansible_playbook_python="python3", role_path=ROLE)
+    assert template_value(argv, relay_sasl_users=[{"name": "p", "password": "x"}], **where)[-1] == "--allow-empty"
+    assert "--allow-empty" not in template_value(argv, **where)
+
+
+def test_the_postfix_log_is_kept_from_other_local_users():
+    folder = "/var/log/o365-relay"
+    assert role_vars()["relay_maillog_file"] == folder + "/postfix.log"
+    assert main_cf()["maillog_file"] == folder + "/postfix.log"
+    tasks = load_tasks("postfix.yml")
+    task = next(t for t in tasks if t.get("ansible.builtin.file", {}).get("state") == "directory"
+                and "relay_maillog_file" in t["ansible.builtin.file"]["path"])
+    assert task["ansible.builtin.file"]["mode"] == "0750" and task["ansible.builtin.file"]["owner"] == "root"
+    assert resolve("__relay_maillog_group") == "adm"
+    assert resolve("__relay_maillog_group", relay_postfix_exporter=True) == "prometheus"

@@ -8,6 +8,8 @@ bring back. Writes STATE_DIR/tenant.json (the role's variables; the secret file 
 API on 127.0.0.1 for the verify playbook:
 
     GET  /messages        -> [{"subject", "mail_from", "mailbox", "app_id", "message_id"}, ...]
+    GET  /duplicates      -> {"deliveries": n, "duplicates": [[message_id, recipient, times], ...],
+                              "without_id": [subject, ...]}: each recipient must get a Message-ID once
     POST /smtp/down       -> the SMTP port refuses connections and open sessions are cut
     POST /smtp/up         -> back
     POST /smtp/slow       -> {"verb": "RCPT", "seconds": 0.9, "times": 45}: the next `times` such commands are
@@ -99,6 +101,21 @@ class Switchable(object):
                 pass
 
 
+def duplicates(messages):
+    """Deliveries counted by Message-ID and recipient: Postfix gives each message one (or keeps the device's), and
+    splits a message's recipients over deliveries, never gives one recipient the same message twice."""
+    seen, without_id = {}, []
+    for m in list(messages):
+        if not m.message_id:
+            without_id.append(str(m.parsed().get("Subject", "")))
+            continue
+        for rcpt in m.rcpt_tos:
+            key = (m.message_id, rcpt.lower())
+            seen[key] = seen.get(key, 0) + 1
+    return {"deliveries": len(seen), "without_id": without_id,
+            "duplicates": [[mid, rcpt, n] for (mid, rcpt), n in sorted(seen.items()) if n > 1]}
+
+
 def control_handler(emulator, switch):
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, *args):
@@ -113,6 +130,8 @@ def control_handler(emulator, switch):
             self.wfile.write(body)
 
         def do_GET(self):
+            if self.path == "/duplicates":
+                return self._answer(duplicates(emulator.smtp.messages))
             if self.path != "/messages":
                 return self._answer({"error": "not found"}, 404)
             out = []
