@@ -209,7 +209,7 @@ class SenderBindings(object):
     and Sender: headers. Configuration: {"address": {"logins": [SASL login as Postfix names it],
     "networks": [CIDR]}}. The login comes from the Received header Postfix put on top
     (smtpd_sasl_authenticated_header = yes), the client's address from XFORWARD; Postfix's own local submissions
-    (XFORWARD SOURCE=LOCAL, root only) are not bound, as their envelope is not."""
+    (XFORWARD SOURCE=LOCAL without a client address, root only) are not bound, as their envelope is not."""
 
     HEADERS = ("From", "Sender")
     _AUTHENTICATED = re.compile(r"\(Authenticated sender: ([^\s()]+)\)")
@@ -241,6 +241,13 @@ class SenderBindings(object):
         match = cls._AUTHENTICATED.search(re.sub(r"\s+", " ", received).split(" by ", 1)[0])
         return match.group(1).lower() if match else None
 
+    @classmethod
+    def local_submission(cls, xforward):
+        """Root's sendmail / pickup: SOURCE=LOCAL and no client address. SOURCE alone is Postfix's header rewrite
+        context, which the role grants to the allowed networks and to SASL clients too
+        (local_header_rewrite_clients): it does not tell a device from root."""
+        return (xforward or {}).get("SOURCE", "").upper() == "LOCAL" and cls.client_of(xforward) is None
+
     @staticmethod
     def client_of(xforward):
         addr = (xforward or {}).get("ADDR", "")
@@ -252,7 +259,7 @@ class SenderBindings(object):
 
     def refusal(self, message, xforward):
         """None, or the 5xx that refuses a message whose From:/Sender: names an address its client may not use."""
-        if not self.owners or (xforward or {}).get("SOURCE", "").upper() == "LOCAL":
+        if not self.owners or self.local_submission(xforward):
             return None
         headers = message.headers()
         login, client = self.login_of(headers), self.client_of(xforward)
@@ -571,7 +578,7 @@ async def _settled(future):
 def budget_owner(message, xforward):
     """Whose sending budget a message spends: its SASL login (Postfix's Received header), else its client's
     address (XFORWARD); None for root's local submissions, which are not limited."""
-    if (xforward or {}).get("SOURCE", "").upper() == "LOCAL":
+    if SenderBindings.local_submission(xforward):
         return None
     login = SenderBindings.login_of(message.headers())
     if login:

@@ -218,6 +218,17 @@ def test_a_login_written_by_the_client_below_postfixs_received_header_counts_for
     assert code == 550 and upstream.messages == []
 
 
+def test_a_device_in_postfix_s_local_rewrite_context_is_still_bound(run_proxy, upstream):
+    # Postfix's XFORWARD SOURCE is its header rewrite context, and the role puts the allowed networks and SASL
+    # clients in it (local_header_rewrite_clients): a device arrives as SOURCE=LOCAL with its address (seen in
+    # molecule on Postfix 3.10). Only a submission without a client address is root's sendmail.
+    upstream.allow_send_as(APP, SCANNER)
+    running = run_proxy(sender_bindings=BINDINGS)
+    body = received("printer@relay1.lan") + "From: %s\r\n\r\nx\r\n" % SCANNER  # scanner's address
+    [(code, _text)] = lmtp_send(running, body=body, xforward="ADDR=127.0.0.2 SOURCE=LOCAL")
+    assert code == 550 and upstream.messages == []
+
+
 def test_root_s_local_submissions_are_not_bound(run_proxy, upstream):
     # Postfix binds the envelope of SMTP clients only; its local sendmail is for root alone (relay_verify).
     upstream.allow_send_as(APP, ALERTS)

@@ -50,10 +50,13 @@ def test_logins_and_clients_without_a_login_have_budgets_of_their_own(run_proxy,
     assert code == 451 and text.startswith(b"4.7.1 client 192.0.2.7 reached its 1 messages per day")
     assert codes(lmtp_send(running, body=RECEIVED, xforward="ADDR=IPv6:2001:db8::7")) == [250]
     assert codes(lmtp_send(running, body=RECEIVED, xforward="ADDR=IPv6:2001:db8::7")) == [451]
-    # Root's local sendmail (relay_verify) is not limited.
+    # A device in Postfix's local rewrite context (SOURCE=LOCAL with its address, as the role configures it)
+    # spends its budget like any other; root's local sendmail (no client address, relay_verify) is not limited.
+    assert codes(lmtp_send(running, body=RECEIVED, xforward="ADDR=127.0.0.9 SOURCE=LOCAL")) == [250]
+    assert codes(lmtp_send(running, body=RECEIVED, xforward="ADDR=127.0.0.9 SOURCE=LOCAL")) == [451]
     for _n in range(2):
         assert codes(lmtp_send(running, body=RECEIVED, xforward="SOURCE=LOCAL")) == [250]
-    assert len(upstream.messages) == 6
+    assert len(upstream.messages) == 7
 
 
 def test_only_what_the_upstream_accepted_is_spent(run_proxy, upstream):
