@@ -234,7 +234,7 @@ class SenderBindings(object):
     def login_of(cls, message):
         """The SASL login of the client, from the first Received header (Postfix's own: a client cannot write
         above it, and its from-part has no spaces), before its "by"."""
-        received = (message.get_all("Received") or [""])[0]
+        received = str((message.get_all("Received") or [""])[0])  # an email.header.Header when it has 8-bit text
         first = message.items()[0][0].lower() if message.items() else ""
         if first != "received":
             return None
@@ -264,7 +264,7 @@ class SenderBindings(object):
         headers = message.headers()
         login, client = self.login_of(headers), self.client_of(xforward)
         for header in self.HEADERS:
-            for _name, address in email.utils.getaddresses(headers.get_all(header) or []):
+            for _name, address in email.utils.getaddresses([str(v) for v in headers.get_all(header) or []]):
                 owner = self.owners.get(address.lower())
                 if owner is None:
                     continue

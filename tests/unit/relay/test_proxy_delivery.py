@@ -229,6 +229,20 @@ def test_a_device_in_postfix_s_local_rewrite_context_is_still_bound(run_proxy, u
     assert code == 550 and upstream.messages == []
 
 
+def test_a_non_ascii_received_header_is_read_not_a_crash(run_proxy, upstream):
+    # Postfix names the non-ASCII recipient in its Received header ("for <bjørn@...>"): the header parser hands
+    # that back as an email.header.Header, which the login lookup must read as text (molecule: the message was
+    # deferred by an unforeseen TypeError, every time).
+    running = run_proxy(sender_bindings=BINDINGS, client_limits={"messages_per_day": 5})
+    body = ("Received: from printer.lan (printer.lan [192.0.2.7])\r\n\t(Authenticated sender: printer@relay1.lan)"
+            "\r\n\tby relay1.lan (Postfix) with UTF8SMTPSA id 4XbQ2m0Jz9z9sWm\r\n\tfor <bj\u00f8rn@example.com>; "
+            "Wed, 25 Nov 2026 10:00:00 +0000\r\nFrom: %s\r\n\r\nx\r\n" % ALERTS)
+    upstream.allow_send_as(APP, ALERTS)
+    assert codes(lmtp_send(running, rcpts=["bj\u00f8rn@example.com"], body=body, options=["SMTPUTF8"],
+                           xforward="ADDR=127.0.0.1 SOURCE=LOCAL")) == [250]
+    assert len(upstream.messages) == 1
+
+
 def test_root_s_local_submissions_are_not_bound(run_proxy, upstream):
     # Postfix binds the envelope of SMTP clients only; its local sendmail is for root alone (relay_verify).
     upstream.allow_send_as(APP, ALERTS)
