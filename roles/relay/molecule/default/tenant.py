@@ -8,7 +8,7 @@ bring back. Writes STATE_DIR/tenant.json (the role's variables; the secret file 
 API on 127.0.0.1 for the verify playbook:
 
     GET  /messages        -> [{"subject", "mail_from", "mailbox", "app_id", "message_id"}, ...]
-    GET  /duplicates      -> {"deliveries": n, "duplicates": [[message_id, recipient, times], ...],
+    GET  /duplicates      -> {"deliveries": n, "duplicates": [{message_id, recipient, times, subject}, ...],
                               "without_id": [subject, ...]}: each recipient must get a Message-ID once
     POST /smtp/down       -> the SMTP port refuses connections and open sessions are cut
     POST /smtp/up         -> back
@@ -104,16 +104,19 @@ class Switchable(object):
 def duplicates(messages):
     """Deliveries counted by Message-ID and recipient: Postfix gives each message one (or keeps the device's), and
     splits a message's recipients over deliveries, never gives one recipient the same message twice."""
-    seen, without_id = {}, []
+    seen, subjects, without_id = {}, {}, []
     for m in list(messages):
+        subject = str(m.parsed().get("Subject", ""))
         if not m.message_id:
-            without_id.append(str(m.parsed().get("Subject", "")))
+            without_id.append(subject)
             continue
         for rcpt in m.rcpt_tos:
             key = (m.message_id, rcpt.lower())
             seen[key] = seen.get(key, 0) + 1
+            subjects[key] = subject
     return {"deliveries": len(seen), "without_id": without_id,
-            "duplicates": [[mid, rcpt, n] for (mid, rcpt), n in sorted(seen.items()) if n > 1]}
+            "duplicates": [{"message_id": mid, "recipient": rcpt, "times": n, "subject": subjects[(mid, rcpt)]}
+                           for (mid, rcpt), n in sorted(seen.items()) if n > 1]}
 
 
 def control_handler(emulator, switch):
