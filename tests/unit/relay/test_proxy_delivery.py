@@ -270,8 +270,14 @@ def test_dot_stuffed_lines_and_a_bare_lf_arrive_as_sent_and_end_nothing_early(ru
     ({"alerts@contoso.com": {"login": ["printer"]}}, "alerts@contoso.com: want {"),
 ])
 def test_sender_bindings_that_make_no_sense_are_refused_naming_the_setting(tmp_path, bindings, words):
+    refusal = config_refusal(tmp_path, sender_bindings=bindings)
+    assert refusal.startswith("sender_bindings: ") and words in refusal
+
+
+def config_refusal(tmp_path, **settings):
+    """The ConfigProblem text load_config gives for a proxy.json with the mailbox and `settings`."""
     path = tmp_path / "proxy.json"
-    path.write_text(json.dumps({"mailbox": MAILBOX, "sender_bindings": bindings}))
+    path.write_text(json.dumps(dict(settings, mailbox=MAILBOX)))
     with pytest.raises(proxy.ConfigProblem) as raised:
         proxy.load_config(str(path))
-    assert str(raised.value).startswith("sender_bindings: ") and words in str(raised.value)
+    return str(raised.value)

@@ -3,12 +3,11 @@ spend the mailbox's daily quota for every device). Real components: the emulated
 smtplib's LMTP client in Postfix's place, Postfix's own Received header naming the login; only the clock of the
 sliding windows is a stand-in (a day cannot pass in a test)."""
 
-import json
 
 import pytest
 
-from test_proxy import MAILBOX, RECEIVED, proxy
-from test_proxy_delivery import codes, lmtp_send, received
+from test_proxy import RECEIVED
+from test_proxy_delivery import codes, config_refusal, lmtp_send, received
 
 import o365_smtp_proxy_limits as limits  # shipped next to the proxy, on its path once test_proxy loaded it
 
@@ -115,8 +114,5 @@ def test_unlimited_by_default_and_no_state_kept():
     ({"recipients_per_hour": 10}, "recipients_per_hour: want 0 or at least 50"),
 ])
 def test_budgets_that_make_no_sense_are_refused_at_load_naming_the_setting(tmp_path, value, words):
-    path = tmp_path / "proxy.json"
-    path.write_text(json.dumps({"mailbox": MAILBOX, "client_limits": value}))
-    with pytest.raises(proxy.ConfigProblem) as raised:
-        proxy.load_config(str(path))
-    assert str(raised.value).startswith("client_limits: ") and words in str(raised.value)
+    refusal = config_refusal(tmp_path, client_limits=value)
+    assert refusal.startswith("client_limits: ") and words in refusal
