@@ -4,7 +4,8 @@
 """The relay's OAuth submission proxy: Postfix delivers to it over LMTP on loopback, it forwards each message to
 Exchange Online with STARTTLS + XOAUTH2 and answers Postfix with the upstream's own reply, one per recipient.
 
-Rules it keeps (Postfix owns the queue; this process keeps no message, only the sending budgets in memory):
+Rules it keeps (Postfix owns the queue; this process keeps no message: the sending budgets in memory, and what
+Exchange accepted lately in its delivered journal, o365_smtp_proxy_delivered.py):
 - never 250 for a recipient before the upstream accepted that recipient and said 250 for the data;
 - a token failure, or any refusal before the upstream accepted our authentication (connect, TLS, AUTH), is a
   4xx to Postfix: the mail stays queued and is retried, a wrong credential never bounces mail;
@@ -15,6 +16,8 @@ Rules it keeps (Postfix owns the queue; this process keeps no message, only the 
   upstream command starts and the data is never committed upstream unless the forward can finish in time, else
   451 and nothing was sent. While a forward runs, the listener's idle timer cannot close Postfix's connection
   (that would make Postfix retry a message Exchange may have accepted: "may be sent more than once").
+  Postfix's retry of a recipient Exchange accepted (Postfix was killed or restarted before it heard the answer) is
+  answered 250 from the delivered journal, never forwarded again.
 - each SASL login (else each client address) has a budget of messages and recipients an hour and a day
   (`client_limits`, o365_smtp_proxy_limits.py); over it the message gets 451 and waits in Postfix's queue.
 
@@ -56,6 +59,7 @@ from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth.provider imp
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._clouds import resolve_cloud  # noqa: E402
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._errors import O365Error, redact  # noqa: E402
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._smtp.session import SmtpDisconnected, SmtpSession  # noqa: E402
+from o365_smtp_proxy_delivered import DeliveredMemory, delivery_key, message_digest, postfix_seconds  # noqa: E402
 from o365_smtp_proxy_limits import LimitProblem, SendingBudgets, check_limits  # noqa: E402
 from o365_smtp_proxy_metrics import Metrics, NoMetrics  # noqa: E402
 
@@ -68,7 +72,8 @@ SECRET_FILES = {"client_secret_file": "client_secret", "certificate_password_fil
 DEFAULTS = {"listen_host": "127.0.0.1", "listen_port": 10587, "listen_socket": "", "upstream_port": 587,
             "workers": 2, "renew_margin": 300, "idle_timeout": 60, "timeout": 60, "max_message_size": 36700160,
             "forward_deadline": 300, "lmtp_data_done_timeout": 600, "listen_timeout": None,
-            "metrics_listen": "", "credential_expires": "", "sender_bindings": {}, "client_limits": {}}
+            "metrics_listen": "", "credential_expires": "", "sender_bindings": {}, "client_limits": {},
+            "delivered_journal": "", "delivered_retention": "5d"}
 PATH_KEYS = ("ca_path", "certificate_path", "federated_token_file")
 _LISTEN = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):[0-9]{1,5}$")
 _QUEUE_ID = re.compile(r"\bid\s+([0-9A-Za-z]{6,})\b")
@@ -96,6 +101,10 @@ def load_config(path):
     if config["metrics_listen"] and not _LISTEN.match(str(config["metrics_listen"])):
         raise ConfigProblem("metrics_listen: want host:port ([v6]:port), got %r in %s" % (config["metrics_listen"], path))
     SenderBindings(config["sender_bindings"], where=path)  # refused here, before the service starts
+    try:
+        postfix_seconds(config["delivered_retention"])
+    except ValueError as exc:
+        raise ConfigProblem("delivered_retention: %s in %s" % (exc, path))
     try:
         check_limits(config["client_limits"])
     except LimitProblem as exc:
@@ -169,12 +178,15 @@ class WireMessage(object):
         for start in range(0, len(view), size):
             yield view[start:start + size]
 
-    def headers(self):
-        """The header section, undone from dot-stuffing, as an email.message.Message (no body)."""
+    def header_section(self):
+        """The header section's bytes as they came (dot-stuffed)."""
         head = bytes(self.wire[:self.HEADER_LIMIT])
         end = head.find(b"\r\n\r\n")
-        head = head[:end + 2] if end >= 0 else head
-        head = re.sub(br"(?m)^\.", b"", head)
+        return head[:end + 2] if end >= 0 else head
+
+    def headers(self):
+        """The header section, undone from dot-stuffing, as an email.message.Message (no body)."""
+        head = re.sub(br"(?m)^\.", b"", self.header_section())
         return email.parser.BytesHeaderParser(policy=email.policy.compat32).parsebytes(head)
 
 
@@ -517,6 +529,8 @@ XFORWARD_ATTRIBUTES = ("NAME", "ADDR", "PORT", "PROTO", "HELO", "IDENT", "SOURCE
 _XTEXT = re.compile(r"\+([0-9A-F]{2})")
 DEADLINE_REPLY = "451 4.4.1 upstream too slow: not sent within the relay's forward deadline, will retry"
 ABORTED_REPLY = "451 4.4.2 forward stopped before the data was committed: the LMTP client left"
+IN_FLIGHT_REPLY = "451 4.4.2 an earlier delivery of this message (queue id %s) is still under way upstream, will retry"
+ALREADY_DELIVERED_REPLY = "250 2.0.0 delivered before (queue id %s): Exchange accepted it, not sent again"
 NO_SMTPUTF8_REPLY = "554 5.6.7 the message needs SMTPUTF8 and the upstream does not offer it"
 # Exchange Online's refusals when a sending limit is reached (docs/development.md, "Exchange SMTP submission"): the
 # mailbox's or the tenant's, never the message's. Deferred, the mail waits in Postfix's queue until the limit
@@ -600,6 +614,8 @@ class ProxyHandler(object):
         self.executor = concurrent.futures.ThreadPoolExecutor(max_workers=len(self.all_workers))
         self.senders = SenderBindings(config.get("sender_bindings") or {})
         self.budgets = SendingBudgets(config.get("client_limits") or {})
+        self.delivered = DeliveredMemory(config.get("delivered_journal") or "", config["delivered_retention"])
+        self.flights = {}  # delivery key -> asyncio.Event of the forward under way
         self.connections = set()  # open LMTP connections (ProxyLMTP), for the drain
 
     async def handle_DATA(self, server, session, envelope):
@@ -607,44 +623,103 @@ class ProxyHandler(object):
         # Postfix's lmtp_data_done_timeout started with its final dot; waiting for a free worker counts too.
         deadline = started + float(self.config["forward_deadline"])
         data = envelope.wire  # a WireMessage (ProxyLMTP.smtp_DATA)
-        rcpt_tos = list(envelope.rcpt_tos)
+        all_rcpts = list(envelope.rcpt_tos)
+        queue_id = queue_id_of(data)
+        keys = self.delivery_keys(queue_id, data, all_rcpts)
         client = getattr(session, "xforward", None) or {}
-        refusal = self.senders.refusal(data, client)
-        ticket = None
-        if not refusal:
-            ticket, refusal = self.budgets.reserve(budget_owner(data, client), len(rcpt_tos))
-        data.drop_login()
         hold = getattr(server, "hold_during_forward", None)
-        accepted = 0
+        if hold:
+            hold(started)
+        ticket, accepted, flight = None, 0, None
         try:
-            if refusal:
+            # Postfix's retry of a delivery whose answer it never heard (restarted meanwhile): a forward of it still
+            # under way is waited for, and what Exchange accepted is answered, not sent again.
+            busy = not await self._flights_over(keys, deadline)
+            done = dict((rcpt, ALREADY_DELIVERED_REPLY % queue_id) for rcpt in all_rcpts
+                        if rcpt in keys and self.delivered.delivered(keys[rcpt]))
+            rcpt_tos = [rcpt for rcpt in all_rcpts if rcpt not in done]
+            refusal = (IN_FLIGHT_REPLY % queue_id if busy else self.senders.refusal(data, client)) if rcpt_tos else None
+            if rcpt_tos and not refusal:
+                ticket, refusal = self.budgets.reserve(budget_owner(data, client), len(rcpt_tos))
+            data.drop_login()
+            if not rcpt_tos:
+                reply, upstream = done, "not sent: delivered before (a retry by Postfix)"
+            elif refusal:
                 reply = upstream = refusal
             else:
-                if hold:
-                    hold(started)
+                flight = self._take_off(keys, rcpt_tos)
                 self.metrics.in_flight(1)
                 try:
                     reply, upstream = await self._forward(envelope.mail_from, rcpt_tos, data, deadline, started,
-                                                          envelope.mail_options)
+                                                          envelope.mail_options, keys, queue_id)
                 finally:
                     self.metrics.in_flight(-1)
-                    if hold:
-                        hold(None)
             secrets = self.upstream.secrets()
             replies = [redact(line, secrets) for line in lmtp_replies(rcpt_tos, reply)]
             accepted = sum(1 for line in replies if line.startswith("2"))
+            if done:
+                done.update(zip(rcpt_tos, replies))
+                rcpt_tos, replies = all_rcpts, lmtp_replies(all_rcpts, done)
         finally:
+            self._land(flight)
+            if hold:
+                hold(None)
             self.budgets.settle(ticket, accepted)  # only what the upstream took is spent
         codes = sorted(set(line[:3] for line in replies))
         self.metrics.message(replies)
         # One line a message, key=value: never a body, subject, secret or token.
         LOG.info("queue_id=%s client=%s helo=%s from=<%s> rcpts=%d size=%d codes=%s upstream=%r reply=%s secs=%.3f",
-                 queue_id_of(data), client.get("ADDR", "-"), client.get("HELO", "-"), envelope.mail_from,
+                 queue_id, client.get("ADDR", "-"), client.get("HELO", "-"), envelope.mail_from,
                  len(rcpt_tos), len(data), ",".join(line[:3] for line in replies),
                  redact(_one_line(upstream), secrets), ",".join(codes), time.monotonic() - started)
         return "\r\n".join(replies)
 
-    async def _forward(self, mail_from, rcpt_tos, data, deadline, started, mail_options):
+    async def _flights_over(self, keys, deadline):
+        """Wait until no forward of these keys is under way (False: one still is at the deadline)."""
+        flights = set(self.flights[key] for key in keys.values() if key in self.flights)
+        if not flights:
+            return True
+        try:
+            await asyncio.wait_for(asyncio.gather(*(flight.wait() for flight in flights)),
+                                   max(0.0, deadline - time.monotonic()))
+        except asyncio.TimeoutError:
+            return False
+        return True
+
+    def _take_off(self, keys, rcpt_tos):
+        """The forward's flight: retries of these recipients wait for it to land."""
+        flight = asyncio.Event()
+        flight.keys = [keys[rcpt] for rcpt in rcpt_tos if rcpt in keys]
+        for key in flight.keys:
+            self.flights[key] = flight
+        return flight
+
+    def _land(self, flight):
+        if flight is not None:
+            for key in flight.keys:
+                if self.flights.get(key) is flight:
+                    del self.flights[key]
+            flight.set()
+
+    @staticmethod
+    def delivery_keys(queue_id, data, rcpt_tos):
+        """recipient -> its key in the delivered memory; none without Postfix's queue id (nothing to know a
+        retry by)."""
+        if queue_id == "-":
+            return {}
+        digest = message_digest(data.header_section(), len(data))
+        return dict((rcpt, delivery_key(queue_id, rcpt, digest)) for rcpt in rcpt_tos)
+
+    def _forward_and_remember(self, worker, keys, queue_id, mail_from, rcpt_tos, *args):
+        """In the worker's thread: the forward, then the recipients Exchange accepted are remembered (on disk)
+        before Postfix can hear the answer - and even if it never does (it left meanwhile)."""
+        reply, upstream = worker.forward(mail_from, rcpt_tos, *args)
+        if keys:
+            accepted = [keys[rcpt] for rcpt, line in zip(rcpt_tos, lmtp_replies(rcpt_tos, reply)) if line[:1] == "2"]
+            self.delivered.remember(accepted, queue_id)
+        return reply, upstream
+
+    async def _forward(self, mail_from, rcpt_tos, data, deadline, started, mail_options, keys=None, queue_id="-"):
         """A worker's forward in its thread. If the LMTP client leaves meanwhile (this task is cancelled), the
         forward is told to stop before it commits the data, and the worker goes back to the pool only once its
         thread is done with the session."""
@@ -653,8 +728,8 @@ class ProxyHandler(object):
         self.metrics.worker_wait(forwarding - started)
         worker.session.aborted = False
         future = asyncio.get_running_loop().run_in_executor(
-            self.executor, worker.forward, mail_from, rcpt_tos, data, self.config["renew_margin"],
-            self.config["idle_timeout"], deadline, tuple(mail_options or ()))
+            self.executor, self._forward_and_remember, worker, keys, queue_id, mail_from, rcpt_tos, data,
+            self.config["renew_margin"], self.config["idle_timeout"], deadline, tuple(mail_options or ()))
         left = False
         try:
             return await asyncio.shield(future)
@@ -671,7 +746,7 @@ class ProxyHandler(object):
             if left:  # nobody hears this answer: say what happened upstream (Postfix will send the message again)
                 outcome = future.result()[1] if future.exception() is None else repr(future.exception())
                 LOG.warning("queue_id=%s the LMTP client left during the forward; upstream=%r",
-                            queue_id_of(data), _one_line(redact(outcome, self.upstream.secrets())))
+                            queue_id, _one_line(redact(outcome, self.upstream.secrets())))
             self.workers.put_nowait(worker)
             self.metrics.forward(time.monotonic() - forwarding)
 
@@ -819,7 +894,11 @@ async def serve(config, ready=None, stop=None):
     callback with the bound (host, port)."""
     upstream = Upstream(config, metrics=start_metrics(config))
     upstream.credential.validate()
-    handler = ProxyHandler(config, upstream)
+    try:
+        handler = ProxyHandler(config, upstream)
+    except OSError as exc:
+        raise O365Error("delivered_journal: cannot keep %s: %s (the service's StateDirectory)" % (
+            config["delivered_journal"], exc.strerror or exc))
     loop = asyncio.get_running_loop()
     factory = make_server_factory(config, handler)
     if config.get("listen_socket"):
@@ -845,6 +924,7 @@ async def serve(config, ready=None, stop=None):
         for worker in handler.all_workers:
             worker.session.quit()
         handler.executor.shutdown(wait=False)
+        handler.delivered.close()
 
 
 async def drain(server, handler, grace):

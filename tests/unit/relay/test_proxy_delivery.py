@@ -3,7 +3,9 @@ a session left in a transaction, a long scan after the data, Postfix hanging up 
 refusals, and From:/Sender: headers naming another client's send-as address. Real components: the emulated
 Exchange endpoint (aiosmtpd, STARTTLS + XOAUTH2) upstream, smtplib's LMTP client in Postfix's place."""
 
+import itertools
 import json
+import os
 import smtplib
 import socket
 import time
@@ -39,6 +41,15 @@ def lmtp_send(running, rcpts=("bob@example.com",), sender=MAILBOX, body=BODY, op
         return [client.getreply() for _rcpt in rcpts]
     finally:
         client.close()
+
+
+_QUEUE_IDS = itertools.count(1)
+
+
+def queued(body):
+    """body as a new message of Postfix's: its Received header with a queue id of its own (a message sent again
+    with the same id is a retry, answered from the proxy's delivered memory)."""
+    return body.replace("4XbQ2m0Jz9z9sWm", "4XbQ2m0Jz9z%04d" % next(_QUEUE_IDS))
 
 
 def codes(replies):
@@ -144,6 +155,91 @@ def test_postfix_hanging_up_before_the_data_is_committed_stops_the_forward(run_p
     assert "the LMTP client left during the forward; upstream='aborted: the LMTP client left before" in caplog.text
     if step:
         assert "left before %s" % step in caplog.text and upstream.connections == connections
+
+
+# -- 3b. Postfix restarted after the data went upstream: its retry is answered, not sent again -------------------
+QUEUED = RECEIVED + "Subject: hi\r\nMessage-ID: <q1@relay1.lan>\r\n\r\nbody\r\n"
+
+
+def leave_once_committed(upstream):
+    """Postfix leaves once the proxy sent the data upstream (killed while Exchange scans it)."""
+    def wait():
+        end = time.monotonic() + 30
+        while not upstream.data_ends and time.monotonic() < end:
+            time.sleep(0.02)
+    return wait
+
+
+def wait_for(condition, seconds=30):
+    end = time.monotonic() + seconds
+    while not condition() and time.monotonic() < end:
+        time.sleep(0.05)
+    assert condition()
+
+
+def test_postfix_s_retry_of_a_delivery_exchange_accepted_is_answered_not_sent_again(run_proxy, upstream, caplog):
+    # Postfix killed after the dot went upstream, before Exchange answered: the message is in Exchange, Postfix
+    # never heard so, and sends it again (same queue file: same Received header, same queue id). It used to be
+    # forwarded twice (a duplicate seen by the relay's molecule test).
+    running = run_proxy(workers=2)
+    upstream.faults.add("DATA_END", "delay", seconds=2)
+    rcpts = ["a@example.com", "b@example.com"]
+    assert lmtp_send(running, rcpts=rcpts, body=QUEUED, hang_up=leave_once_committed(upstream)) is None
+    wait_for(lambda: len(upstream.messages) == 1)
+    wait_for(lambda: "the LMTP client left during the forward" in caplog.text)
+    replies = lmtp_send(running, rcpts=rcpts, body=QUEUED)
+    assert codes(replies) == [250, 250] and all(b"delivered before (queue id 4XbQ2m0Jz9z9sWm)" in t for _c, t in replies)
+    assert len(upstream.messages) == 1 and upstream.data_ends == 1
+    # Another message (another queue id, or the same id with other headers: a short id Postfix reused) is sent.
+    assert codes(lmtp_send(running, rcpts=rcpts, body=QUEUED.replace("4XbQ2m0Jz9z9sWm", "4XbQ2m0Jz9z9sWn"))) == [250, 250]
+    assert codes(lmtp_send(running, rcpts=rcpts, body=QUEUED.replace("<q1@", "<q2@"))) == [250, 250]
+    assert len(upstream.messages) == 3
+
+
+def test_a_retry_arriving_while_the_first_forward_still_runs_waits_for_its_outcome(run_proxy, upstream):
+    # Postfix restarted puts its active queue back at once: the retry can arrive while Exchange still scans the
+    # first copy. It waits for that forward's outcome on another worker, then is answered from it.
+    running = run_proxy(workers=2)
+    upstream.faults.add("DATA_END", "delay", seconds=3)
+    assert lmtp_send(running, body=QUEUED, hang_up=leave_once_committed(upstream)) is None
+    [(code, text)] = lmtp_send(running, body=QUEUED)
+    assert code == 250 and b"delivered before" in text
+    assert len(upstream.messages) == 1 and upstream.data_ends == 1
+
+
+def test_only_the_recipients_exchange_accepted_are_remembered(run_proxy, upstream):
+    running = run_proxy()
+    upstream.faults.add("RCPT", "reply", text="451 4.7.500 Server busy. Please try again later.", skip=1)
+    assert codes(lmtp_send(running, rcpts=["a@example.com", "b@example.com"], body=QUEUED)) == [250, 451]
+    # Postfix retries the deferred recipient alone: it goes upstream; the delivered one, sent again, does not.
+    assert codes(lmtp_send(running, rcpts=["b@example.com"], body=QUEUED)) == [250]
+    assert [m.rcpt_tos for m in upstream.messages] == [["a@example.com"], ["b@example.com"]]
+    replies = lmtp_send(running, rcpts=["a@example.com", "c@example.com"], body=QUEUED)
+    assert codes(replies) == [250, 250] and b"delivered before" in replies[0][1] and b"delivered before" not in replies[1][1]
+    assert [m.rcpt_tos for m in upstream.messages][-1] == ["c@example.com"]
+
+
+def test_the_delivered_journal_outlives_a_restart_of_the_proxy(run_proxy, upstream, tmp_path):
+    journal = str(tmp_path / "delivered.journal")
+    first = run_proxy(delivered_journal=journal)
+    assert codes(lmtp_send(first, body=QUEUED)) == [250]
+    first.stop()
+    assert oct(os.stat(journal).st_mode & 0o777) == "0o600"
+    assert b"bob@example.com" not in open(journal, "rb").read()  # keys only: no address on disk
+    second = run_proxy(delivered_journal=journal)
+    [(code, text)] = lmtp_send(second, body=QUEUED)
+    assert code == 250 and b"delivered before" in text and len(upstream.messages) == 1
+    # Past the retention (Postfix bounced it by then) the key is forgotten at the next start.
+    second.stop()
+    third = run_proxy(delivered_journal=journal, delivered_retention=0)
+    assert codes(lmtp_send(third, body=QUEUED)) == [250] and len(upstream.messages) == 2
+
+
+def test_a_message_without_postfix_s_queue_id_is_never_taken_for_a_retry(run_proxy, upstream):
+    running = run_proxy()
+    for _n in range(2):
+        assert codes(lmtp_send(running)) == [250]
+    assert len(upstream.messages) == 2
 
 
 # -- 5. Exchange's quota refusals wait in the queue ---------------------------------------------------------------

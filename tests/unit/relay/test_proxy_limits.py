@@ -7,12 +7,19 @@ sliding windows is a stand-in (a day cannot pass in a test)."""
 import pytest
 
 from test_proxy import RECEIVED
-from test_proxy_delivery import codes, config_refusal, lmtp_send, received
+from test_proxy_delivery import codes, config_refusal, lmtp_send, queued, received
 
 import o365_smtp_proxy_limits as limits  # shipped next to the proxy, on its path once test_proxy loaded it
 
-PRINTER = dict(body=received("printer@relay1.lan") + "Subject: scan\r\n\r\nx\r\n", xforward="ADDR=203.0.113.5")
-SCANNER = dict(body=received("scanner@relay1.lan") + "Subject: scan\r\n\r\nx\r\n", xforward="ADDR=203.0.113.5")
+
+
+def printer():
+    """A new message from the login printer (a queue id of its own, as Postfix gives each message)."""
+    return dict(body=queued(received("printer@relay1.lan") + "Subject: scan\r\n\r\nx\r\n"), xforward="ADDR=203.0.113.5")
+
+
+def scanner():
+    return dict(body=queued(received("scanner@relay1.lan") + "Subject: scan\r\n\r\nx\r\n"), xforward="ADDR=203.0.113.5")
 
 
 def rcpts(count, start=0):
@@ -21,9 +28,9 @@ def rcpts(count, start=0):
 
 def test_a_login_over_its_message_budget_waits_in_the_queue_and_nothing_goes_upstream(run_proxy, upstream):
     running = run_proxy(client_limits={"messages_per_hour": 2})
-    assert codes(lmtp_send(running, **PRINTER)) == [250]
-    assert codes(lmtp_send(running, **PRINTER)) == [250]
-    [(code, text)] = lmtp_send(running, **PRINTER)
+    assert codes(lmtp_send(running, **printer())) == [250]
+    assert codes(lmtp_send(running, **printer())) == [250]
+    [(code, text)] = lmtp_send(running, **printer())
     assert code == 451 and text == b"4.7.1 login printer@relay1.lan reached its 2 messages per hour; " \
                                    b"the message waits in the queue"
     assert len(upstream.messages) == 2
@@ -31,41 +38,41 @@ def test_a_login_over_its_message_budget_waits_in_the_queue_and_nothing_goes_ups
 
 def test_recipients_are_counted_and_the_whole_message_waits_when_it_does_not_fit(run_proxy, upstream):
     running = run_proxy(client_limits={"recipients_per_day": 50})
-    assert codes(lmtp_send(running, rcpts=rcpts(30), **PRINTER)) == [250] * 30
-    replies = lmtp_send(running, rcpts=rcpts(21, 30), **PRINTER)  # 51 > 50: none of them goes
+    assert codes(lmtp_send(running, rcpts=rcpts(30), **printer())) == [250] * 30
+    replies = lmtp_send(running, rcpts=rcpts(21, 30), **printer())  # 51 > 50: none of them goes
     assert codes(replies) == [451] * 21 and b"reached its 50 recipients per day" in replies[0][1]
-    assert codes(lmtp_send(running, rcpts=rcpts(20, 30), **PRINTER)) == [250] * 20  # exactly 50
+    assert codes(lmtp_send(running, rcpts=rcpts(20, 30), **printer())) == [250] * 20  # exactly 50
     assert len(upstream.messages) == 2
 
 
 def test_logins_and_clients_without_a_login_have_budgets_of_their_own(run_proxy, upstream):
     running = run_proxy(client_limits={"messages_per_day": 1})
-    assert codes(lmtp_send(running, **PRINTER)) == [250]
-    assert codes(lmtp_send(running, **PRINTER)) == [451]
-    assert codes(lmtp_send(running, **SCANNER)) == [250]  # same address, another login
+    assert codes(lmtp_send(running, **printer())) == [250]
+    assert codes(lmtp_send(running, **printer())) == [451]
+    assert codes(lmtp_send(running, **scanner())) == [250]  # same address, another login
     # Without a login: the client's address from XFORWARD (IPv6 as Postfix writes it), one budget each.
-    assert codes(lmtp_send(running, body=RECEIVED, xforward="ADDR=192.0.2.7")) == [250]
-    [(code, text)] = lmtp_send(running, body=RECEIVED, xforward="ADDR=192.0.2.7")
+    assert codes(lmtp_send(running, body=queued(RECEIVED), xforward="ADDR=192.0.2.7")) == [250]
+    [(code, text)] = lmtp_send(running, body=queued(RECEIVED), xforward="ADDR=192.0.2.7")
     assert code == 451 and text.startswith(b"4.7.1 client 192.0.2.7 reached its 1 messages per day")
-    assert codes(lmtp_send(running, body=RECEIVED, xforward="ADDR=IPv6:2001:db8::7")) == [250]
-    assert codes(lmtp_send(running, body=RECEIVED, xforward="ADDR=IPv6:2001:db8::7")) == [451]
+    assert codes(lmtp_send(running, body=queued(RECEIVED), xforward="ADDR=IPv6:2001:db8::7")) == [250]
+    assert codes(lmtp_send(running, body=queued(RECEIVED), xforward="ADDR=IPv6:2001:db8::7")) == [451]
     # A device in Postfix's local rewrite context (SOURCE=LOCAL with its address, as the role configures it)
     # spends its budget like any other; root's local sendmail (no client address, relay_verify) is not limited.
-    assert codes(lmtp_send(running, body=RECEIVED, xforward="ADDR=127.0.0.9 SOURCE=LOCAL")) == [250]
-    assert codes(lmtp_send(running, body=RECEIVED, xforward="ADDR=127.0.0.9 SOURCE=LOCAL")) == [451]
+    assert codes(lmtp_send(running, body=queued(RECEIVED), xforward="ADDR=127.0.0.9 SOURCE=LOCAL")) == [250]
+    assert codes(lmtp_send(running, body=queued(RECEIVED), xforward="ADDR=127.0.0.9 SOURCE=LOCAL")) == [451]
     for _n in range(2):
-        assert codes(lmtp_send(running, body=RECEIVED, xforward="SOURCE=LOCAL")) == [250]
+        assert codes(lmtp_send(running, body=queued(RECEIVED), xforward="SOURCE=LOCAL")) == [250]
     assert len(upstream.messages) == 7
 
 
 def test_only_what_the_upstream_accepted_is_spent(run_proxy, upstream):
     running = run_proxy(client_limits={"messages_per_hour": 2, "recipients_per_hour": 50})
     upstream.faults.add("DATA_END", "busy")  # Exchange's 451 4.7.500 to the data: deferred, nothing spent
-    assert codes(lmtp_send(running, **PRINTER)) == [451]
+    assert codes(lmtp_send(running, **printer())) == [451]
     upstream.settings.refuse_recipients = {"r0@example.com"}  # 550 5.1.10: 49 of the 50 recipients are spent
-    assert codes(lmtp_send(running, rcpts=rcpts(50), **PRINTER)) == [550] + [250] * 49
-    assert codes(lmtp_send(running, rcpts=rcpts(1, 50), **PRINTER)) == [250]  # the 50th recipient, 2nd message
-    [(code, text)] = lmtp_send(running, rcpts=rcpts(1, 51), **PRINTER)
+    assert codes(lmtp_send(running, rcpts=rcpts(50), **printer())) == [550] + [250] * 49
+    assert codes(lmtp_send(running, rcpts=rcpts(1, 50), **printer())) == [250]  # the 50th recipient, 2nd message
+    [(code, text)] = lmtp_send(running, rcpts=rcpts(1, 51), **printer())
     assert code == 451 and b"reached its 2 messages per hour" in text
     assert len(upstream.messages) == 2
 
