@@ -69,11 +69,11 @@ def test_each_microsoft_answer_has_cause_and_fix(code, reply, expect_code, words
     assert d.fix
 
 
-def test_transient_answers_are_marked():
-    assert diagnose(432, "4.3.2 Concurrent connections limit exceeded.").transient
-    assert diagnose(421, "4.3.2 Service not available, closing transmission channel").transient
-    assert diagnose(450, "4.2.0 something new").transient
-    assert not diagnose(550, "5.7.60 SMTP; Client does not have permissions to send as this sender").transient
+def test_temporary_answers_are_marked():
+    assert diagnose(432, "4.3.2 Concurrent connections limit exceeded.").temporary
+    assert diagnose(421, "4.3.2 Service not available, closing transmission channel").temporary
+    assert diagnose(450, "4.2.0 something new").temporary
+    assert not diagnose(550, "5.7.60 SMTP; Client does not have permissions to send as this sender").temporary
 
 
 def test_unknown_answer_never_raises():
