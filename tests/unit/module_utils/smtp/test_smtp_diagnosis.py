@@ -94,3 +94,22 @@ def test_xoauth2_error_challenge_is_named_in_the_diagnosis():
 def test_line_too_long_names_the_servers_limit():
     d = diagnose(500, "5.5.2 Line too long", stage="auth")
     assert "too long" in d.cause and "334" in d.fix and d.option == "host"
+
+
+@pytest.mark.parametrize("code, reply, stage, expected", [
+    # (temporary, reconnect, fresh_token, limit): what send_mail and the relay's proxy both do next
+    (421, "4.3.2 Service not available, closing transmission channel", "mail", (True, True, False, False)),
+    (432, "4.3.2 Concurrent connections limit exceeded.", "connect", (True, True, False, False)),
+    (503, "5.5.1 Bad sequence of commands", "mail", (True, True, False, False)),
+    (501, "5.5.127 Invalid XOAUTH2 auth data - Token will expire soon", "auth", (True, True, True, False)),
+    (451, "4.7.500 Server busy. Please try again later", "mail", (True, False, False, False)),
+    (535, "5.7.3 Authentication unsuccessful", "auth", (False, True, False, False)),
+    (550, "5.7.60 SMTP; Client does not have permissions to send as this sender", "data", (False, False, False, False)),
+    (554, "5.2.0 STOREDRV.Submission.Exception:SubmissionQuotaExceededException", "data", (False, False, False, True)),
+    (550, "5.2.0 Mailbox unavailable", "rcpt", (False, False, False, False)),
+    (550, "5.1.90 Your message can't be sent because you've reached your daily limit", "rcpt", (False, False, False, True)),
+    (550, "5.7.705 Your tenant has exceeded its threshold", "mail", (False, False, False, True)),
+])
+def test_what_a_client_does_next_is_read_from_the_reply(code, reply, stage, expected):
+    d = diagnose(code, reply, stage=stage)
+    assert (d.temporary, d.reconnect, d.fresh_token, d.limit) == expected

@@ -447,3 +447,14 @@ def test_token_about_to_expire_is_replaced_by_a_fresh_one(smtp):
     result = BulkSender(s, rate_limit=0, retry_delay=0.01, sleep=lambda d: None).send_one(msg(0))
     s.quit()
     assert result["status"] == "sent" and result["attempts"] == 2 and asked == [False, True]
+
+
+def test_a_session_out_of_step_is_retried_on_a_new_connection(smtp):
+    # 503 to MAIL says the session, not the message, is wrong (the relay's proxy has always read it so): a new
+    # connection, then the message goes.
+    smtp.faults.add("MAIL", "reply", text="503 5.5.1 Bad sequence of commands")
+    s = session(smtp)
+    result = BulkSender(s, rate_limit=0, retry_delay=0.01, sleep=lambda d: None).send_one(msg(0))
+    s.quit()
+    assert result["status"] == "sent" and result["attempts"] == 2 and s.connects == 2
+    assert len(smtp.messages) == 1
