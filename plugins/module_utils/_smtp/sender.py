@@ -4,7 +4,7 @@
 """Send many messages over one SmtpSession: rate limit, bounded retries, reconnects, per-message results.
 
 `BulkSender(session, rate_limit=30, retries=3, retry_delay=2.0).send_all(messages)` where each message has
-`envelope_from`, `recipients`, `data`, `message_id` (a _message.BuiltMessage). Returns one dict per message:
+`envelope_from`, `recipients`, `data`, `message_id` (an _smtp.message.BuiltMessage). Returns one dict per message:
 message_id, status (sent | refused | failed | uncertain), accepted, refused, code, reply, attempts, and for
 failures error / fix.
 

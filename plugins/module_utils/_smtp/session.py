@@ -357,12 +357,16 @@ class SmtpSession(object):
         """AUTH XOAUTH2 with a token from token_source; never on a connection without TLS."""
         if self.token_source is None:
             return self
-        if not self.tls_active:
+        offered = self._smtp.esmtp_features.get("auth", "") if self._smtp is not None else ""
+        tls = self.tls_active
+        if not tls or "xoauth2" not in offered.lower().split():
+            self.close()  # this connection can carry no mail: a caller's next attempt starts afresh
+        if not tls:
             raise SessionError("refusing to authenticate over a connection without TLS", code="no_tls", option="secure",
                                stage="auth")
-        if "xoauth2" not in self._smtp.esmtp_features.get("auth", "").lower().split():
+        if "xoauth2" not in offered.lower().split():
             raise SessionError("%s:%s does not offer AUTH XOAUTH2 (it offers: %s)"
-                               % (self.host, self.port, self._smtp.esmtp_features.get("auth", "nothing")),
+                               % (self.host, self.port, offered or "nothing"),
                                code="no_xoauth2", option="host", stage="auth",
                                fix="use the Exchange Online SMTP host of your cloud (smtp.office365.com for the public cloud)")
         # After "token will expire soon" a cached token would be refused again: ask for a new one.

@@ -57,7 +57,7 @@ from ansible_collections.o365.smtp_oauth.plugins.module_utils._clouds import res
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._errors import O365Error, redact  # noqa: E402
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._smtp.diagnosis import diagnose  # noqa: E402
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._smtp.session import (  # noqa: E402
-    SessionError, SmtpDisconnected, SmtpSession, Stopped)
+    SessionError, SmtpDisconnected, SmtpSession, Stopped, split_reply)
 from o365_smtp_proxy_limits import LimitProblem, SendingBudgets, check_limits  # noqa: E402
 from o365_smtp_proxy_metrics import Metrics, NoMetrics  # noqa: E402
 
@@ -428,11 +428,9 @@ def quota_deferred(code, text, found=None):
     found = found or diagnose(code, text)
     if not (found.limit and code >= 500):
         return "%s %s" % (code, text)
+    enhanced = split_reply(code, text)[1] or ""
     return "451 4.%s %s (an Exchange sending limit: deferred by the relay, will retry)" % (
-        found.code[2:], _ENHANCED.sub("", text, count=1))
-
-
-_ENHANCED = re.compile(r"^[245]\.[0-9]{1,3}\.[0-9]{1,3} ?")
+        found.code[2:], text[len(enhanced):].lstrip())
 
 
 def _one_line(reply):

@@ -1,4 +1,5 @@
-"""_smtp_diagnosis: each Microsoft answer gets a cause and a fix; 5.7.3 is read against the token's claims."""
+"""_smtp.diagnosis: each Microsoft answer gets a cause, a fix and what a client does next; 5.7.3 is read against
+the token's claims."""
 
 import base64
 import time

@@ -1,4 +1,4 @@
-"""_smtp and _smtp_sender against the emulated Exchange SMTP endpoint (a real aiosmtpd server over TLS)."""
+"""_smtp.session and _smtp.sender against the emulated Exchange SMTP endpoint (a real aiosmtpd server over TLS)."""
 
 import collections
 import socket
