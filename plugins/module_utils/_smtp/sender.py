@@ -122,14 +122,13 @@ class BulkSender(object):
                 for address in recipients:
                     refused.pop(address, None)
                 refused.update(result.refused)
-                retry = [a for a in recipients if 400 <= refused.get(a, (0, None))[0] < 500]
-                if not retry or attempt > self.retries:
+                if not result.later or attempt > self.retries:
                     code, reply = final or (None, None)
                     out = SendResult(message.message_id, accepted, refused, code, reply,
                                      "sent" if accepted else "refused").as_dict()
                     out["attempts"] = attempt
                     return out
-                recipients = retry  # only the ones refused for now: the others have their copy
+                recipients = result.later  # only the ones refused for now: the others have their copy
             except SessionError as exc:
                 if getattr(exc, "committed", False) and not self.resend_uncertain:
                     return self._failure(message, attempt, exc, "uncertain",

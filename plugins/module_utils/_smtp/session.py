@@ -108,17 +108,19 @@ class Stopped(Exception):
 
 
 class SendResult(object):
-    """Outcome of one message: accepted / refused recipients and the final reply to the data."""
+    """Outcome of one message: accepted / refused recipients and the final reply to the data; `later`: the refused
+    recipients whose refusal is temporary (_smtp.diagnosis), worth another try."""
 
-    __slots__ = ("message_id", "accepted", "refused", "code", "reply", "status")
+    __slots__ = ("message_id", "accepted", "refused", "code", "reply", "status", "later")
 
-    def __init__(self, message_id=None, accepted=None, refused=None, code=None, reply=None, status=None):
+    def __init__(self, message_id=None, accepted=None, refused=None, code=None, reply=None, status=None, later=None):
         self.message_id = message_id
         self.accepted = accepted or []
         self.refused = refused or {}
         self.code = code
         self.reply = reply
         self.status = status
+        self.later = later or []
 
     def as_dict(self):
         return {
@@ -451,7 +453,7 @@ class SmtpSession(object):
             if code != 250:
                 self._rset()
                 raise smtp_error("mail", code, message, mailbox=self.mailbox, address=envelope_from)
-            accepted, refused = [], {}
+            accepted, refused, later = [], {}, []
             for rcpt in recipients:
                 self._step("RCPT")
                 code, message = client.rcpt(rcpt)
@@ -462,9 +464,11 @@ class SmtpSession(object):
                     if error.reconnect:  # the session is over or out of step, not this recipient
                         raise error
                     refused[rcpt] = (code, split_reply(code, message)[2])
+                    if error.temporary:
+                        later.append(rcpt)
             if not accepted:
                 self._rset()
-                return SendResult(message_id, [], refused, None, None, "refused")
+                return SendResult(message_id, [], refused, None, None, "refused", later)
             self._step("DATA")
             code, message = client.docmd("DATA")
             if code != 354:
@@ -486,7 +490,7 @@ class SmtpSession(object):
             self._lost("data", exc, committed=True)
         if code != 250:
             raise smtp_error("data", code, message, mailbox=self.mailbox, address=envelope_from)
-        return SendResult(message_id, accepted, refused, code, split_reply(code, message)[2], "sent")
+        return SendResult(message_id, accepted, refused, code, split_reply(code, message)[2], "sent", later)
 
     def _send_data(self, client, data):
         """The message after 354 with the end-of-data mark: bytes or text in one write, or an object whose
