@@ -338,14 +338,13 @@ class SmtpSession(object):
     def _untrusted(self, exc):
         # OpenSSL's X509_V_ERR_HOSTNAME_MISMATCH / X509_V_ERR_IP_ADDRESS_MISMATCH: a trusted certificate for
         # another name, so the name in host is what is wrong, not the CA.
+        where = "%s:%s" % (self.host, self.port)
         if getattr(exc, "verify_code", None) in (62, 64):
-            where = "%s:%s" % (self.host, self.port)
             return SessionError("the TLS certificate of %s is for another name: %s" % (where, exc.verify_message),
                                 code="tls_name_mismatch", option="host", stage="starttls",
                                 fix="set host to a name the server's certificate carries (Exchange Online: "
                                     "smtp.office365.com); verification is never turned off")
-        return SessionError("the TLS certificate of %s:%s is not trusted: %s" % (self.host, self.port,
-                                                                                exc.verify_message),
+        return SessionError("the TLS certificate of %s is not trusted: %s" % (where, exc.verify_message),
                             code="tls_verify", option="ca_path", stage="starttls",
                             fix="give the CA bundle that signed the server certificate in ca_path; "
                                 "verification is never turned off")
