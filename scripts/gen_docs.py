@@ -66,15 +66,12 @@ def troubleshooting():
     rows = []
     for code, reply, _about in SMTP_SAMPLES:
         rows.append((reply.split(" ", 1)[0], _smtp_diagnosis.diagnose(code, reply)))
-    for entry in _smtp_diagnosis._TABLE:
-        enhanced, cause = entry[0], entry[1]
-        if not cause:
-            continue  # resolved by the reply's text, listed above
+    for enhanced, _cause, _fix, _option, _does, words in _smtp_diagnosis.TABLE:
         status = 400 if enhanced.startswith("4") else 550
-        rows.append((enhanced, _smtp_diagnosis.diagnose(status, "%s (reply)" % enhanced)))
+        rows.append((enhanced, _smtp_diagnosis.diagnose(status, "%s %s(reply)" % (enhanced, words and words + " "))))
     for enhanced, diagnosis in rows:
         cells = (enhanced, _md(diagnosis.cause), _md(diagnosis.option or ""), _md(diagnosis.fix),
-                 "yes" if diagnosis.transient else "no")
+                 "yes" if diagnosis.temporary else "no")
         lines.append("| %s | %s | %s | %s | %s |" % cells)
     d = _smtp_diagnosis.diagnose(535, "5.7.8 Authentication failed.",
                                  challenge={"status": "401", "schemes": "bearer", "scope": "mail"})

@@ -414,18 +414,6 @@ def argument_spec():
     )
 
 
-def _claims_decoder():
-    # Diagnosis only (no signature check), imported when an answer is diagnosed: a task that sends pays nothing;
-    # any failure (the helper missing too) gives None, so it never hides the SMTP answer.
-    def decode(token):
-        try:
-            from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth.jwt_claims import decode_claims
-            return decode_claims(token)
-        except Exception:
-            return None
-    return decode
-
-
 def main():
     module = O365Module(argument_spec(), supports_check_mode=True)
 
@@ -450,7 +438,7 @@ def main():
             # fresh=True when Exchange said the cached token expires too soon (5.5.127): past both caches.
             token_source = module.token_provider.token_source(module.cloud.smtp_scope)
         result = send_mail_task(params, module.check_mode, token_source, module.cloud.smtp_host,
-                                claims_decoder=_claims_decoder(), connect=not unknown_app)
+                                connect=not unknown_app)
         # The session redacts its token; this also covers the secrets the module knows (no_log values).
         if "msg" in result:
             result["msg"] = module.redact(result["msg"])

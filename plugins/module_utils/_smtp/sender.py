@@ -4,7 +4,7 @@
 """Send many messages over one SmtpSession: rate limit, bounded retries, reconnects, per-message results.
 
 `BulkSender(session, rate_limit=30, retries=3, retry_delay=2.0).send_all(messages)` where each message has
-`envelope_from`, `recipients`, `data`, `message_id` (a _message.BuiltMessage). Returns one dict per message:
+`envelope_from`, `recipients`, `data`, `message_id` (an _smtp.message.BuiltMessage). Returns one dict per message:
 message_id, status (sent | refused | failed | uncertain), accepted, refused, code, reply, attempts, and for
 failures error / fix.
 
@@ -32,12 +32,9 @@ __metaclass__ = type
 import collections
 import time
 
-from ansible_collections.o365.smtp_oauth.plugins.module_utils._errors import O365Error, SmtpError
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._errors import O365Error
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._retry import Backoff
-from ansible_collections.o365.smtp_oauth.plugins.module_utils._smtp.session import SendResult, SmtpDisconnected
-
-# Codes after which this connection is useless: reconnect before the next attempt.
-_RECONNECT_CODES = (421, 432)
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._smtp.session import SendResult, SessionError
 
 
 class RateLimiter(object):
@@ -76,26 +73,15 @@ class BulkSender(object):
         self.resend_uncertain = resend_uncertain
         self.sleep = sleep
         self.clock = clock
-        self.stats = {"connections": 0, "retries": 0, "reconnects_for_token": 0, "rate_limit_wait": 0.0}
-        self._auth_time = None
-
-    def _renew_margin(self):
-        # A quarter of the token's life at authentication, at most 5 minutes: works for 1 h tokens and short ones.
-        expires = self.session.token_expires_on
-        if not expires or not self._auth_time:
-            return 0
-        return max(0.0, min(300.0, (expires - self._auth_time) / 4.0))
+        self.stats = {"retries": 0, "reconnects_for_token": 0, "rate_limit_wait": 0.0}
 
     def ensure_open(self):
         """Connect and authenticate if needed, or again when the token is about to expire."""
         session = self.session
-        if session.connected and session.authenticated and session.token_expiring(self._renew_margin(), self.clock()):
-            session.quit()
+        # A quarter of the token's life at authentication, at most 5 minutes: works for 1 h tokens and short ones.
+        life = (session.token_expires_on or 0) - (session.authenticated_at or 0)
+        if session.ensure_open(min(300.0, life / 4.0), self.clock()) == "renewed":
             self.stats["reconnects_for_token"] += 1
-        if not session.connected or (session.token_source is not None and not session.authenticated):
-            session.open()
-            self._auth_time = self.clock()
-            self.stats["connections"] += 1
 
     def send_all(self, messages):
         results = []
@@ -136,31 +122,25 @@ class BulkSender(object):
                 for address in recipients:
                     refused.pop(address, None)
                 refused.update(result.refused)
-                retry = [a for a in recipients if 400 <= refused.get(a, (0, None))[0] < 500]
-                if not retry or attempt > self.retries:
+                if not result.later or attempt > self.retries:
                     code, reply = final or (None, None)
                     out = SendResult(message.message_id, accepted, refused, code, reply,
                                      "sent" if accepted else "refused").as_dict()
                     out["attempts"] = attempt
                     return out
-                recipients = retry  # only the ones refused for now: the others have their copy
-            except SmtpDisconnected as exc:
-                if exc.committed and not self.resend_uncertain:
+                recipients = result.later  # only the ones refused for now: the others have their copy
+            except SessionError as exc:
+                if getattr(exc, "committed", False) and not self.resend_uncertain:
                     return self._failure(message, attempt, exc, "uncertain",
                                          "the connection was lost after the whole message was sent and before the "
                                          "server answered: it may or may not have been accepted, so it was not sent "
                                          "again (no duplicates). Look up Message-ID %s in message trace."
                                          % message.message_id, accepted)
-                if attempt > self.retries:
-                    return self._failure(message, attempt, exc, "failed", accepted=accepted)
-            except SmtpError as exc:
-                stage = getattr(exc, "stage", None)
-                transient = getattr(exc, "transient", False) or exc.enhanced_code in ("5.5.127", "4.3.2")
-                if stage in ("connect", "starttls", "auth") and not transient:
+                if exc.stage in ("connect", "starttls", "auth") and not exc.temporary:
                     raise  # credentials / permissions / TLS: every message would fail the same way
-                if exc.smtp_code in _RECONNECT_CODES or stage in ("auth", "connect", "starttls"):
+                if exc.reconnect:
                     self.session.close()
-                if not transient or attempt > self.retries:
+                if not exc.temporary or attempt > self.retries:
                     return self._failure(message, attempt, exc, "failed", accepted=accepted)
             self.stats["retries"] += 1
             backoff.wait()

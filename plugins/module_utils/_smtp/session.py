@@ -15,15 +15,21 @@ Plain Python (no Ansible import). The API, in the order a caller uses it:
                                   # after `501 5.5.127` the next call is token_source(fresh=True): bypass caches
     result = session.send(envelope_from, recipients, data)   # -> SendResult, per-recipient answers
     session.quit()                # polite QUIT; close() drops the socket without a word
-    session.reconnect()           # close, connect and authenticate again with a fresh token
 
-`open()` is connect() + authenticate(). `token_expires_on` and `token_expiring(margin)` tell a long-running
-caller when to reconnect before Exchange starts answering `501 5.5.127` (token about to expire).
+`open()` is connect() + authenticate(); `ensure_open(fresh_for)` opens only when needed: when closed, or when the
+token expires within `fresh_for` seconds (QUIT first), before Exchange starts answering `501 5.5.127`.
 
-Every refusal raises SmtpError (from _errors) with `smtp_code`, `enhanced_code`, `server_reply`, `stage`
-(connect, starttls, auth, mail, rcpt, data) and a diagnosis (cause and fix) from _smtp_diagnosis. A lost
-connection raises SmtpDisconnected; its `committed` flag is True when the end-of-data mark had left this host,
-i.e. the server may have accepted the message: callers must not resend it blindly (see _smtp_sender).
+Bounded waits: `deadline` (a time.monotonic() value, None = none) makes every command wait at most `timeout` and
+never past it; no command starts after it, and after the server's 354 the data goes out only while `timeout`
+stays in reserve for the final reply, which is then awaited until the deadline. `abort()` (from another thread)
+stops before the next command or before the end-of-data mark. Either raises Stopped, before anything was committed,
+with the connection closed.
+
+Every refusal raises SessionError (an SmtpError) with `smtp_code`, `enhanced_code`, `server_reply`, `stage`
+(connect, starttls, auth, mail, rcpt, data), a diagnosis (cause and fix) and what to do next (`temporary`,
+`reconnect`, `fresh_token`), all read by _smtp.diagnosis. A lost connection raises SmtpDisconnected; its
+`committed` flag is True when the end-of-data mark had left this host, i.e. the server may have accepted the
+message: callers must not resend it blindly (see _smtp.sender).
 
 Secrets: the token and the base64 XOAUTH2 string are never logged; `transcript` (when enabled) is redacted.
 """
@@ -69,29 +75,52 @@ def split_reply(code, message):
     return code, (match.group(1) if match else None), text
 
 
-class SmtpDisconnected(SmtpError):
+class SessionError(SmtpError):
+    """What a session raises: where (stage) and what a caller does next (_smtp.diagnosis decides for replies)."""
+
+    def __init__(self, message, stage=None, diagnosis=None, **kwargs):
+        super(SessionError, self).__init__(message, **kwargs)
+        self.stage = stage
+        self.diagnosis = diagnosis
+        self.temporary = getattr(diagnosis, "temporary", False)
+        self.reconnect = getattr(diagnosis, "reconnect", False)
+        self.fresh_token = getattr(diagnosis, "fresh_token", False)
+
+
+class SmtpDisconnected(SessionError):
     """The connection was lost. committed=True: the end-of-data mark was sent, acceptance is unknown."""
 
     def __init__(self, message, stage=None, committed=False, **kwargs):
         kwargs.setdefault("fix", "retry later; if it keeps happening check the network path to the SMTP host")
-        super(SmtpDisconnected, self).__init__(message, **kwargs)
-        self.stage = stage
+        super(SmtpDisconnected, self).__init__(message, stage=stage, **kwargs)
         self.committed = committed
-        self.transient = True
+        self.temporary = self.reconnect = True
+
+
+class Stopped(Exception):
+    """The caller's deadline left no time for `step`, or it aborted (reason "deadline" / "aborted"); nothing was
+    committed and the connection is closed."""
+
+    def __init__(self, reason, step):
+        super(Stopped, self).__init__("%s before %s" % (reason, step))
+        self.reason = reason
+        self.step = step
 
 
 class SendResult(object):
-    """Outcome of one message: accepted / refused recipients and the final reply to the data."""
+    """Outcome of one message: accepted / refused recipients and the final reply to the data; `later`: the refused
+    recipients whose refusal is temporary (_smtp.diagnosis), worth another try."""
 
-    __slots__ = ("message_id", "accepted", "refused", "code", "reply", "status")
+    __slots__ = ("message_id", "accepted", "refused", "code", "reply", "status", "later")
 
-    def __init__(self, message_id=None, accepted=None, refused=None, code=None, reply=None, status=None):
+    def __init__(self, message_id=None, accepted=None, refused=None, code=None, reply=None, status=None, later=None):
         self.message_id = message_id
         self.accepted = accepted or []
         self.refused = refused or {}
         self.code = code
         self.reply = reply
         self.status = status
+        self.later = later or []
 
     def as_dict(self):
         return {
@@ -117,19 +146,28 @@ def error_challenge(message):
     return dict((str(k)[:40], str(v)[:200]) for k, v in decoded.items() if isinstance(v, (str, int, float)))
 
 
-def smtp_error(stage, code, message, claims=None, mailbox=None, address=None, challenge=None):
-    """SmtpError for a refused step, with the Microsoft-specific cause and fix (challenge: error_challenge())."""
+def smtp_error(stage, code, message, token=None, mailbox=None, address=None, challenge=None):
+    """SessionError for a refused step, with the Microsoft-specific cause and fix (challenge: error_challenge();
+    token: the one refused, whose claims name the likely cause)."""
     # The diagnosis table is read only when something failed: a task that sends pays nothing for it.
     from ansible_collections.o365.smtp_oauth.plugins.module_utils._smtp.diagnosis import diagnose
     code, enhanced, text = split_reply(code, message)
-    found = diagnose(code, text, claims=claims, stage=stage, mailbox=mailbox, address=address, challenge=challenge)
-    err = SmtpError("%s refused at %s: %s %s. %s" % ("server", stage, code, text, found.cause),
-                    smtp_code=code, enhanced_code=enhanced or found.code, server_reply="%s %s" % (code, text),
-                    fix=found.fix, option=found.option)
-    err.stage = stage
-    err.transient = 400 <= code < 500
-    err.diagnosis = found
-    return err
+    found = diagnose(code, text, claims=_claims(token), stage=stage, mailbox=mailbox, address=address,
+                     challenge=challenge)
+    return SessionError("%s refused at %s: %s %s. %s" % ("server", stage, code, text, found.cause),
+                        smtp_code=code, enhanced_code=enhanced or found.code, server_reply="%s %s" % (code, text),
+                        fix=found.fix, option=found.option, stage=stage, diagnosis=found)
+
+
+def _claims(token):
+    """The token's claims for a diagnosis only (no signature check); None when there is none to read."""
+    if not token:
+        return None
+    from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth.jwt_claims import ClaimsError, decode_claims
+    try:
+        return decode_claims(token)
+    except ClaimsError:
+        return None
 
 
 class _RedactingSMTP(smtplib.SMTP):
@@ -169,7 +207,7 @@ class SmtpSession(object):
     """One SMTP connection; see the module docstring for the call order."""
 
     def __init__(self, host, port=587, secure="starttls", ca_path=None, timeout=30, ehlohost=None, mailbox=None,
-                 token_source=None, transcript=False, claims_decoder=None):
+                 token_source=None, transcript=False):
         if secure not in SECURE_MODES:
             raise ConfigError("must be one of %s, got %r" % (", ".join(SECURE_MODES), secure), option="secure")
         if secure == "never" and token_source is not None:
@@ -188,8 +226,10 @@ class SmtpSession(object):
         self.mailbox = mailbox
         self.token_source = token_source
         self.transcript = [] if transcript else None
-        self.claims_decoder = claims_decoder
         self.token_expires_on = None
+        self.authenticated_at = None
+        self.deadline = None
+        self.aborted = False
         self.authenticated = False
         self.max_size = None
         self.connects = 0
@@ -203,9 +243,30 @@ class SmtpSession(object):
     def connected(self):
         return self._smtp is not None
 
+    def abort(self):
+        """Stop before the next command or the end-of-data mark (safe from another thread)."""
+        self.aborted = True
+
+    def _step(self, step, reserve=0.0):
+        """Before a command or a write: Stopped when aborted or when the deadline leaves no more than `reserve`
+        seconds; else the socket's wait: `timeout`, never past the deadline (less `reserve`). Returns that wait."""
+        if self.aborted or (self.deadline is not None and self.deadline - time.monotonic() <= reserve):
+            self.close()
+            raise Stopped("aborted" if self.aborted else "deadline", step)
+        return self._wait(reserve)
+
+    def _wait(self, reserve=0.0):
+        wait = self.timeout
+        if self.deadline is not None:
+            left = max(0.01, self.deadline - time.monotonic() - reserve)
+            wait = left if reserve else min(wait, left)
+        if self._smtp is not None and self._smtp.sock is not None:
+            self._smtp.sock.settimeout(wait)
+        return wait
+
     def _new_client(self):
         cls = _RedactingSMTP_SSL if self.secure == "always" else _RedactingSMTP
-        kwargs = {"local_hostname": self.ehlohost, "timeout": self.timeout}
+        kwargs = {"local_hostname": self.ehlohost, "timeout": self._step("connect")}
         if self.secure == "always":
             kwargs["context"] = tls_context(self.ca_path)
         client = cls(**kwargs)
@@ -236,13 +297,14 @@ class SmtpSession(object):
         if self.secure == "starttls":
             if not client.has_extn("starttls"):
                 self.close()
-                raise SmtpError("%s:%s does not offer STARTTLS; the session is not continued in clear text"
-                                % (self.host, self.port), code="no_starttls", option="secure",
-                                fix="check host and port (Exchange Online: smtp.office365.com port 587)")
+                raise SessionError("%s:%s does not offer STARTTLS; the session is not continued in clear text"
+                                   % (self.host, self.port), code="no_starttls", option="secure", stage="connect",
+                                   fix="check host and port (Exchange Online: smtp.office365.com port 587)")
             self._starttls()
         return self
 
     def _ehlo(self, stage):
+        self._step("EHLO")
         try:
             code, message = self._smtp.ehlo()
         except smtplib.SMTPServerDisconnected as exc:
@@ -254,6 +316,7 @@ class SmtpSession(object):
 
     def _starttls(self):
         context = tls_context(self.ca_path)
+        self._step("STARTTLS")
         try:
             code, message = self._smtp.docmd("STARTTLS")
             if code != 220:
@@ -275,16 +338,16 @@ class SmtpSession(object):
     def _untrusted(self, exc):
         # OpenSSL's X509_V_ERR_HOSTNAME_MISMATCH / X509_V_ERR_IP_ADDRESS_MISMATCH: a trusted certificate for
         # another name, so the name in host is what is wrong, not the CA.
+        where = "%s:%s" % (self.host, self.port)
         if getattr(exc, "verify_code", None) in (62, 64):
-            where = "%s:%s" % (self.host, self.port)
-            return SmtpError("the TLS certificate of %s is for another name: %s" % (where, exc.verify_message),
-                             code="tls_name_mismatch", option="host",
-                             fix="set host to a name the server's certificate carries (Exchange Online: "
-                                 "smtp.office365.com); verification is never turned off")
-        return SmtpError("the TLS certificate of %s:%s is not trusted: %s" % (self.host, self.port, exc.verify_message),
-                         code="tls_verify", option="ca_path",
-                         fix="give the CA bundle that signed the server certificate in ca_path; "
-                             "verification is never turned off")
+            return SessionError("the TLS certificate of %s is for another name: %s" % (where, exc.verify_message),
+                                code="tls_name_mismatch", option="host", stage="starttls",
+                                fix="set host to a name the server's certificate carries (Exchange Online: "
+                                    "smtp.office365.com); verification is never turned off")
+        return SessionError("the TLS certificate of %s is not trusted: %s" % (where, exc.verify_message),
+                            code="tls_verify", option="ca_path", stage="starttls",
+                            fix="give the CA bundle that signed the server certificate in ca_path; "
+                                "verification is never turned off")
 
     @property
     def tls_active(self):
@@ -295,13 +358,18 @@ class SmtpSession(object):
         """AUTH XOAUTH2 with a token from token_source; never on a connection without TLS."""
         if self.token_source is None:
             return self
-        if not self.tls_active:
-            raise SmtpError("refusing to authenticate over a connection without TLS", code="no_tls", option="secure")
-        if "xoauth2" not in self._smtp.esmtp_features.get("auth", "").lower().split():
-            raise SmtpError("%s:%s does not offer AUTH XOAUTH2 (it offers: %s)"
-                            % (self.host, self.port, self._smtp.esmtp_features.get("auth", "nothing")),
-                            code="no_xoauth2", option="host",
-                            fix="use the Exchange Online SMTP host of your cloud (smtp.office365.com for the public cloud)")
+        offered = self._smtp.esmtp_features.get("auth", "") if self._smtp is not None else ""
+        tls = self.tls_active
+        if not tls or "xoauth2" not in offered.lower().split():
+            self.close()  # this connection can carry no mail: a caller's next attempt starts afresh
+        if not tls:
+            raise SessionError("refusing to authenticate over a connection without TLS", code="no_tls", option="secure",
+                               stage="auth")
+        if "xoauth2" not in offered.lower().split():
+            raise SessionError("%s:%s does not offer AUTH XOAUTH2 (it offers: %s)"
+                               % (self.host, self.port, offered or "nothing"),
+                               code="no_xoauth2", option="host", stage="auth",
+                               fix="use the Exchange Online SMTP host of your cloud (smtp.office365.com for the public cloud)")
         # After "token will expire soon" a cached token would be refused again: ask for a new one.
         token = self.token_source(fresh=True) if self._fresh_token_next else self.token_source()
         self._fresh_token_next = False
@@ -312,6 +380,7 @@ class SmtpSession(object):
         initial = xoauth2_base64(self.mailbox, token)
         self._secrets[:] = [token, initial]
         challenge = None
+        self._step("AUTH")
         try:
             code, message = self._send_xoauth2(initial)
             if code == 334:
@@ -321,10 +390,11 @@ class SmtpSession(object):
         except smtplib.SMTPServerDisconnected as exc:
             self._lost("auth", exc)
         if code != 235:
-            self._fresh_token_next = split_reply(code, message)[1] == "5.5.127"
-            claims = self.claims_decoder(token) if self.claims_decoder else None
-            raise smtp_error("auth", code, message, claims=claims, mailbox=self.mailbox, challenge=challenge)
+            error = smtp_error("auth", code, message, token=token, mailbox=self.mailbox, challenge=challenge)
+            self._fresh_token_next = error.fresh_token
+            raise error
         self.authenticated = True
+        self.authenticated_at = time.time()
         return self
 
     def _send_xoauth2(self, initial):
@@ -346,9 +416,16 @@ class SmtpSession(object):
     def open(self):
         return self.connect().authenticate()
 
-    def reconnect(self):
-        self.close()
-        return self.open()
+    def ensure_open(self, fresh_for=0, now=None):
+        """Open unless open, authenticated and its token good for more than `fresh_for` seconds (else QUIT and
+        open again). Returns "renewed" (for the token), "opened", or None (it was ready)."""
+        ready = self._smtp is not None and (self.authenticated or self.token_source is None)
+        if ready and not self.token_expiring(fresh_for, now):
+            return None
+        renewed = ready and "renewed"
+        self.quit()
+        self.open()
+        return renewed or "opened"
 
     # -- sending ------------------------------------------------------------------------------------------
     def has_extension(self, name):
@@ -370,22 +447,28 @@ class SmtpSession(object):
         if self.max_size:
             options.append("SIZE=%d" % len(data))
         try:
+            self._step("MAIL")
             code, message = client.mail(envelope_from, options)
             if code != 250:
                 self._rset()
                 raise smtp_error("mail", code, message, mailbox=self.mailbox, address=envelope_from)
-            accepted, refused = [], {}
+            accepted, refused, later = [], {}, []
             for rcpt in recipients:
+                self._step("RCPT")
                 code, message = client.rcpt(rcpt)
                 if code in (250, 251):
                     accepted.append(rcpt)
                 else:
+                    error = smtp_error("rcpt", code, message, mailbox=self.mailbox, address=rcpt)
+                    if error.reconnect:  # the session is over or out of step, not this recipient
+                        raise error
                     refused[rcpt] = (code, split_reply(code, message)[2])
-                    if code in (421, 432):  # the session is over or throttled, not this recipient
-                        raise smtp_error("rcpt", code, message, mailbox=self.mailbox, address=rcpt)
+                    if error.temporary:
+                        later.append(rcpt)
             if not accepted:
                 self._rset()
-                return SendResult(message_id, [], refused, None, None, "refused")
+                return SendResult(message_id, [], refused, None, None, "refused", later)
+            self._step("DATA")
             code, message = client.docmd("DATA")
             if code != 354:
                 self._rset()
@@ -397,19 +480,30 @@ class SmtpSession(object):
         except (OSError, socket.timeout) as exc:
             # The end-of-data mark did not leave this host: the server cannot have accepted the message.
             self._lost("data", exc, committed=False)
+        if self.deadline is not None and client.sock is not None:
+            # Exchange may scan longer than one reply's timeout: giving up earlier would leave acceptance unknown.
+            client.sock.settimeout(max(0.01, self.deadline - time.monotonic()))
         try:
             code, message = client.getreply()
         except (smtplib.SMTPServerDisconnected, OSError) as exc:
             self._lost("data", exc, committed=True)
         if code != 250:
             raise smtp_error("data", code, message, mailbox=self.mailbox, address=envelope_from)
-        return SendResult(message_id, accepted, refused, code, split_reply(code, message)[2], "sent")
+        return SendResult(message_id, accepted, refused, code, split_reply(code, message)[2], "sent", later)
 
     def _send_data(self, client, data):
-        """The message after 354, up to and with the end-of-data mark (a subclass may stream it)."""
-        client.sock.sendall(_wire_data(data))
+        """The message after 354 with the end-of-data mark: bytes or text in one write, or an object whose
+        chunks() yields its wire form without the mark (the relay's, streamed). Each write keeps `timeout` in
+        reserve for the final reply; the mark goes only if nobody aborted."""
+        chunks = data.chunks() if hasattr(data, "chunks") else None
+        for chunk in chunks or ():
+            self._step("the data", reserve=self.timeout)
+            client.sock.sendall(chunk)
+        self._step("the end-of-data mark", reserve=self.timeout)
+        client.sock.sendall(b".\r\n" if chunks is not None else _wire_data(data))
 
     def _rset(self):
+        self._wait()
         try:
             self._smtp.rset()
         except (smtplib.SMTPServerDisconnected, OSError):
@@ -424,6 +518,7 @@ class SmtpSession(object):
     def quit(self):
         if self._smtp is None:
             return
+        self._wait()
         try:
             self._smtp.quit()
         except (smtplib.SMTPException, OSError):

@@ -3,7 +3,7 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """The send_mail task without Ansible: options -> validated messages -> one session -> result dict.
 
-`send_mail_task(params, check_mode, token_source, cloud_smtp_host, claims_decoder=None, sleep=time.sleep)`
+`send_mail_task(params, check_mode, token_source, cloud_smtp_host, sleep=time.sleep, connect=True)`
 returns the task's result (with failed and msg, as Ansible reads them, when a message was not delivered).
 `token_source` is None for an unauthenticated relay (secure: never) or a callable returning an AccessToken / str
 for the Exchange scope. Every message is built and validated before the first connection, so bad input never
@@ -100,8 +100,7 @@ def build_all(params):
     return built
 
 
-def send_mail_task(params, check_mode, token_source, cloud_smtp_host, claims_decoder=None, sleep=time.sleep,
-                   connect=True):
+def send_mail_task(params, check_mode, token_source, cloud_smtp_host, sleep=time.sleep, connect=True):
     """Run the task; returns the result (failed + msg when a message was not delivered). Raises O365Error for
     errors that stop everything.
 
@@ -121,7 +120,7 @@ def send_mail_task(params, check_mode, token_source, cloud_smtp_host, claims_dec
         token_source = None
     session = SmtpSession(host, port, secure=secure, ca_path=params.get("ca_path"), timeout=params.get("timeout") or 30,
                           ehlohost=_host_name(params.get("ehlohost"), "ehlohost"), mailbox=mailbox, token_source=token_source,
-                          transcript=bool(params.get("debug")), claims_decoder=claims_decoder)
+                          transcript=bool(params.get("debug")))
     result = {"mailbox": mailbox, "changed": False}
     prefetch = getattr(token_source, "prefetch", None)
     if prefetch is not None and (connect or not check_mode):

@@ -58,7 +58,9 @@ from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth.options impo
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth.provider import TokenProvider  # noqa: E402
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._clouds import resolve_cloud  # noqa: E402
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._errors import O365Error, redact  # noqa: E402
-from ansible_collections.o365.smtp_oauth.plugins.module_utils._smtp.session import SmtpDisconnected, SmtpSession  # noqa: E402
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._smtp.diagnosis import diagnose  # noqa: E402
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._smtp.session import (  # noqa: E402
+    SessionError, SmtpDisconnected, SmtpSession, Stopped, split_reply)
 from o365_smtp_proxy_delivered import DeliveredMemory, delivery_key, message_digest, postfix_seconds  # noqa: E402
 from o365_smtp_proxy_limits import LimitProblem, SendingBudgets, check_limits  # noqa: E402
 from o365_smtp_proxy_metrics import Metrics, NoMetrics  # noqa: E402
@@ -289,87 +291,6 @@ class SenderBindings(object):
         return None
 
 
-class DeadlineExceeded(Exception):
-    """The forward cannot finish before its deadline. Raised before the data was committed upstream."""
-
-
-class ForwardAborted(Exception):
-    """Postfix hung up before the data was committed upstream: the forward stops there (Postfix retries)."""
-
-
-class DeadlineSession(SmtpSession):
-    """An SmtpSession whose commands share one deadline while `deadline` (a time.monotonic() value) is set:
-    no command is sent after it, no reply is awaited past it, and after the server's 354 the data goes out only
-    while what is left keeps `timeout` in reserve; the final reply is then awaited until the deadline (Exchange may
-    scan longer than one reply's `timeout`: giving up earlier would make the acceptance unknown). A failed upload
-    is not a commitment (the end-of-data mark never left), so everything that goes wrong before the final reply is
-    answered 451 safely. `abort()` (Postfix hung up) stops the forward before its next command or before the
-    end-of-data mark. _smtp.SmtpSession has no hook between RCPT and the data, so the hook sits on its smtplib
-    client's putcmd / getreply."""
-
-    deadline = None
-    aborted = False
-    _GUARDED = frozenset(("mail", "rcpt", "data", "auth", "starttls", "ehlo"))
-
-    def left(self):
-        return None if self.deadline is None else self.deadline - time.monotonic()
-
-    def abort(self):
-        self.aborted = True  # read by the forward's thread before each step that could commit
-
-    def _check_abort(self, step):
-        if self.aborted:
-            raise ForwardAborted("the LMTP client left before %s" % step)
-
-    def _new_client(self):
-        client = super(DeadlineSession, self)._new_client()
-        putcmd, getreply = client.putcmd, client.getreply
-        state = {"command": None}
-
-        def guarded_putcmd(cmd, args=""):
-            left = self.left()
-            if cmd.lower() in self._GUARDED:
-                self._check_abort(cmd.upper())
-                if left is not None and left <= 0:
-                    raise DeadlineExceeded("no time left for %s" % cmd.upper())
-            state["command"] = cmd.lower()
-            return putcmd(cmd, args)
-
-        def bounded_getreply():
-            left, command = self.left(), state["command"]
-            state["command"] = None
-            if client.sock is not None:
-                if command == "final" and left is not None:
-                    client.sock.settimeout(max(0.01, left))  # the data is out: wait as long as the deadline lets
-                else:
-                    client.sock.settimeout(self.timeout if left is None else max(0.01, min(self.timeout, left)))
-            code, message = getreply()
-            if command == "data" and code == 354 and left is not None and self.left() - self.timeout <= 0:
-                raise DeadlineExceeded("no time left to send the data and wait for the reply")
-            return code, message
-
-        client.putcmd = guarded_putcmd
-        client.getreply = bounded_getreply
-        client.final_reply_next = lambda: state.__setitem__("command", "final")
-        return client
-
-    def _send_data(self, client, data):
-        """A WireMessage streamed as it is, each chunk while `timeout` stays in reserve for the final reply; the
-        end-of-data mark only if the LMTP client is still there."""
-        if not isinstance(data, WireMessage):
-            return super(DeadlineSession, self)._send_data(client, data)
-        for chunk in data.chunks():
-            left = self.left()
-            if left is not None:
-                if left - self.timeout <= 0:
-                    raise DeadlineExceeded("no time left to send the rest of the data and wait for the reply")
-                client.sock.settimeout(left - self.timeout)
-            client.sock.sendall(chunk)
-        self._check_abort("the end-of-data mark")
-        client.final_reply_next()
-        client.sock.sendall(b".\r\n")
-
-
 class Upstream(object):
     """Tokens and SMTP sessions toward Exchange Online for one mailbox."""
 
@@ -399,32 +320,22 @@ class Upstream(object):
 
     def session(self):
         c = self.config
-        return DeadlineSession(c["upstream_host"], port=c["upstream_port"], secure="starttls",
-                               ca_path=c["auth"].get("ca_path"), timeout=c["timeout"],
-                               ehlohost=c.get("ehlo_name"), mailbox=c["mailbox"], token_source=self.token)
+        return SmtpSession(c["upstream_host"], port=c["upstream_port"], secure="starttls",
+                           ca_path=c["auth"].get("ca_path"), timeout=c["timeout"],
+                           ehlohost=c.get("ehlo_name"), mailbox=c["mailbox"], token_source=self.token)
 
     def secrets(self):
         return self.tokens.secrets()
 
 
 class Worker(object):
-    """One upstream connection, used by one message at a time (the pool hands workers out)."""
+    """One upstream connection, used by one message at a time (the pool hands workers out). The session bounds the
+    forward (`deadline`, `abort()`: see _smtp.session); what a refusal means comes from _smtp.diagnosis."""
 
     def __init__(self, upstream):
         self.upstream = upstream
         self.session = upstream.session()
         self.last_used = 0.0
-        self.connects = 0
-
-    def _ready(self, margin, idle_timeout):
-        s = self.session
-        stale = s.connected and time.time() - self.last_used > idle_timeout
-        if s.connected and (stale or not s.authenticated or s.token_expiring(margin)):
-            s.quit()
-        if not s.connected:
-            s.open()
-            self.connects += 1
-            self.upstream.metrics.connection("opened")
 
     def forward(self, mail_from, rcpt_tos, data, margin, idle_timeout, deadline=None, mail_options=()):
         """(reply for Postfix: one for all recipients, or a dict recipient -> reply; upstream reply for the log).
@@ -432,13 +343,13 @@ class Worker(object):
         parameters. Runs in a thread: smtplib blocks."""
         self.session.deadline = deadline
         try:
-            return self._forward(mail_from, rcpt_tos, data, margin, idle_timeout, mail_options)
-        except DeadlineExceeded as exc:
-            self.session.close()  # mid-transaction: dropping the connection discards it upstream
-            return DEADLINE_REPLY, "deadline: %s" % exc
-        except ForwardAborted as exc:
-            self.session.close()
-            return ABORTED_REPLY, "aborted: %s" % exc
+            if time.time() - self.last_used > idle_timeout:
+                self.session.quit()  # Exchange may have dropped it meanwhile
+            return self._forward(mail_from, rcpt_tos, data, margin, mail_options)
+        except Stopped as exc:  # nothing was committed; the session closed the connection
+            if exc.reason == "deadline":
+                return DEADLINE_REPLY, "deadline: no time left for %s" % exc.step
+            return ABORTED_REPLY, "aborted: the LMTP client left before %s" % exc.step
         except BaseException:
             # Whatever nobody foresaw left the session somewhere in a transaction: never reuse it (the next
             # message would get "503 nested MAIL").
@@ -461,41 +372,31 @@ class Worker(object):
             wanted.append("BODY=8BITMIME")
         return wanted
 
-    def _forward(self, mail_from, rcpt_tos, data, margin, idle_timeout, mail_options):
+    def _forward(self, mail_from, rcpt_tos, data, margin, mail_options):
         for attempt in (1, 2):
-            left = self.session.left()
-            if left is not None and left <= 0:
-                raise DeadlineExceeded("no time left to start")
             try:
-                self._ready(margin, idle_timeout)
-            except O365Error as exc:
-                self.session.close()
-                return _deferred(exc), _describe(exc)
-            options = self._upstream_options(mail_from, rcpt_tos, mail_options)
-            if options is None:
-                return NO_SMTPUTF8_REPLY, "upstream offers no SMTPUTF8"
-            try:
+                if self.session.ensure_open(margin):
+                    self.upstream.metrics.connection("opened")
+                options = self._upstream_options(mail_from, rcpt_tos, mail_options)
+                if options is None:
+                    return NO_SMTPUTF8_REPLY, "upstream offers no SMTPUTF8"
                 result = self.session.send(mail_from, rcpt_tos, data, mail_options=options)
-            except SmtpDisconnected as exc:
-                self.upstream.metrics.connection("lost")
-                if exc.committed:
+            except SessionError as exc:
+                lost = isinstance(exc, SmtpDisconnected)
+                if lost and exc.stage != "connect":
+                    self.upstream.metrics.connection("lost")
+                if lost and exc.committed:
                     # The data left this host and no answer came: we cannot know, Postfix retries later.
                     return "451 4.4.2 upstream connection lost after the data; acceptance unknown", _describe(exc)
-                if attempt == 1:
-                    continue  # a reused connection the server had closed: once more on a new one
-                return _deferred(exc), _describe(exc)
-            except O365Error as exc:
-                code = getattr(exc, "smtp_code", None)
-                if code in (421, 432, 503) or getattr(exc, "enhanced_code", None) == "5.5.127":
-                    # 503: the session was out of step (a transaction left open), never the message's fault.
+                if exc.reconnect:
                     self.session.close()
-                    if attempt == 1:
-                        continue
-                    if code == 503:
-                        return "451 4.5.0 upstream answered out of sequence, will retry: %s" % exc.server_reply, \
-                            exc.server_reply
-                if isinstance(code, int) and 400 <= code < 600:
-                    return quota_deferred(exc.server_reply), exc.server_reply
+                    if exc.temporary and attempt == 1:
+                        continue  # a reused connection the server closed, 5.5.127, 503: once more on a new one
+                if exc.stage in ("mail", "rcpt", "data") and not exc.temporary:  # passed on, or deferred
+                    return quota_deferred(exc.smtp_code, exc.server_reply[4:], exc.diagnosis), _describe(exc)
+                return _deferred(exc), _describe(exc)
+            except O365Error as exc:  # no token: the credential, the identity platform
+                self.session.close()
                 return _deferred(exc), _describe(exc)
             if result.status != "sent":
                 code, text = sorted(result.refused.values())[0]
@@ -506,7 +407,6 @@ class Worker(object):
                             "; ".join("%s: %s %s" % (a, c, r) for a, (c, r) in sorted(result.refused.items())))
                 return self._per_recipient(rcpt_tos, result.refused, reply), reply
             return reply, reply
-        return "451 4.4.1 upstream unavailable", "no attempt left"
 
     @staticmethod
     def _per_recipient(rcpt_tos, refused, accepted_reply):
@@ -514,7 +414,7 @@ class Worker(object):
         replies = {}
         for rcpt in rcpt_tos:
             if rcpt in refused:
-                replies[rcpt] = quota_deferred("%s %s" % refused[rcpt])
+                replies[rcpt] = quota_deferred(*refused[rcpt])
             else:
                 # Not refused yet not sent (all others refused and the upstream reset): let Postfix retry it.
                 replies[rcpt] = accepted_reply or "451 4.3.0 not sent: the upstream refused every other recipient"
@@ -532,28 +432,19 @@ ABORTED_REPLY = "451 4.4.2 forward stopped before the data was committed: the LM
 IN_FLIGHT_REPLY = "451 4.4.2 an earlier delivery of this message (queue id %s) is still under way upstream, will retry"
 ALREADY_DELIVERED_REPLY = "250 2.0.0 delivered before (queue id %s): Exchange accepted it, not sent again"
 NO_SMTPUTF8_REPLY = "554 5.6.7 the message needs SMTPUTF8 and the upstream does not offer it"
-# Exchange Online's refusals when a sending limit is reached (docs/development.md, "Exchange SMTP submission"): the
-# mailbox's or the tenant's, never the message's. Deferred, the mail waits in Postfix's queue until the limit
-# frees up (within relay_queue_lifetime) instead of bouncing for everyone: (enhanced code, text it must contain).
-QUOTA_REFUSALS = (
-    ("5.2.0", "quotaexceeded"),  # STOREDRV.Submission.Exception:SubmissionQuotaExceededException (rate, recipients)
-    ("5.1.90", ""),              # the mailbox's daily recipient limit was reached
-    ("5.1.8", ""),               # "bad outbound sender": the mailbox restricted after exceeding a sending limit
-    ("5.7.705", ""),             # the tenant exceeded its outbound threshold
-)
-_ENHANCED = re.compile(r"^([245])[0-9]{2}[ -]([245])\.([0-9]{1,3}\.[0-9]{1,3})\b ?(.*)$", re.S)
 
 
-def quota_deferred(reply):
-    """An Exchange quota refusal as a 4xx with the same detail (X.Y.Z -> 4.Y.Z), any other reply as it is."""
-    match = _ENHANCED.match(reply or "")
-    if not match or match.group(1) != "5":
-        return reply
-    enhanced, text = "5." + match.group(3), match.group(4)
-    for code, words in QUOTA_REFUSALS:
-        if enhanced == code and words in text.lower().replace(" ", ""):
-            return "451 4.%s %s (an Exchange sending limit: deferred by the relay, will retry)" % (match.group(3), text)
-    return reply
+def quota_deferred(code, text, found=None):
+    """An upstream 5xx as the answer for Postfix: a sending limit (the mailbox's or the tenant's, never the
+    message's: `limit` in _smtp.diagnosis) as a 4xx with the same detail (X.Y.Z -> 4.Y.Z), so the mail waits in
+    Postfix's queue until the limit frees up (within relay_queue_lifetime) instead of bouncing for everyone; any
+    other reply as it is. found: the reply's Diagnosis when the caller has it."""
+    found = found or diagnose(code, text)
+    if not (found.limit and code >= 500):
+        return "%s %s" % (code, text)
+    enhanced = split_reply(code, text)[1] or ""
+    return "451 4.%s %s (an Exchange sending limit: deferred by the relay, will retry)" % (
+        found.code[2:], text[len(enhanced):].lstrip())
 
 
 def _one_line(reply):
@@ -568,7 +459,8 @@ def lmtp_replies(rcpt_tos, reply):
 
 
 def _describe(exc):
-    return (exc.server_reply if getattr(exc, "server_reply", None) else str(exc)).replace("\n", " ")
+    """For the log: the upstream's reply and what it means, as send_mail says it (cause, fix)."""
+    return _one_line(str(exc))
 
 
 def _deferred(exc):

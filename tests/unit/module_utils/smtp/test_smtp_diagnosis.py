@@ -1,4 +1,5 @@
-"""_smtp_diagnosis: each Microsoft answer gets a cause and a fix; 5.7.3 is read against the token's claims."""
+"""_smtp.diagnosis: each Microsoft answer gets a cause, a fix and what a client does next; 5.7.3 is read against
+the token's claims."""
 
 import base64
 import time
@@ -69,11 +70,11 @@ def test_each_microsoft_answer_has_cause_and_fix(code, reply, expect_code, words
     assert d.fix
 
 
-def test_transient_answers_are_marked():
-    assert diagnose(432, "4.3.2 Concurrent connections limit exceeded.").transient
-    assert diagnose(421, "4.3.2 Service not available, closing transmission channel").transient
-    assert diagnose(450, "4.2.0 something new").transient
-    assert not diagnose(550, "5.7.60 SMTP; Client does not have permissions to send as this sender").transient
+def test_temporary_answers_are_marked():
+    assert diagnose(432, "4.3.2 Concurrent connections limit exceeded.").temporary
+    assert diagnose(421, "4.3.2 Service not available, closing transmission channel").temporary
+    assert diagnose(450, "4.2.0 something new").temporary
+    assert not diagnose(550, "5.7.60 SMTP; Client does not have permissions to send as this sender").temporary
 
 
 def test_unknown_answer_never_raises():
@@ -94,3 +95,22 @@ def test_xoauth2_error_challenge_is_named_in_the_diagnosis():
 def test_line_too_long_names_the_servers_limit():
     d = diagnose(500, "5.5.2 Line too long", stage="auth")
     assert "too long" in d.cause and "334" in d.fix and d.option == "host"
+
+
+@pytest.mark.parametrize("code, reply, stage, expected", [
+    # (temporary, reconnect, fresh_token, limit): what send_mail and the relay's proxy both do next
+    (421, "4.3.2 Service not available, closing transmission channel", "mail", (True, True, False, False)),
+    (432, "4.3.2 Concurrent connections limit exceeded.", "connect", (True, True, False, False)),
+    (503, "5.5.1 Bad sequence of commands", "mail", (True, True, False, False)),
+    (501, "5.5.127 Invalid XOAUTH2 auth data - Token will expire soon", "auth", (True, True, True, False)),
+    (451, "4.7.500 Server busy. Please try again later", "mail", (True, False, False, False)),
+    (535, "5.7.3 Authentication unsuccessful", "auth", (False, True, False, False)),
+    (550, "5.7.60 SMTP; Client does not have permissions to send as this sender", "data", (False, False, False, False)),
+    (554, "5.2.0 STOREDRV.Submission.Exception:SubmissionQuotaExceededException", "data", (False, False, False, True)),
+    (550, "5.2.0 Mailbox unavailable", "rcpt", (False, False, False, False)),
+    (550, "5.1.90 Your message can't be sent because you've reached your daily limit", "rcpt", (False, False, False, True)),
+    (550, "5.7.705 Your tenant has exceeded its threshold", "mail", (False, False, False, True)),
+])
+def test_what_a_client_does_next_is_read_from_the_reply(code, reply, stage, expected):
+    d = diagnose(code, reply, stage=stage)
+    assert (d.temporary, d.reconnect, d.fresh_token, d.limit) == expected
