@@ -8,7 +8,8 @@ __metaclass__ = type
 
 
 class ModuleDocFragment(object):
-    # The shared authentication and endpoint options (plugins/module_utils/_module.py AUTH_ARGUMENT_SPEC).
+    # The shared authentication and endpoint options. Static text (ansible-doc reads it without the collection's
+    # code); tests/unit/module_utils/auth/test_auth_table.py holds it to their one table, module_utils/_auth/kinds.py.
     DOCUMENTATION = r"""
 options:
   tenant_id:
@@ -113,8 +114,8 @@ options:
     description:
       - Which credential to use.
       - V(auto) takes the first of O(access_token), O(certificate_path), O(client_secret), O(federated_token_file)
-        (or O(federated_token_source) other than V(auto)), O(managed_identity), O(azure_cli) that is set, and warns
-        about the others. When none is set, a GitHub Actions or GitLab CI job uses workload identity with its own
+        (or O(federated_token_source) other than V(auto)), O(managed_identity) (or O(managed_identity_client_id)),
+        O(azure_cli) that is set, and warns about the others. When none is set, a GitHub Actions or GitLab CI job uses workload identity with its own
         OIDC token (see O(federated_token_source)).
     type: str
     choices: [auto, client_secret, certificate, workload_identity, managed_identity, azure_cli, access_token]
