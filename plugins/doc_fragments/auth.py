@@ -16,8 +16,7 @@ options:
     description:
       - The directory (tenant) ID, a GUID, or a verified domain of the tenant such as C(contoso.onmicrosoft.com).
       - Required for client secret, certificate and workload identity credentials.
-      - If not set, the environment variable E(AZURE_TENANT_ID) is used, else E(AZURE_TENANT) (the name
-        C(azure.azcollection) uses).
+      - If not set, the environment variable E(AZURE_TENANT_ID) is used, else E(AZURE_TENANT) as C(azure.azcollection) names it.
     type: str
     version_added: 0.1.0
   client_id:
@@ -30,8 +29,7 @@ options:
     description:
       - A client secret value (not its secret ID) of the app registration.
       - Prefer O(certificate_path) or a managed or workload identity where you can; secrets expire and leak.
-      - If not set, the environment variable E(AZURE_CLIENT_SECRET) is used, else E(AZURE_SECRET) (the name
-        C(azure.azcollection) uses).
+      - If not set, the environment variable E(AZURE_CLIENT_SECRET) is used, else E(AZURE_SECRET) as C(azure.azcollection) names it.
     type: str
     version_added: 0.1.0
   certificate_path:

@@ -189,7 +189,7 @@ class O365Module(object):
 
     def given_empty(self, name):
         """True when the task set this option explicitly to null or '' (not merely left it out)."""
-        return name in getattr(self.module, "o365_given_empty", ())
+        return name in self.module.o365_given_empty
 
     # -- lazy pieces --------------------------------------------------------------------------------
     @property
@@ -207,8 +207,7 @@ class O365Module(object):
         if self._token_provider is None:
             from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth.options import token_provider_from_options
             provider = token_provider_from_options(self.params, cloud=self.cloud)
-            validate = getattr(provider.credential, "validate", None)
-            for warning in (validate() if callable(validate) else None) or []:
+            for warning in provider.credential.validate():
                 self.module.warn(self.redact(warning))
             self._token_provider = provider
         return self._token_provider
@@ -229,13 +228,9 @@ class O365Module(object):
 
     # -- secrets ------------------------------------------------------------------------------------
     def secret_values(self):
-        values = set(str(v) for v in (getattr(self.module, "no_log_values", None) or ()) if v)
-        provider = self._token_provider
-        if provider is not None and callable(getattr(provider, "secrets", None)):
-            try:
-                values.update(str(v) for v in provider.secrets() if v)
-            except Exception:
-                pass
+        values = set(str(v) for v in self.module.no_log_values if v)
+        if self._token_provider is not None:
+            values.update(str(v) for v in self._token_provider.secrets() if v)
         # Longest first, so a secret containing another is replaced whole.
         return sorted(values, key=len, reverse=True)
 

@@ -361,7 +361,7 @@ transcript:
 
 from ansible.module_utils.basic import env_fallback
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth.options import options_choosing_a_kind
-from ansible_collections.o365.smtp_oauth.plugins.module_utils._module import O365Module
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._module import run_module
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._smtp.task import send_mail_task
 
 

@@ -17,7 +17,6 @@ from ansible_collections.o365.smtp_oauth.plugins.module_utils._clouds import res
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._errors import AuthError, ConfigError
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth.checks import check_tenant
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth.jwt_claims import ClaimsError, decode_claims
-from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth.kinds import kind_named
 
 AccessToken = collections.namedtuple("AccessToken", ["token", "expires_on"])
 
@@ -42,6 +41,9 @@ class Credential(object):
     reads), implement from_options, _check and _acquire."""
 
     kind = None
+    # The option that holds the credential, for error messages: its kind's first option in kinds.py, set by
+    # options.credential_from_options unless the class chose one.
+    option = None
 
     @classmethod
     def from_options(cls, opts, environ, **common):
@@ -50,8 +52,6 @@ class Credential(object):
         raise NotImplementedError
 
     def __init__(self, tenant_id=None, client_id=None, cloud=None, ca_path=None, timeout=30):
-        row = kind_named(self.kind) if self.kind else None
-        self.option = row.options[0].name if row else None  # the option that holds the credential, for errors
         self.tenant_id = tenant_id
         self.client_id = client_id
         self.cloud = cloud or resolve_cloud()

@@ -119,6 +119,7 @@ def credential_from_options(opts, cloud=None, environ=None):
                               fix="give the path of a PEM bundle of the CA certificates to trust")
     credential = kinds.credential_class(kind).from_options(opts, environ, cloud=cloud, ca_path=ca_path,
                                                            timeout=opts.get("timeout") or 30)
+    credential.option = credential.option or kind.options[0].name
     credential.notes[:0] = warnings
     return credential
 

@@ -99,11 +99,10 @@ def test_each_class_reads_its_own_options_and_the_shared_ones_only(kind, tmp_pat
     for given in _ways(kind, tmp_path):
         opts = dict(tenant_id=TENANT, client_id=CLIENT, **given)
         environ = {"GITLAB_CI": "true", "MY_TOKEN": "a.b.c"}
-        assert type(options.credential_from_options(opts, environ=environ)) is cls
+        built = options.credential_from_options(opts, environ=environ)
+        assert type(built) is cls and built.option in own
         recorded = _Reads(opts)
-        credential = cls.from_options(recorded, environ, cloud=options._cloud_from_options(opts), ca_path=None,
-                                      timeout=30)
-        assert credential.option in own
+        cls.from_options(recorded, environ, cloud=options._cloud_from_options(opts), ca_path=None, timeout=30)
         assert recorded.read <= allowed, recorded.read - allowed
         read |= recorded.read
     assert own <= read, own - read
@@ -168,3 +167,9 @@ def test_the_relay_role_offers_the_relay_kinds():
     for option in kinds.all_options():
         if option.relay and option.secret:
             assert spec["relay_" + option.name]["no_log"] is True
+
+
+def test_the_awx_credential_type_sets_variables_the_table_reads():
+    with open(os.path.join(os.path.dirname(ROLE), "..", "extensions", "awx", "credential_type_injectors.yml")) as handle:
+        injected = yaml.safe_load(handle)["env"]
+    assert set(injected) <= set(v for o in kinds.all_options() for v in o.env)
