@@ -296,7 +296,6 @@ class O365Module(object):
         return result
 
 
-
 def run_module(argument_spec, body, **kwargs):
     """A module's main(): its own options (the shared auth ones added), then body(module) through run."""
     O365Module(argument_spec, **kwargs).run(body)

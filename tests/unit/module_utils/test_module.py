@@ -151,7 +151,7 @@ def test_the_body_returns_the_result_and_run_exits_with_it(capsys):
 
 def test_a_failed_result_fails_the_task_and_keeps_its_keys(capsys):
     result = run_module(capsys, {"name": "x"}, lambda module: {"changed": True, "failed": True, "msg": "half done",
-                                                        "created": "id-1"})
+                                                               "created": "id-1"})
     assert result["failed"] is True and result["msg"] == "half done" and result["created"] == "id-1"
     assert result["changed"] is True
 

@@ -400,4 +400,3 @@ def test_azure_identity_discovery_and_authority(tmp_path, cloud, authority_host)
 def test_explicit_method_without_its_option(method, option):
     error = config_error(opts(auth_method=method))
     assert error.option == option and "required" in error.message
-

@@ -100,7 +100,7 @@ def test_each_class_reads_its_own_options_and_the_shared_ones_only(kind, tmp_pat
         opts = dict(tenant_id=TENANT, client_id=CLIENT, **given)
         environ = {"GITLAB_CI": "true", "MY_TOKEN": "a.b.c"}
         built = options.credential_from_options(opts, environ=environ)
-        assert type(built) is cls and built.option in own
+        assert built.__class__ is cls and built.option in own
         recorded = _Reads(opts)
         cls.from_options(recorded, environ, cloud=options._cloud_from_options(opts), ca_path=None, timeout=30)
         assert recorded.read <= allowed, recorded.read - allowed
@@ -136,7 +136,7 @@ def test_a_new_kind_is_a_row_and_a_class(monkeypatch):
         kinds.option("new_kind_key", secret=True, selects=True),))
     monkeypatch.setattr(kinds, "KINDS", kinds.KINDS + (row,))
     chosen = options.credential_from_options(dict(tenant_id=TENANT, new_kind_key="k"), environ={})
-    assert type(chosen) is _NewKind and chosen.option == "new_kind_key"
+    assert chosen.__class__ is _NewKind and chosen.option == "new_kind_key"
     assert options.credential_from_options(dict(tenant_id=TENANT, auth_method="new"), environ={}).kind == "new_kind"
     assert "new_kind_key" in options.credential_option_names() and "new_kind_key" in options.kind_option_names()
     assert "new_kind_key" not in options.credential_option_names(secrets=False)
