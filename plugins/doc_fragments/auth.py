@@ -8,15 +8,15 @@ __metaclass__ = type
 
 
 class ModuleDocFragment(object):
-    # The shared authentication and endpoint options (plugins/module_utils/_module.py AUTH_ARGUMENT_SPEC).
+    # The shared authentication and endpoint options. Static text (ansible-doc reads it without the collection's
+    # code); tests/unit/module_utils/auth/test_auth_table.py holds it to their one table, module_utils/_auth/kinds.py.
     DOCUMENTATION = r"""
 options:
   tenant_id:
     description:
       - The directory (tenant) ID, a GUID, or a verified domain of the tenant such as C(contoso.onmicrosoft.com).
       - Required for client secret, certificate and workload identity credentials.
-      - If not set, the environment variable E(AZURE_TENANT_ID) is used, else E(AZURE_TENANT) (the name
-        C(azure.azcollection) uses).
+      - If not set, the environment variable E(AZURE_TENANT_ID) is used, else E(AZURE_TENANT) as C(azure.azcollection) names it.
     type: str
     version_added: 0.1.0
   client_id:
@@ -29,8 +29,7 @@ options:
     description:
       - A client secret value (not its secret ID) of the app registration.
       - Prefer O(certificate_path) or a managed or workload identity where you can; secrets expire and leak.
-      - If not set, the environment variable E(AZURE_CLIENT_SECRET) is used, else E(AZURE_SECRET) (the name
-        C(azure.azcollection) uses).
+      - If not set, the environment variable E(AZURE_CLIENT_SECRET) is used, else E(AZURE_SECRET) as C(azure.azcollection) names it.
     type: str
     version_added: 0.1.0
   certificate_path:
@@ -113,8 +112,8 @@ options:
     description:
       - Which credential to use.
       - V(auto) takes the first of O(access_token), O(certificate_path), O(client_secret), O(federated_token_file)
-        (or O(federated_token_source) other than V(auto)), O(managed_identity), O(azure_cli) that is set, and warns
-        about the others. When none is set, a GitHub Actions or GitLab CI job uses workload identity with its own
+        (or O(federated_token_source) other than V(auto)), O(managed_identity) (or O(managed_identity_client_id)),
+        O(azure_cli) that is set, and warns about the others. When none is set, a GitHub Actions or GitLab CI job uses workload identity with its own
         OIDC token (see O(federated_token_source)).
     type: str
     choices: [auto, client_secret, certificate, workload_identity, managed_identity, azure_cli, access_token]

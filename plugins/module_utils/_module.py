@@ -26,6 +26,7 @@ from ansible_collections.o365.smtp_oauth.plugins.module_utils._errors import (
     O365Error,
     redact,
 )
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth.kinds import all_options
 
 # azure.azcollection's AZURE_CLOUD_ENVIRONMENT values (as its users have them set) -> our cloud names.
 AZCOLLECTION_CLOUDS = {"azurecloud": "public", "azureusgovernment": "usgov", "azurechinacloud": "china"}
@@ -45,33 +46,20 @@ def _cloud_fallback(*names):
     raise AnsibleFallbackNotFound
 
 
-# Names and environment variables: docs/development.md, "Shared module options" (doc fragment auth.py). The
-# azure.azcollection names (AZURE_TENANT, AZURE_SECRET, AZURE_CLOUD_ENVIRONMENT) come after ours: lower priority.
-AUTH_ARGUMENT_SPEC = dict(
-    tenant_id=dict(type="str", fallback=(env_fallback, ["AZURE_TENANT_ID", "AZURE_TENANT"])),
-    client_id=dict(type="str", fallback=(env_fallback, ["AZURE_CLIENT_ID"])),
-    client_secret=dict(type="str", no_log=True, fallback=(env_fallback, ["AZURE_CLIENT_SECRET", "AZURE_SECRET"])),
-    certificate_path=dict(type="path", fallback=(env_fallback, ["AZURE_CLIENT_CERTIFICATE_PATH"])),
-    certificate_password=dict(type="str", no_log=True, fallback=(env_fallback, ["AZURE_CLIENT_CERTIFICATE_PASSWORD"])),
-    certificate_thumbprint_algorithm=dict(type="str", choices=["sha256", "sha1"], default="sha256"),
-    federated_token_file=dict(type="path", fallback=(env_fallback, ["AZURE_FEDERATED_TOKEN_FILE"])),
-    federated_token_source=dict(type="str", default="auto", choices=["auto", "file", "github", "gitlab"]),
-    federated_token_variable=dict(type="str", default="GITLAB_OIDC_TOKEN", no_log=False),  # a name, not the token
-    managed_identity=dict(type="bool", default=False),
-    managed_identity_client_id=dict(type="str"),
-    azure_cli=dict(type="bool", default=False),
-    access_token=dict(type="str", no_log=True),
-    auth_method=dict(type="str", default="auto",
-                     choices=["auto", "client_secret", "certificate", "workload_identity", "managed_identity",
-                              "azure_cli", "access_token"]),
-    cloud=dict(type="str", default="public", choices=["public", "usgov", "dod", "china"],
-               fallback=(_cloud_fallback, ["O365_CLOUD", "AZURE_CLOUD_ENVIRONMENT"])),
-    authority_host=dict(type="str", fallback=(env_fallback, ["AZURE_AUTHORITY_HOST"])),
-    graph_endpoint=dict(type="str", fallback=(env_fallback, ["O365_GRAPH_ENDPOINT"])),
-    exchange_endpoint=dict(type="str", fallback=(env_fallback, ["O365_EXCHANGE_ENDPOINT"])),
-    ca_path=dict(type="path", fallback=(env_fallback, ["O365_CA_PATH"])),
-    token_cache_dir=dict(type="path", fallback=(env_fallback, ["O365_TOKEN_CACHE_DIR"])),
-)
+def _argument_spec(option):
+    spec = dict(type=option.type, no_log=option.secret)
+    if option.default is not None:
+        spec["default"] = option.default
+    if option.choices:
+        spec["choices"] = list(option.choices)
+    if option.env:
+        # The azure.azcollection names (AZURE_TENANT, AZURE_SECRET, AZURE_CLOUD_ENVIRONMENT) come after ours.
+        spec["fallback"] = (_cloud_fallback if option.name == "cloud" else env_fallback, list(option.env))
+    return spec
+
+
+# The shared auth options, from their one table (_auth/kinds.py; doc fragment o365.smtp_oauth.auth).
+AUTH_ARGUMENT_SPEC = dict((option.name, _argument_spec(option)) for option in all_options())
 
 
 def diff_of(before, after, keys):
@@ -201,7 +189,7 @@ class O365Module(object):
 
     def given_empty(self, name):
         """True when the task set this option explicitly to null or '' (not merely left it out)."""
-        return name in getattr(self.module, "o365_given_empty", ())
+        return name in self.module.o365_given_empty
 
     # -- lazy pieces --------------------------------------------------------------------------------
     @property
@@ -219,8 +207,7 @@ class O365Module(object):
         if self._token_provider is None:
             from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth.options import token_provider_from_options
             provider = token_provider_from_options(self.params, cloud=self.cloud)
-            validate = getattr(provider.credential, "validate", None)
-            for warning in (validate() if callable(validate) else None) or []:
+            for warning in provider.credential.validate():
                 self.module.warn(self.redact(warning))
             self._token_provider = provider
         return self._token_provider
@@ -241,13 +228,9 @@ class O365Module(object):
 
     # -- secrets ------------------------------------------------------------------------------------
     def secret_values(self):
-        values = set(str(v) for v in (getattr(self.module, "no_log_values", None) or ()) if v)
-        provider = self._token_provider
-        if provider is not None and callable(getattr(provider, "secrets", None)):
-            try:
-                values.update(str(v) for v in provider.secrets() if v)
-            except Exception:
-                pass
+        values = set(str(v) for v in self.module.no_log_values if v)
+        if self._token_provider is not None:
+            values.update(str(v) for v in self._token_provider.secrets() if v)
         # Longest first, so a secret containing another is replaced whole.
         return sorted(values, key=len, reverse=True)
 
@@ -271,13 +254,13 @@ class O365Module(object):
             self.module.warn(self.redact(errors.pop(0)))
 
     # -- running ------------------------------------------------------------------------------------
-    def run(self, fn):
-        """The one way a module body ends: call fn(module) or fn(); the returned dict goes to exit_json, or to
-        fail_json when it says failed (a failure that keeps its result, e.g. a created secret); every error
-        becomes one fail_json."""
+    def run(self, body):
+        """The one way a module body ends: body(module) returns a dict that goes to exit_json, or to fail_json
+        when it says failed (a failure that keeps its result, e.g. a created secret); every error becomes one
+        fail_json."""
         result = None
         try:
-            result = fn(self) if _takes_argument(fn) else fn()
+            result = body(self)
         except MissingLibraryError as error:
             self.fail_json(exception=self._traceback(), **self._missing_library_result(error))
         except O365Error as error:
@@ -306,25 +289,13 @@ class O365Module(object):
         result = error.to_result(self.secret_values())
         missing = missing_libraries(also=error.library)
         if not any(name == error.library for name, _purpose in missing):
-            missing.insert(0, (error.library, _purpose(error) or "this task"))
+            missing.insert(0, (error.library, error.purpose))
         result["msg"] = missing_message(missing, sys.executable)
         result["error_fix"] = pip_command([name for name, _purpose in missing])
         result["missing_libraries"] = [name for name, _purpose in missing]
         return result
 
 
-def _purpose(error):
-    text = error.message
-    marker = " is required for "
-    if marker in text:
-        return text.split(marker, 1)[1].split(" but ", 1)[0]
-    return None
-
-
-def _takes_argument(fn):
-    # From the code object, not inspect.signature: inspect costs every task ~10 ms of import.
-    code = getattr(getattr(fn, "__func__", fn), "__code__", None)
-    if code is None:
-        return True
-    required = code.co_argcount - len(getattr(fn, "__defaults__", None) or ())
-    return required - (1 if getattr(fn, "__self__", None) is not None else 0) >= 1
+def run_module(argument_spec, body, **kwargs):
+    """A module's main(): its own options (the shared auth ones added), then body(module) through run."""
+    O365Module(argument_spec, **kwargs).run(body)

@@ -244,7 +244,7 @@ state:
   type: str
 """
 
-from ansible_collections.o365.smtp_oauth.plugins.module_utils._module import O365Module
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._module import run_module
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._entra.tasks import run_entra_app
 
 
@@ -274,9 +274,7 @@ def argument_spec():
 
 
 def main():
-    module = O365Module(argument_spec(), supports_check_mode=True,
-                        required_one_of=[("unique_name", "app_id", "display_name")])
-    module.run(lambda: run_entra_app(module))
+    run_module(argument_spec(), run_entra_app, required_one_of=[("unique_name", "app_id", "display_name")])
 
 
 if __name__ == "__main__":

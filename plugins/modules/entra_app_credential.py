@@ -231,7 +231,7 @@ state:
   type: str
 """
 
-from ansible_collections.o365.smtp_oauth.plugins.module_utils._module import O365Module
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._module import run_module
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._entra.tasks import run_entra_app_credential
 
 
@@ -261,14 +261,13 @@ def argument_spec():
 
 
 def main():
-    module = O365Module(
-        argument_spec(), supports_check_mode=True,
+    run_module(
+        argument_spec(), run_entra_app_credential,
         required_one_of=[("unique_name", "app_id")],
         mutually_exclusive=[("public_certificate_path", "public_certificate_content")],
         required_if=[("type", "certificate", ("public_certificate_path", "public_certificate_content", "thumbprint"),
                       True)],
     )
-    module.run(lambda: run_entra_app_credential(module))
 
 
 if __name__ == "__main__":

@@ -237,7 +237,7 @@ warn_days:
   type: int
 """
 
-from ansible_collections.o365.smtp_oauth.plugins.module_utils._module import O365Module
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._module import run_module
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._entra.tasks import run_entra_app_info
 
 
@@ -253,9 +253,8 @@ def argument_spec():
 
 
 def main():
-    module = O365Module(argument_spec(), supports_check_mode=True,
-                        required_one_of=[("unique_name", "app_id", "display_name", "app_ids", "smtp_senders")])
-    module.run(lambda: run_entra_app_info(module))
+    run_module(argument_spec(), run_entra_app_info,
+               required_one_of=[("unique_name", "app_id", "display_name", "app_ids", "smtp_senders")])
 
 
 if __name__ == "__main__":

@@ -94,7 +94,7 @@ state:
   type: str
 """
 
-from ansible_collections.o365.smtp_oauth.plugins.module_utils._module import O365Module
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._module import run_module
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._entra.tasks import run_entra_directory_role
 
 
@@ -108,8 +108,7 @@ def argument_spec():
 
 
 def main():
-    module = O365Module(argument_spec(), supports_check_mode=True)
-    module.run(lambda: run_entra_directory_role(module))
+    run_module(argument_spec(), run_entra_directory_role)
 
 
 if __name__ == "__main__":

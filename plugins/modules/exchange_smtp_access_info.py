@@ -215,7 +215,7 @@ progress:
   elements: str
 """
 
-from ansible_collections.o365.smtp_oauth.plugins.module_utils._module import O365Module
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._module import run_module
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._exchange.tasks import run_exchange_smtp_access_info
 
 
@@ -231,8 +231,7 @@ def argument_spec():
 
 
 def main():
-    module = O365Module(argument_spec(), supports_check_mode=True)
-    module.run(lambda: run_exchange_smtp_access_info(module))
+    run_module(argument_spec(), run_exchange_smtp_access_info)
 
 
 if __name__ == "__main__":

@@ -360,8 +360,8 @@ transcript:
 """
 
 from ansible.module_utils.basic import env_fallback
-from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth.options import kind_signal_names
-from ansible_collections.o365.smtp_oauth.plugins.module_utils._module import O365Module
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth.options import options_choosing_a_kind
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._module import run_module
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._smtp.task import send_mail_task
 
 
@@ -414,39 +414,39 @@ def argument_spec():
     )
 
 
+def send_mail(module):
+    """The module body: the messages through Exchange's SMTP AUTH (send_mail_task), what it says redacted."""
+    params = module.params
+    token_source = None
+    if params["secure"] == "try":
+        module.warn("secure: try (community.general.mail's default) is starttls here: a token is never sent "
+                    "without TLS, so there is no fallback to a plain connection")
+        params["secure"] = "starttls"
+    if params["secure"] == "never" and options_choosing_a_kind(params):
+        module.warn("secure is never: the mail goes without TLS and without authentication (a token is never "
+                    "sent in clear), so the credential options are not used; only a relay that accepts "
+                    "unauthenticated mail from this host will take it")
+    # Check mode after an entra_app task that (in check mode) created nothing: client_id is null. Predict the
+    # send from the validated messages instead of failing on an app that a real run would have created.
+    unknown_app = module.check_mode and module.given_empty("client_id")
+    if unknown_app:
+        module.warn("check mode: client_id is empty (the app an earlier task would create), so the messages "
+                    "were validated but no connection was opened")
+    if params["secure"] != "never" and not unknown_app:
+        # fresh=True when Exchange said the cached token expires too soon (5.5.127): past both caches.
+        token_source = module.token_provider.token_source(module.cloud.smtp_scope)
+    result = send_mail_task(params, module.check_mode, token_source, module.cloud.smtp_host,
+                            connect=not unknown_app)
+    # The session redacts its token; this also covers the secrets the module knows (no_log values).
+    if "msg" in result:
+        result["msg"] = module.redact(result["msg"])
+    if "transcript" in result:
+        result["transcript"] = [module.redact(line) for line in result["transcript"]]
+    return result
+
+
 def main():
-    module = O365Module(argument_spec(), supports_check_mode=True)
-
-    def run():
-        params = module.params
-        token_source = None
-        if params["secure"] == "try":
-            module.warn("secure: try (community.general.mail's default) is starttls here: a token is never sent "
-                        "without TLS, so there is no fallback to a plain connection")
-            params["secure"] = "starttls"
-        if params["secure"] == "never" and any(params.get(k) for k in kind_signal_names()):
-            module.warn("secure is never: the mail goes without TLS and without authentication (a token is never "
-                        "sent in clear), so the credential options are not used; only a relay that accepts "
-                        "unauthenticated mail from this host will take it")
-        # Check mode after an entra_app task that (in check mode) created nothing: client_id is null. Predict the
-        # send from the validated messages instead of failing on an app that a real run would have created.
-        unknown_app = module.check_mode and module.given_empty("client_id")
-        if unknown_app:
-            module.warn("check mode: client_id is empty (the app an earlier task would create), so the messages "
-                        "were validated but no connection was opened")
-        if params["secure"] != "never" and not unknown_app:
-            # fresh=True when Exchange said the cached token expires too soon (5.5.127): past both caches.
-            token_source = module.token_provider.token_source(module.cloud.smtp_scope)
-        result = send_mail_task(params, module.check_mode, token_source, module.cloud.smtp_host,
-                                connect=not unknown_app)
-        # The session redacts its token; this also covers the secrets the module knows (no_log values).
-        if "msg" in result:
-            result["msg"] = module.redact(result["msg"])
-        if "transcript" in result:
-            result["transcript"] = [module.redact(line) for line in result["transcript"]]
-        return result
-
-    module.run(run)
+    run_module(argument_spec(), send_mail)
 
 
 if __name__ == "__main__":

@@ -55,3 +55,8 @@ def check_client_id(value, option="client_id", required=True):
         raise ConfigError("%r is not an Application (client) ID; it must be a GUID" % value, option=option,
                           fix="copy the Application (client) ID from the app's Overview page")
     return value
+
+
+def app_identity(opts):
+    """tenant_id and client_id checked, for the kinds that sign in as an app registration (client credentials)."""
+    return dict(tenant_id=check_tenant(opts.get("tenant_id")), client_id=check_client_id(opts.get("client_id")))

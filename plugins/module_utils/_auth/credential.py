@@ -15,15 +15,13 @@ import time
 
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._clouds import resolve_cloud
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._errors import AuthError, ConfigError
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth.checks import check_tenant
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth.jwt_claims import ClaimsError, decode_claims
 
 AccessToken = collections.namedtuple("AccessToken", ["token", "expires_on"])
 
 # Renew when less than this remains: Exchange refuses tokens about to expire.
 MIN_VALIDITY = 600
-
-# Options every kind shares (who, which cloud, how to reach it).
-SHARED_OPTIONS = ("tenant_id", "client_id", "auth_method", "cloud", "authority_host", "ca_path")
 
 
 def identity_hash(*values):
@@ -39,14 +37,19 @@ def scope_resource(scope):
 
 
 class Credential(object):
-    """One way to obtain app-only tokens. Subclasses set kind and option, implement _check and _acquire."""
+    """One way to obtain app-only tokens. Subclasses set kind (its row in kinds.KINDS names the options it
+    reads), implement from_options, _check and _acquire."""
 
     kind = None
-    option = None  # the option that holds the credential, for error messages
-    # The module options this kind reads beyond SHARED_OPTIONS, and those of them that are secret. Every list of
-    # auth option names derives from these (_auth/options.py).
-    OPTIONS = ()
-    SECRET_OPTIONS = ()
+    # The option that holds the credential, for error messages: its kind's first option in kinds.py, set by
+    # options.credential_from_options unless the class chose one.
+    option = None
+
+    @classmethod
+    def from_options(cls, opts, environ, **common):
+        """This kind from the module options (only those kinds.py gives it and the shared ones); common: cloud,
+        ca_path, timeout. ConfigError names the option."""
+        raise NotImplementedError
 
     def __init__(self, tenant_id=None, client_id=None, cloud=None, ca_path=None, timeout=30):
         self.tenant_id = tenant_id
@@ -93,8 +96,10 @@ class AccessTokenCredential(Credential):
     """A token obtained elsewhere (a pipeline step, another tool): used as it is, never renewed."""
 
     kind = "access_token"
-    option = "access_token"
-    OPTIONS = SECRET_OPTIONS = ("access_token",)
+
+    @classmethod
+    def from_options(cls, opts, environ, **common):
+        return cls(opts.get("access_token"), tenant_id=check_tenant(opts.get("tenant_id"), required=False), **common)
 
     def __init__(self, access_token, **kwargs):
         super(AccessTokenCredential, self).__init__(**kwargs)

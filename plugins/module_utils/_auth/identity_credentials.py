@@ -18,6 +18,7 @@ import shutil
 import time
 
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth.aadsts import aadsts_code, translate_aadsts
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth.checks import app_identity, check_client_id, check_tenant
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth.credential import AccessToken, Credential, identity_hash
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._errors import (
     AuthError, ConfigError, MissingLibraryError)
@@ -104,14 +105,15 @@ class ManagedIdentityCredential(_IdentityCredential):
     """System-assigned, or user-assigned when client_id (managed_identity_client_id) is given."""
 
     kind = "managed_identity"
-    option = "managed_identity"
-    OPTIONS = ("managed_identity", "managed_identity_client_id")
     purpose = "managed identity credentials"
     where = "the managed identity endpoint of this host"
     where_option = "managed_identity"
 
-    def _check(self):
-        return []
+    @classmethod
+    def from_options(cls, opts, environ, **common):
+        return cls(tenant_id=check_tenant(opts.get("tenant_id"), required=False),
+                   client_id=check_client_id(opts.get("managed_identity_client_id"),
+                                             option="managed_identity_client_id", required=False), **common)
 
     def _build(self, azure_identity):
         kwargs = self._library_kwargs()
@@ -138,9 +140,25 @@ class WorkloadIdentityCredential(_IdentityCredential):
     GitlabIdToken), asked for at each acquisition and kept in memory only."""
 
     kind = "workload_identity"
-    option = "federated_token_file"
-    OPTIONS = ("federated_token_file", "federated_token_source", "federated_token_variable")
     purpose = "workload identity (federated token) credentials"
+
+    @classmethod
+    def from_options(cls, opts, environ, **common):
+        from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth import ci_tokens
+        identity = dict(tenant_id=check_tenant(opts.get("tenant_id")))
+        path = opts.get("federated_token_file")
+        source = ci_tokens.choose_source(opts.get("federated_token_source"), path, environ)
+        token_source = None
+        if source in ("github", "gitlab"):
+            token_source = ci_tokens.token_source(source, environ, common["cloud"].federated_audience,
+                                                  variable=opts.get("federated_token_variable"),
+                                                  ca_path=common.get("ca_path"), timeout=common.get("timeout", 30))
+        identity.update(app_identity(opts))
+        credential = cls(path if source in ("file", None) else None, token_source=token_source,
+                         **dict(common, **identity))
+        if token_source is not None and path:
+            credential.notes.append("federated_token_file ignored: federated_token_source is %s" % source)
+        return credential
 
     def __init__(self, federated_token_file, token_source=None, **kwargs):
         super(WorkloadIdentityCredential, self).__init__(**kwargs)
@@ -229,9 +247,11 @@ class AzureCliCredential(_IdentityCredential):
     """The account logged in with `az login` on the controller (a person's or a pipeline's)."""
 
     kind = "azure_cli"
-    option = "azure_cli"
-    OPTIONS = ("azure_cli",)
     purpose = "Azure CLI credentials"
+
+    @classmethod
+    def from_options(cls, opts, environ, **common):
+        return cls(tenant_id=check_tenant(opts.get("tenant_id"), required=False), **common)
 
     def _check(self):
         if not shutil.which("az"):

@@ -19,7 +19,7 @@ import hashlib
 import os
 import time
 
-from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth.checks import is_guid
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth.checks import app_identity, is_guid
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth.credential import AccessToken, Credential, identity_hash
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._errors import AuthError, ConfigError, MissingLibraryError
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._retry import RETRY_STATUSES
@@ -109,8 +109,10 @@ class _MsalCredential(Credential):
 
 class ClientSecretCredential(_MsalCredential):
     kind = "client_secret"
-    option = "client_secret"
-    OPTIONS = SECRET_OPTIONS = ("client_secret",)
+
+    @classmethod
+    def from_options(cls, opts, environ, **common):
+        return cls(opts.get("client_secret"), **dict(common, **app_identity(opts)))
 
     def __init__(self, client_secret, **kwargs):
         super(ClientSecretCredential, self).__init__(**kwargs)
@@ -141,9 +143,12 @@ class ClientSecretCredential(_MsalCredential):
 
 class CertificateCredential(_MsalCredential):
     kind = "certificate"
-    option = "certificate_path"
-    OPTIONS = ("certificate_path", "certificate_password", "certificate_thumbprint_algorithm")
-    SECRET_OPTIONS = ("certificate_password",)
+
+    @classmethod
+    def from_options(cls, opts, environ, **common):
+        return cls(opts.get("certificate_path"), password=opts.get("certificate_password"),
+                   thumbprint_algorithm=opts.get("certificate_thumbprint_algorithm") or "sha256",
+                   **dict(common, **app_identity(opts)))
 
     def __init__(self, certificate_path, password=None, thumbprint_algorithm="sha256", **kwargs):
         super(CertificateCredential, self).__init__(**kwargs)

@@ -95,13 +95,12 @@ def secret_verifier(module, app, timeout, sleep=time.sleep, clock=time.monotonic
     """A callable that waits until a new secret can obtain a Graph token (new secrets fail for seconds)."""
     def verify(secret):
         """None when the secret got a token; else why not (the secret exists: never lose its value)."""
-        from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth.credential import SHARED_OPTIONS
         from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth.options import (
-            credential_from_options, credential_option_names)
+            credential_from_options, kind_option_names)
         # Only the new secret signs in: every kind's own option off, the shared ones (tenant, cloud, endpoints,
         # CA) kept; no token cache (this token proves the secret and is thrown away).
         options = dict(module.params, token_cache_dir=None)
-        for key in set(credential_option_names()) - set(SHARED_OPTIONS):
+        for key in kind_option_names():
             options[key] = None
         options.update(client_id=app["appId"], client_secret=secret, auth_method="client_secret")
         credential = credential_from_options(options, cloud=module.cloud)

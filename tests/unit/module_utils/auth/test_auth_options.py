@@ -400,22 +400,3 @@ def test_azure_identity_discovery_and_authority(tmp_path, cloud, authority_host)
 def test_explicit_method_without_its_option(method, option):
     error = config_error(opts(auth_method=method))
     assert error.option == option and "required" in error.message
-
-
-def test_every_list_of_auth_options_derives_from_the_credential_classes():
-    from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth.options import (
-        credential_option_names, kind_classes, kind_signal_names)
-    from ansible_collections.o365.smtp_oauth.plugins.module_utils._module import AUTH_ARGUMENT_SPEC
-
-    names = credential_option_names()
-    assert set(names) <= set(AUTH_ARGUMENT_SPEC)
-    # The spec's other options are endpoints and the cache, which no credential kind reads.
-    assert set(AUTH_ARGUMENT_SPEC) - set(names) == {"graph_endpoint", "exchange_endpoint", "token_cache_dir"}
-    kinds = kind_classes()
-    secret = set(n for cls in kinds.values() for n in cls.SECRET_OPTIONS)
-    assert secret == {"client_secret", "certificate_password", "access_token"}
-    assert all(AUTH_ARGUMENT_SPEC[n].get("no_log") for n in secret)
-    assert not secret & set(credential_option_names(secrets=False))
-    # The options that choose a kind are options that kind reads.
-    assert all(set(_auth._SIGNALS[kind]) <= set(cls.OPTIONS) for kind, cls in kinds.items())
-    assert set(kinds) == set(_auth.AUTO_ORDER) and set(kind_signal_names()) <= set(names)
