@@ -144,6 +144,7 @@ class MissingLibraryError(O365Error):
         message = "the Python library %s is required for %s but is not installed on the host running the module" % (library, purpose)
         super(MissingLibraryError, self).__init__(message, code="missing_library", fix=install % library if "%s" in install else install)
         self.library = library
+        self.purpose = purpose
         self.import_error = error
 
 

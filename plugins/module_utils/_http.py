@@ -275,8 +275,8 @@ class HttpClient(object):
         Session-level verify), and a TLS failure is never repeated. An answer in RETRY_STATUSES for which
         retry_status(status) is true, or any answer for which retry_answer(status, body) is true (a service that
         names a transient error in its body), is repeated after its Retry-After (else the backoff's delay); an
-        exception for which retry_error(exc) is true is repeated after the backoff's delay. When the bounds are reached the last answer is returned or the last
-        exception raised. on_answer(raw, error, started) sees every attempt (logs). attempts, retries,
+        exception for which retry_error(exc) is true is repeated after the backoff's delay. When the bounds are
+        reached the last answer is returned or the last exception raised. on_answer(raw, error, started) sees every attempt (logs). attempts, retries,
         last_status and last_retry_after count for tests and the callers' error messages. The body is read whole
         (raw.content), decoded by _read_body.
         """

@@ -269,12 +269,11 @@ class O365Module(object):
 
     # -- running ------------------------------------------------------------------------------------
     def run(self, fn):
-        """The one way a module body ends: call fn(module) or fn(); the returned dict goes to exit_json, or to
-        fail_json when it says failed (a failure that keeps its result, e.g. a created secret); every error
-        becomes one fail_json."""
+        """The one way a module body ends: call fn(); the returned dict goes to exit_json, or to fail_json when it
+        says failed (a failure that keeps its result, e.g. a created secret); every error becomes one fail_json."""
         result = None
         try:
-            result = fn(self) if _takes_argument(fn) else fn()
+            result = fn()
         except MissingLibraryError as error:
             self.fail_json(exception=self._traceback(), **self._missing_library_result(error))
         except O365Error as error:
@@ -303,25 +302,9 @@ class O365Module(object):
         result = error.to_result(self.secret_values())
         missing = missing_libraries(also=error.library)
         if not any(name == error.library for name, _purpose in missing):
-            missing.insert(0, (error.library, _purpose(error) or "this task"))
+            missing.insert(0, (error.library, error.purpose))
         result["msg"] = missing_message(missing, sys.executable)
         result["error_fix"] = pip_command([name for name, _purpose in missing])
         result["missing_libraries"] = [name for name, _purpose in missing]
         return result
 
-
-def _purpose(error):
-    text = error.message
-    marker = " is required for "
-    if marker in text:
-        return text.split(marker, 1)[1].split(" but ", 1)[0]
-    return None
-
-
-def _takes_argument(fn):
-    # From the code object, not inspect.signature: inspect costs every task ~10 ms of import.
-    code = getattr(getattr(fn, "__func__", fn), "__code__", None)
-    if code is None:
-        return True
-    required = code.co_argcount - len(getattr(fn, "__defaults__", None) or ())
-    return required - (1 if getattr(fn, "__self__", None) is not None else 0) >= 1

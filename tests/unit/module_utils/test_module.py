@@ -29,11 +29,11 @@ def _module_side(module_side):
 
 
 def run_module(capsys, args, fn=None, spec=None, **kw):
-    """Build the module from args, run fn through O365Module.run; the JSON the module printed."""
+    """Build the module from args, run fn(module) through O365Module.run; the JSON the module printed."""
     with patch_module_args(args):
         with pytest.raises(SystemExit):
             module = O365Module(spec or SPEC, **kw)
-            module.run(fn or (lambda: {"changed": False}))
+            module.run(lambda: (fn or (lambda _module: {"changed": False}))(module))
     return json.loads(capsys.readouterr().out)
 
 
@@ -86,7 +86,7 @@ def test_env_fallbacks_fill_options_and_secrets_stay_hidden(capsys, monkeypatch,
 
 
 def test_o365_error_is_one_redacted_failure_with_option_code_fix_and_request_id(capsys):
-    def body():
+    def body(_module):
         raise ServiceError("denied for secret-in-msg-42", option="client_id", code="Authorization_RequestDenied",
                            fix="grant Application.ReadWrite.All", request_id="rid-123", status=403)
 
@@ -106,7 +106,7 @@ def test_every_secret_kind_is_redacted_from_unexpected_errors(capsys, monkeypatc
     value = a_jwt(sub="x") if option == "access_token" else "Sup3r-%s-value" % option
     bearer = "Bearer abc.def-not-a-jwt"
 
-    def body():
+    def body(_module):
         raise RuntimeError("boom with %s and header %s and token %s" % (value, bearer, a_jwt(sub="other")))
 
     result = run_module(capsys, {"name": "x", option: value}, body)
@@ -117,7 +117,7 @@ def test_every_secret_kind_is_redacted_from_unexpected_errors(capsys, monkeypatc
 
 
 def test_missing_library_uses_ansible_wording(capsys):
-    def body():
+    def body(_module):
         raise MissingLibraryError("msal", "client secret and certificate credentials")
 
     result = run_module(capsys, {"name": "x"}, body)
@@ -140,7 +140,7 @@ def test_credential_warnings_are_surfaced(capsys):
 
 
 def test_the_body_returns_the_result_and_run_exits_with_it(capsys):
-    assert run_module(capsys, {"name": "x"}, lambda: {"changed": True, "n": 1})["n"] == 1
+    assert run_module(capsys, {"name": "x"}, lambda _module: {"changed": True, "n": 1})["n"] == 1
 
     def body(module):
         return dict(changed=False, count=module.params["count"], check=module.check_mode)
@@ -150,14 +150,14 @@ def test_the_body_returns_the_result_and_run_exits_with_it(capsys):
 
 
 def test_a_failed_result_fails_the_task_and_keeps_its_keys(capsys):
-    result = run_module(capsys, {"name": "x"}, lambda: {"changed": True, "failed": True, "msg": "half done",
-                                                        "created": "id-1"})
+    result = run_module(capsys, {"name": "x"}, lambda _module: {"changed": True, "failed": True, "msg": "half done",
+                                                                "created": "id-1"})
     assert result["failed"] is True and result["msg"] == "half done" and result["created"] == "id-1"
     assert result["changed"] is True
 
 
 def test_a_body_without_result_is_reported(capsys):
-    result = run_module(capsys, {"name": "x"}, lambda: None)
+    result = run_module(capsys, {"name": "x"}, lambda _module: None)
     assert result["failed"] and "returned NoneType instead of a result" in result["msg"]
 
 
