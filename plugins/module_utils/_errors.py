@@ -46,13 +46,8 @@ class O365Error(Exception):
 
     def __init__(self, message, option=None, code=None, fix=None, request_id=None, status=None, details=None):
         super(O365Error, self).__init__(message)
-        self.message = message
-        self.option = option
-        self.code = code
-        self.fix = fix
-        self.request_id = request_id
-        self.status = status
-        self.details = details or {}
+        self.message, self.option, self.code, self.fix = message, option, code, fix
+        self.request_id, self.status, self.details = request_id, status, details or {}
 
     def __str__(self):
         parts = []

@@ -75,22 +75,22 @@ USER_AGENT = "o365.smtp_oauth"
 ACCEPT_ENCODING = "gzip, deflate"
 
 class HttpResponse(object):
-    """status, headers (lower-case keys), body (bytes), request_id; json() parses the body.
+    """status, headers (lower-case keys), body (bytes), the request's url and method; json() parses the body.
 
     wait_refused: (seconds the service asked to wait, seconds left of the retry budget) when the answer's
     Retry-After did not fit in the budget, so the request was not repeated; else None.
     """
 
-    __slots__ = ("status", "headers", "body", "request_id", "url", "method", "wait_refused")
+    wait_refused = None
 
-    def __init__(self, status, headers, body, request_id=None, url=None, method=None):
-        self.status = status
-        self.headers = headers
-        self.body = body
-        self.request_id = request_id
-        self.url = url
-        self.method = method
-        self.wait_refused = None
+    def __init__(self, status, headers, body, url=None, method=None):
+        self.status, self.headers, self.body = status, headers, body
+        self.url, self.method = url, method
+
+    @property
+    def request_id(self):
+        """The service's request id (headers, else a Graph error body's innerError)."""
+        return request_id_of(self.headers, self.json() if self.status >= 400 else None)
 
     def json(self):
         return parse_json(self.body)
@@ -398,10 +398,7 @@ class HttpClient(object):
 
     def _response(self, method, url, raw):
         headers = dict((k.lower(), v) for k, v in raw.headers.items())
-        body = raw.content
-        error_body = parse_json(body) if raw.status_code >= 400 else None
-        return HttpResponse(raw.status_code, headers, body, request_id_of(headers, error_body), url=url,
-                            method=method)
+        return HttpResponse(raw.status_code, headers, raw.content, url=url, method=method)
 
     def unreachable(self, errors, method, url, error, request_id=None, attempts=1):
         """The error for a request that got no answer (the one translation of connection, timeout and TLS

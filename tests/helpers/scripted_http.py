@@ -11,7 +11,7 @@ from ansible_collections.o365.smtp_oauth.plugins.module_utils._http import DEFAU
 def response(status=200, body=None, headers=None, url="https://graph.microsoft.com/v1.0/x", method="GET"):
     """An HttpResponse with a JSON body (None: empty)."""
     data = json.dumps(body).encode() if body is not None else b""
-    return HttpResponse(status, dict(headers or {}), data, request_id="req-1", url=url, method=method)
+    return HttpResponse(status, dict({"request-id": "req-1"}, **(headers or {})), data, url=url, method=method)
 
 
 def as_the_client_answers(answer, errors=None, raise_errors=True):

@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: o365.smtp_oauth contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The HTTP client msal calls (get / post / close): an adapter over the collection's one HttpClient."""
+"""The HTTP client msal calls (get / post / close): the collection's one HttpClient, with msal's verbs."""
 
 from __future__ import absolute_import, division, print_function
 
