@@ -74,6 +74,7 @@ USER_AGENT = "o365.smtp_oauth"
 # The content codings offered (and decoded by _decoded): none that needs a library requests may lack.
 ACCEPT_ENCODING = "gzip, deflate"
 
+
 class HttpResponse(object):
     """status, headers (lower-case keys), body (bytes), the request's url and method; json() parses the body.
 

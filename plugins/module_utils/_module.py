@@ -307,4 +307,3 @@ class O365Module(object):
         result["error_fix"] = pip_command([name for name, _purpose in missing])
         result["missing_libraries"] = [name for name, _purpose in missing]
         return result
-

@@ -16,6 +16,7 @@ import re
 
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._errors import AuthError
 
+
 class IdentityErrors(object):
     """The identity platform's error mapper for the HttpClient (the protocol of _http.ServiceErrors, not its class:
     this file stays free of requests). Its answers go back to msal and are translated by translate_aadsts; the

@@ -7,7 +7,6 @@ so these tests run without the emulator core. The same flows run over real HTTPS
 emulator in tests/integration/test_exchange_smtp_access.py.
 """
 
-import json
 import uuid
 from urllib.parse import parse_qs, urlsplit
 
