@@ -9,7 +9,6 @@ __metaclass__ = type
 
 import time
 
-from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth.aadsts import IDENTITY
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._http import HttpClient
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._retry import Backoff
 
@@ -47,4 +46,6 @@ class IdentityHttpClient(HttpClient):
         try:
             return self.send(method, url, backoff, retry_status=lambda status: True, retry_error=unreachable, **kwargs)
         except exceptions.RequestException as error:
+            # Lazy: a token that came without trouble never compiles the AADSTS table.
+            from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth.aadsts import IDENTITY
             raise self.unreachable(IDENTITY, method, url, error, attempts=backoff.attempt + 1)
