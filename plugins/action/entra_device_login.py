@@ -32,11 +32,10 @@ display = Display()
 
 def sign_in(args, show, clock=time.time):
     """The result of one sign-in: the token and who holds it; raises O365Error (nothing secret in it)."""
-    from ansible_collections.o365.smtp_oauth.plugins.module_utils._clouds import resolve_cloud
+    from ansible_collections.o365.smtp_oauth.plugins.module_utils._clouds import cloud_from_options
     if args["timeout"] <= 0:
         raise ConfigError("must be more than 0 seconds", option="timeout")
-    cloud = resolve_cloud(args["cloud"], authority_host=args.get("authority_host"),
-                          graph_endpoint=args.get("graph_endpoint"))
+    cloud = cloud_from_options(args)
     login = DeviceLogin(args.get("tenant_id"), cloud, client_id=args["client_id"], ca_path=args.get("ca_path"),
                         scopes=args["scopes"])
     flow = login.start()

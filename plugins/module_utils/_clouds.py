@@ -130,6 +130,15 @@ def resolve_cloud(name="public", authority_host=None, graph_endpoint=None, excha
                  authority_overridden=overridden, **base)
 
 
+def cloud_from_options(options, smtp_host=None):
+    """The Cloud the shared auth options name (cloud, authority_host, graph_endpoint, exchange_endpoint): the one
+    way modules, the token layer, the device login and the relay's proxy resolve it. smtp_host: the relay's
+    upstream host, when given (send_mail takes its own host option later)."""
+    return resolve_cloud(options.get("cloud") or "public", authority_host=options.get("authority_host"),
+                         graph_endpoint=options.get("graph_endpoint"),
+                         exchange_endpoint=options.get("exchange_endpoint"), smtp_host=smtp_host)
+
+
 def authorization_model_for(cloud_name, requested=None):
     """(model, warning or None): the one place the SMTP authorization model's default is chosen.
 

@@ -46,13 +46,8 @@ class O365Error(Exception):
 
     def __init__(self, message, option=None, code=None, fix=None, request_id=None, status=None, details=None):
         super(O365Error, self).__init__(message)
-        self.message = message
-        self.option = option
-        self.code = code
-        self.fix = fix
-        self.request_id = request_id
-        self.status = status
-        self.details = details or {}
+        self.message, self.option, self.code, self.fix = message, option, code, fix
+        self.request_id, self.status, self.details = request_id, status, details or {}
 
     def __str__(self):
         parts = []
@@ -77,6 +72,60 @@ class O365Error(Exception):
         if self.details:
             result["error_details"] = self.details
         return result
+
+
+def causes(error, limit=16):
+    """error and the exceptions behind it (cause, context, urllib3's reason, azure-core's inner_exception, wrapped
+    arguments), each once, at most `limit`."""
+    stack, seen = [error], []
+    while stack and len(seen) < limit:
+        current = stack.pop()
+        if any(current is known for known in seen):
+            continue
+        seen.append(current)
+        for nested in (getattr(current, "reason", None), getattr(current, "inner_exception", None), current.__cause__,
+                       current.__context__) + tuple(getattr(current, "args", ())):
+            if isinstance(nested, BaseException):
+                stack.append(nested)
+    return seen
+
+
+# OpenSSL's X509_V_ERR_HOSTNAME_MISMATCH / X509_V_ERR_IP_ADDRESS_MISMATCH: a trusted certificate for another name.
+_NAME_MISMATCH = (62, 64)
+
+
+def tls_failure(error, where, cls, endpoint_option=None, **kwargs):
+    """The one translation of a failed TLS handshake (HTTPS to Graph, Exchange and the identity platform, through
+    requests or azure-core; SMTP), or None when neither `error` nor its causes is one. A trusted certificate for
+    another name is `tls_name_mismatch` and names endpoint_option (the option that chose the host); any other
+    failure is `tls_failed` and names ca_path. Verification is never turned off."""
+    import ssl
+    found = [c for c in causes(error) if isinstance(c, ssl.SSLError) or type(c).__name__ == "SSLError"]
+    if not found and "CERTIFICATE_VERIFY_FAILED" not in str(error):
+        return None
+    verify = next((c for c in found if getattr(c, "verify_code", None) is not None), None)
+    if verify is not None and verify.verify_code in _NAME_MISMATCH and endpoint_option:
+        return cls("the TLS certificate of %s is for another name: %s" % (where, verify.verify_message),
+                   option=endpoint_option, code="tls_name_mismatch",
+                   fix="set %s to a name the server's certificate carries; verification is never turned off"
+                       % endpoint_option, **kwargs)
+    if verify is not None:
+        what = "the TLS certificate of %s could not be verified: %s" % (where, verify.verify_message)
+    else:
+        what = "the TLS handshake with %s failed: %s" % (where, short_reason(found[-1] if found else error))
+    check = ", and check %s" % endpoint_option if endpoint_option else ""
+    return cls(what, option="ca_path", code="tls_failed",
+               fix="give in ca_path the CA bundle that signed the server's certificate (a private CA's, or a "
+                   "TLS-inspecting proxy's)%s; verification is never turned off" % check, **kwargs)
+
+
+def short_reason(error):
+    """A transport failure's cause in a few words, without the URL noise urllib3 adds."""
+    text = str(error)
+    for marker in ("Caused by ", "Failed to establish a new connection: "):
+        if marker in text:
+            text = text.split(marker, 1)[1]
+    return text.strip(" ()'\"")[:200] or type(error).__name__
 
 
 class ConfigError(O365Error):

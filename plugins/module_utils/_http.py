@@ -5,6 +5,13 @@
 platform: TLS verified, bearer token per scope, bounded retries honouring Retry-After, service errors with the
 request id, nothing secret in any message. `HttpClient.send` is the one place a request goes out.
 
+Errors: each request names its service's error mapper (`errors=`, a `ServiceErrors`): Graph's is
+_entra/graph.GraphErrors, the Exchange admin API's _exchange/errors.ExchangeErrors, the identity platform's
+_auth/aadsts.IDENTITY (its answers go back to msal and are translated there, by AADSTS code). The mapper says which
+answers failed, what they mean and which are worth repeating; the client alone turns a request that got no answer
+(connection, timeout, TLS: `HttpClient.unreachable`) into an error naming the mapper's endpoint option. `read_body`
+is the one reader of a body.
+
 Retry policy and why:
 - GET, HEAD, PUT, PATCH, DELETE are idempotent: retried on connection errors, timeouts and 408, 429, 500, 502,
   503, 504.
@@ -34,7 +41,10 @@ from ansible_collections.o365.smtp_oauth.plugins.module_utils._errors import (
     AuthError,
     MissingLibraryError,
     ServiceError,
+    causes,
     redact,
+    short_reason,
+    tls_failure,
 )
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._retry import (
     RETRY_STATUSES,
@@ -64,49 +74,31 @@ USER_AGENT = "o365.smtp_oauth"
 # The content codings offered (and decoded by _decoded): none that needs a library requests may lack.
 ACCEPT_ENCODING = "gzip, deflate"
 
-_FIX_BY_STATUS = {
-    400: "check the values given to the module; the service's message says which one it refused",
-    401: "the token was refused: check tenant_id, the credential and that the app exists in this tenant",
-    403: "grant the application permission named in the message to the identity running the module "
-         "and give admin consent (or assign the Exchange role), then run again",
-    404: "check the identifier; a just-created object can take a minute to be visible",
-    409: "the object changed or already exists; run again",
-    429: "the service kept throttling within the retry budget; run again later or lower the request rate",
-}
-
-
-def _fix_for(status):
-    if status in _FIX_BY_STATUS:
-        return _FIX_BY_STATUS[status]
-    if status and status >= 500:
-        return "the service failed on its side; run again later, and quote the request id if it persists"
-    return None
-
 
 class HttpResponse(object):
-    """status, headers (lower-case keys), body (bytes), request_id; json() parses the body.
+    """status, headers (lower-case keys), body (bytes), the request's url and method; json() parses the body.
 
     wait_refused: (seconds the service asked to wait, seconds left of the retry budget) when the answer's
     Retry-After did not fit in the budget, so the request was not repeated; else None.
     """
 
-    __slots__ = ("status", "headers", "body", "request_id", "url", "method", "wait_refused")
+    wait_refused = None
 
-    def __init__(self, status, headers, body, request_id=None, url=None, method=None):
-        self.status = status
-        self.headers = headers
-        self.body = body
-        self.request_id = request_id
-        self.url = url
-        self.method = method
-        self.wait_refused = None
+    def __init__(self, status, headers, body, url=None, method=None):
+        self.status, self.headers, self.body = status, headers, body
+        self.url, self.method = url, method
+
+    @property
+    def request_id(self):
+        """The service's request id (headers, else a Graph error body's innerError)."""
+        return request_id_of(self.headers, self.json() if self.status >= 400 else None)
 
     def json(self):
         return parse_json(self.body)
 
 
-def parse_json(body):
-    """Parsed JSON or None (empty or not JSON)."""
+def read_body(body):
+    """The one reader of a body: its JSON (dict / list), its text when it is not JSON, None when empty."""
     if body is None or isinstance(body, (dict, list)):
         return body
     if isinstance(body, bytes):
@@ -116,7 +108,13 @@ def parse_json(body):
     try:
         return _json.loads(body)
     except ValueError:
-        return None
+        return body.strip()
+
+
+def parse_json(body):
+    """The JSON of a body (dict / list), else None (empty or not JSON)."""
+    value = read_body(body)
+    return value if isinstance(value, (dict, list)) else None
 
 
 def request_id_of(headers, body=None):
@@ -133,32 +131,68 @@ def request_id_of(headers, body=None):
     return None
 
 
-def parse_error_body(body):
-    """(code, message) from a Graph, Exchange admin API or identity platform error body."""
-    if not isinstance(body, dict):
-        return None, None
-    error = body.get("error")
-    if isinstance(error, dict):
-        code = error.get("code") or error.get("Code")
-        message = error.get("message") or error.get("Message")
-        if isinstance(message, dict):  # OData v3 shape: {"message": {"lang": ..., "value": ...}}
-            message = message.get("value")
-        details = error.get("details")
-        if isinstance(details, list) and details and isinstance(details[0], dict) and details[0].get("message"):
-            # Exchange puts the real cause here ("Ex6F9304|Microsoft...ManagementObjectNotFoundException|text")
-            # under a generic "Error executing cmdlet".
-            message = _exchange_detail(details[0]["message"]) if message else details[0]["message"]
-        return code, message
-    if isinstance(error, str):  # identity platform: {"error": "invalid_client", "error_description": ...}
-        return error, body.get("error_description")
-    return body.get("code") or body.get("Code"), body.get("message") or body.get("Message")
+class ServiceErrors(object):
+    """A service's error mapper: the base, for a service nobody described (the client's default), and what every
+    service's mapper extends. name: the service in messages (else its host); endpoint_option: the option that
+    sets its address; error_class: what its failures raise."""
 
+    name = None
+    endpoint_option = None
+    error_class = ServiceError
 
-def _exchange_detail(text):
-    parts = str(text).split("|")
-    if len(parts) >= 3:
-        return "%s: %s" % (parts[1].rsplit(".", 1)[-1], "|".join(parts[2:]).strip())
-    return str(text)
+    def failed(self, response):
+        """True for an answer that is an error (Exchange also finds errors inside HTTP 200)."""
+        return response.status >= 400
+
+    def transient(self, status, body):
+        """True for an answer whose body names an error worth repeating the request for (HttpClient.send's
+        retry_answer); the retried statuses themselves are _retry.RETRY_STATUSES."""
+        return False
+
+    def read(self, body):
+        """(code, message) of an error body: OData's {"error": {"code", "message"}} (message may be OData v3's
+        {"value"}; the first of "details", which names the cause under a general message, is added), the identity
+        platform's {"error", "error_description"}, or a flat {"code", "message"}."""
+        if not isinstance(body, dict):
+            return None, None
+        error = body.get("error")
+        if isinstance(error, dict):
+            message = error.get("message") or error.get("Message")
+            if isinstance(message, dict):
+                message = message.get("value")
+            details = error.get("details")
+            detail = details[0].get("message") if isinstance(details, list) and details and isinstance(
+                details[0], dict) else None
+            if detail and detail != message:
+                message = "%s: %s" % (message, detail) if message else detail
+            return error.get("code") or error.get("Code"), message
+        if isinstance(error, str):
+            return error, body.get("error_description")
+        return body.get("code") or body.get("Code"), body.get("message") or body.get("Message")
+
+    def fix(self, status):
+        """What to do about an error status; here only what the retry rule makes true of any service."""
+        if status == 429:
+            return "the service kept throttling within the retry budget; run again later or lower the request rate"
+        if status >= 500:
+            return "the service failed on its side; run again later, and quote the request id if it persists"
+        return None
+
+    def error(self, response):
+        """The error an answer that failed raises: the service's code and message, the fix, the request id."""
+        body = response.json()
+        code, message = self.read(body)
+        text = "%s answered HTTP %s to %s %s" % (self.name or _host_of(response.url), response.status,
+                                                 response.method, _path_of(response.url))
+        if message:
+            text += ": %s" % message
+        fix = self.fix(response.status)
+        if response.wait_refused:
+            text += "; %s" % wait_refused_text(response.wait_refused)
+            fix = "run the task again later, once that time has passed, or lower the request rate"
+        return self.error_class(text, code=code, status=response.status, fix=fix,
+                                request_id=response.request_id or (response.headers or {}).get("client-request-id"),
+                                details={"body": body} if isinstance(body, dict) else {})
 
 
 def _is_expired_token(response, body):
@@ -239,11 +273,11 @@ class HttpClient(object):
         """One request through the Session, repeated within the backoff's bounds; the raw requests.Response.
 
         TLS is verified against ca_path on every attempt (requests lets REQUESTS_CA_BUNDLE override a
-        Session-level verify). An answer in RETRY_STATUSES for which retry_status(status) is true, or any answer
-        for which retry_answer(status, body) is true (a service that names a transient error in its body), is
-        repeated after its Retry-After (else the backoff's delay); an exception for which retry_error(exc) is true
-        is repeated after the backoff's delay. When the bounds are reached the last answer is returned or the last
-        exception raised. on_answer(raw, error, started) sees every attempt (logs). attempts, retries,
+        Session-level verify), and a TLS failure is never repeated. An answer in RETRY_STATUSES for which
+        retry_status(status) is true, or any answer for which retry_answer(status, body) is true (a service that
+        names a transient error in its body), is repeated after its Retry-After (else the backoff's delay); an
+        exception for which retry_error(exc) is true is repeated after the backoff's delay. When the bounds are
+        reached the last answer is returned or the last exception raised. on_answer(raw, error, started) sees every attempt (logs). attempts, retries,
         last_status and last_retry_after count for tests and the callers' error messages. The body is read whole
         (raw.content), decoded by _read_body.
         """
@@ -271,8 +305,9 @@ class HttpClient(object):
             return raw
 
         def retry_after(raw, error):
-            if error is not None:
-                return isinstance(error, _rexc.RequestException) and bool(retry_error(error))
+            if error is not None:  # a TLS failure is never repeated: it will not verify the next time either
+                return (isinstance(error, _rexc.RequestException) and not isinstance(error, _rexc.SSLError)
+                        and bool(retry_error(error)))
             if (raw.status_code in RETRY_STATUSES and retry_status(raw.status_code)) or (
                     retry_answer is not None and retry_answer(raw.status_code, raw.content)):
                 return True if self.last_retry_after is None else self.last_retry_after
@@ -303,15 +338,16 @@ class HttpClient(object):
 
     # -- the request --------------------------------------------------------------------------------
     def request(self, method, url, scope=None, json=None, params=None, headers=None, data=None,
-                idempotent=None, raise_errors=True, retry_answer=None):
-        """Send with retries; HttpResponse on 2xx/3xx (and on 4xx/5xx when raise_errors is False).
+                idempotent=None, raise_errors=True, errors=None):
+        """Send with retries; HttpResponse on an answer that did not fail (and on one that did when raise_errors
+        is False).
 
-        retry_answer(status, body bytes): true when an answer names an error worth repeating the request for
-        (the caller knows the service's words, and that repeating is safe).
-        Raises ServiceError (code, message, status, request_id; the parsed error body in details["body"]) for
-        an error answer after retries, and ServiceError with code "connection_failed"/"timeout" when no answer
-        came.
+        errors: the service's ServiceErrors (default: the base). It says which answers failed and which name an
+        error worth repeating the request for (repeating is then the caller's promise that it is safe), and
+        builds the error raised for a failed answer after retries. A request that got no answer raises
+        `unreachable`'s error (code connection_failed, timeout, tls_failed or tls_name_mismatch).
         """
+        errors = errors or DEFAULT_ERRORS
         method = method.upper()
         if idempotent is None:
             idempotent = method in IDEMPOTENT_METHODS
@@ -324,7 +360,7 @@ class HttpClient(object):
 
         def log(raw, error, started):
             if error is not None:
-                self._log("%s %s -> %s" % (method, url, _failure_code(error)))
+                self._log("%s %s -> %s" % (method, url, type(error).__name__))
                 return
             answers.append(self._response(method, url, raw))
             self._log("%s %s -> %s (%d ms) request-id=%s" % (method, url, answers[-1].status,
@@ -342,63 +378,51 @@ class HttpClient(object):
             if scope:
                 send_headers["Authorization"] = "Bearer %s" % self._token(scope, fresh=fresh)
             try:
-                self.send(method, url, backoff, retry_status, retry_error, on_answer=log, retry_answer=retry_answer,
+                self.send(method, url, backoff, retry_status, retry_error, on_answer=log, retry_answer=errors.transient,
                           json=json, params=params, data=data, headers=send_headers, allow_redirects=False)
             except _rexc.RequestException as error:  # anything else is a bug: the module wrapper reports it
-                raise self._connection_failure(method, url, error, send_headers["client-request-id"])
+                raise self.unreachable(errors, method, url, error, send_headers["client-request-id"],
+                                       attempts=backoff.attempt + 1)
             response = answers[-1]
             if backoff.refused_wait is not None:
                 response.wait_refused = (backoff.refused_wait, backoff.remaining())
-            if response.status < 400:
+            if not errors.failed(response):
                 return response
-            body = response.json()
-            if response.status == 401 and scope and not fresh and _is_expired_token(response, body):
+            if response.status == 401 and scope and not fresh and _is_expired_token(response, response.json()):
                 fresh = True  # once: a second refusal is not about expiry
                 continue
             if not raise_errors:
                 return response
-            raise self.service_error(response, body)
+            error = errors.error(response)
+            error.message = self._redact(error.message)
+            raise error
 
     def _response(self, method, url, raw):
         headers = dict((k.lower(), v) for k, v in raw.headers.items())
-        body = raw.content
-        error_body = parse_json(body) if raw.status_code >= 400 else None
-        return HttpResponse(raw.status_code, headers, body, request_id_of(headers, error_body), url=url,
-                            method=method)
+        return HttpResponse(raw.status_code, headers, raw.content, url=url, method=method)
 
-    def service_error(self, response, body=None):
-        """ServiceError for an error answer: the service's code and message, a fix, the request id."""
-        if body is None:
-            body = response.json()
-        code, message = parse_error_body(body)
-        service = _service_name(response.url)
-        text = "%s answered HTTP %s to %s %s" % (service, response.status, response.method,
-                                                 _path_of(response.url))
-        if message:
-            text += ": %s" % message
-        details = {"body": body} if isinstance(body, dict) else {}
-        fix = _fix_for(response.status)
-        if response.wait_refused:
-            text += "; %s" % wait_refused_text(response.wait_refused)
-            fix = "run the task again later, once that time has passed, or lower the request rate"
-        return ServiceError(self._redact(text), code=code, status=response.status, fix=fix,
-                            request_id=response.request_id or (response.headers or {}).get("client-request-id"),
-                            details=details)
-
-    def _connection_failure(self, method, url, error, client_request_id):
-        code = _failure_code(error)
-        if code == "tls_failed":
-            what = "the TLS certificate of %s could not be verified" % _host_of(url)
-            fix = "if a proxy or private CA signs it, give its CA bundle in ca_path; never disable verification"
-        elif code == "timeout":
-            what = "no answer from %s in time" % _host_of(url)
-            fix = "check network access to %s; run again (the request may have been done)" % _host_of(url)
-        else:
-            what = "the connection to %s failed" % _host_of(url)
-            fix = "check DNS, proxy and firewall access to %s over HTTPS (port 443)" % _host_of(url)
-        message = "%s %s: %s (%s)" % (method, _path_of(url), what, _reason(error))
-        failure = ServiceError(self._redact(message), code=code, fix=fix, request_id=client_request_id,
-                               details={"nothing_sent": _nothing_sent(error)})
+    def unreachable(self, errors, method, url, error, request_id=None, attempts=1):
+        """The error for a request that got no answer (the one translation of connection, timeout and TLS
+        failures, for every service): it names the service (errors.name), the option that sets its address
+        (errors.endpoint_option) and, for TLS, ca_path; raised as errors.error_class."""
+        host = _host_of(url)
+        where = "%s at %s" % (errors.name, host) if errors.name else host
+        option, details = errors.endpoint_option, {"nothing_sent": _nothing_sent(error)}
+        failure = tls_failure(error, where, errors.error_class, endpoint_option=option, request_id=request_id,
+                              details=details)
+        if failure is None:
+            if isinstance(error, _rexc.Timeout):
+                code, what = "timeout", "no answer from %s in time" % where
+                fix = "check network access to %s; run again (the request may have been done)" % host
+            else:
+                code, what = "connection_failed", "the connection to %s failed" % where
+                fix = "check DNS, proxy and firewall access to %s over HTTPS (port 443)" % host
+            if option:
+                fix += ", and %s" % option
+            tries = " after %d attempts" % attempts if attempts > 1 else ""
+            failure = errors.error_class("%s%s (%s)" % (what, tries, short_reason(error)), option=option, code=code,
+                                         fix=fix, request_id=request_id, details=details)
+        failure.message = self._redact("%s %s: %s" % (method, _path_of(url), failure.message))
         return failure
 
 
@@ -430,14 +454,6 @@ def _decoded(data, coding):
     return data
 
 
-def _failure_code(error):
-    if _rexc is not None and isinstance(error, _rexc.SSLError):
-        return "tls_failed"
-    if _rexc is not None and isinstance(error, _rexc.Timeout):
-        return "timeout"
-    return "connection_failed"
-
-
 def _nothing_sent(error):
     """True when the failure proves the request never reached the service (safe to repeat even a POST)."""
     if _rexc is not None and isinstance(error, (_rexc.SSLError, _rexc.ConnectTimeout)):
@@ -447,27 +463,8 @@ def _nothing_sent(error):
 
 def _refused(error):
     """True when the TCP connection was never opened (refused / unreachable): nothing reached the service."""
-    stack, seen = [error], 0
-    while stack and seen < 16:
-        current = stack.pop()
-        seen += 1
-        if isinstance(current, ConnectionRefusedError) or type(current).__name__ in (
-                "NewConnectionError", "NameResolutionError"):
-            return True
-        for nested in (getattr(current, "reason", None), current.__cause__, current.__context__) + tuple(
-                a for a in getattr(current, "args", ()) if isinstance(a, BaseException)):
-            if isinstance(nested, BaseException):
-                stack.append(nested)
-    return False
-
-
-def _reason(error):
-    """A short cause without the URL noise urllib3 adds."""
-    text = str(error)
-    for marker in ("Caused by ", "Failed to establish a new connection: "):
-        if marker in text:
-            text = text.split(marker, 1)[1]
-    return text.strip(" ()'\"")[:200] or type(error).__name__
+    return any(isinstance(current, ConnectionRefusedError) or type(current).__name__ in (
+        "NewConnectionError", "NameResolutionError") for current in causes(error))
 
 
 def _host_of(url):
@@ -481,14 +478,7 @@ def _path_of(url):
     return path.split("?", 1)[0]
 
 
-def _service_name(url):
-    path = _path_of(url or "")
-    if "/adminapi/" in path:
-        return "the Exchange admin API"
-    if "/oauth2/" in path:
-        return "the identity platform"
-    return "Microsoft Graph"
+DEFAULT_ERRORS = ServiceErrors()
 
-
-__all__ = ["HttpClient", "HttpResponse", "parse_json", "parse_error_body", "request_id_of", "wait_refused_text",
-           "RETRY_STATUSES"]
+__all__ = ["HttpClient", "HttpResponse", "ServiceErrors", "read_body", "parse_json", "request_id_of",
+           "wait_refused_text", "RETRY_STATUSES"]

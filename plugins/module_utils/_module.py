@@ -195,11 +195,8 @@ class O365Module(object):
     @property
     def cloud(self):
         if self._cloud is None:
-            from ansible_collections.o365.smtp_oauth.plugins.module_utils._clouds import resolve_cloud
-            p = self.params
-            self._cloud = resolve_cloud(p.get("cloud") or "public", authority_host=p.get("authority_host"),
-                                        graph_endpoint=p.get("graph_endpoint"),
-                                        exchange_endpoint=p.get("exchange_endpoint"), smtp_host=p.get("smtp_host"))
+            from ansible_collections.o365.smtp_oauth.plugins.module_utils._clouds import cloud_from_options
+            self._cloud = cloud_from_options(self.params)
         return self._cloud
 
     @property

@@ -16,6 +16,19 @@ import re
 
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._errors import AuthError
 
+
+class IdentityErrors(object):
+    """The identity platform's error mapper for the HttpClient (the protocol of _http.ServiceErrors, not its class:
+    this file stays free of requests). Its answers go back to msal and are translated by translate_aadsts; the
+    client uses this for a request that got no answer."""
+
+    name = "the identity platform"
+    endpoint_option = "authority_host"
+    error_class = AuthError
+
+
+IDENTITY = IdentityErrors()
+
 # In the table, CREDENTIAL means "the option that holds the credential in use" (client_secret,
 # certificate_path, federated_token_file...), which only the caller knows: it passes it as option_hint.
 CREDENTIAL = object()

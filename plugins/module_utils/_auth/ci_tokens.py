@@ -77,7 +77,7 @@ class GithubActionsToken(object):
 
     def __call__(self):
         from ansible_collections.o365.smtp_oauth.plugins.module_utils._errors import ServiceError
-        from ansible_collections.o365.smtp_oauth.plugins.module_utils._http import HttpClient, parse_json
+        from ansible_collections.o365.smtp_oauth.plugins.module_utils._http import HttpClient
         client = HttpClient(ca_path=self.ca_path, timeout=self.timeout, secrets=[self.request_token])
         try:
             answer = client.request("GET", self.request_url(), raise_errors=False,
@@ -91,7 +91,7 @@ class GithubActionsToken(object):
                             option="federated_token_source", code="github_oidc_refused",
                             fix="%s is valid only inside the job GitHub gave it to; do not set it by hand. "
                                 "If the job lacks the permission, %s" % (GITHUB_TOKEN, _PERMISSION_FIX))
-        body = parse_json(answer.body) if answer.status < 400 else None
+        body = answer.json() if answer.status < 400 else None
         value = body.get("value") if isinstance(body, dict) else None
         if answer.status >= 400 or not isinstance(value, str) or not value.strip():
             raise AuthError("GitHub's ID token endpoint gave no token (HTTP %d)" % answer.status,

@@ -21,7 +21,7 @@ from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth.aadsts impor
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth.checks import app_identity, check_client_id, check_tenant
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth.credential import AccessToken, Credential, identity_hash
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._errors import (
-    AuthError, ConfigError, MissingLibraryError)
+    AuthError, ConfigError, MissingLibraryError, tls_failure)
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth.jwt_claims import ClaimsError, decode_claims
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._clouds import FEDERATED_AUDIENCES
 
@@ -43,12 +43,10 @@ def _azure_identity(purpose):
 
 
 def _transport_error(error, where, option):
-    """azure-core's connection / TLS failures (they are not authentication answers)."""
-    text = str(error)
-    if "CERTIFICATE_VERIFY_FAILED" in text or "SSLError" in text:
-        return AuthError("TLS verification of %s failed" % where, option="ca_path", code="tls_verify_failed",
-                         fix="give ca_path (a PEM bundle with the CA that issued the server certificate), "
-                             "or check authority_host")
+    """azure-core's connection / TLS failures (they are not authentication answers); TLS as every client says it."""
+    failure = tls_failure(error, where, AuthError, endpoint_option=option)
+    if failure is not None:
+        return failure
     return AuthError("cannot reach %s: %s" % (where, error.__class__.__name__), option=option,
                      code="connection_failed", fix="check the network, proxy and %s" % option)
 

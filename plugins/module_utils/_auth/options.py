@@ -15,7 +15,7 @@ __metaclass__ = type
 
 import os
 
-from ansible_collections.o365.smtp_oauth.plugins.module_utils._clouds import resolve_cloud
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._clouds import cloud_from_options
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._errors import ConfigError
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth import kinds
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth.provider import TokenProvider
@@ -98,12 +98,6 @@ def _choose_kind(opts, environ):
     return present[0][0], warnings
 
 
-def _cloud_from_options(opts):
-    return resolve_cloud(opts.get("cloud") or "public", authority_host=opts.get("authority_host"),
-                         graph_endpoint=opts.get("graph_endpoint"), exchange_endpoint=opts.get("exchange_endpoint"),
-                         smtp_host=opts.get("smtp_host"))
-
-
 def credential_from_options(opts, cloud=None, environ=None):
     """The Credential the options ask for. ConfigError names the option; no network, no third-party import
     beyond what the chosen kind needs. Call validate() for the full offline check and the warnings.
@@ -111,7 +105,7 @@ def credential_from_options(opts, cloud=None, environ=None):
     opts = dict(opts or {})
     environ = os.environ if environ is None else environ
     kind, warnings = _choose_kind(opts, environ)
-    cloud = cloud or _cloud_from_options(opts)
+    cloud = cloud or cloud_from_options(opts)
     ca_path = opts.get("ca_path") or None
     if ca_path is not None:
         if not os.path.isfile(ca_path):

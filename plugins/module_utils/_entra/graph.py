@@ -5,19 +5,21 @@
 
 GraphClient sits on the shared HttpClient (which already retries 429/5xx and dropped connections) and adds
 what is specific to Graph: paging, the uniqueName upsert, lookups that answer None instead of failing on 404,
-and bounded waits for Entra's replication lag. Plain Python: no Ansible import.
+and bounded waits for Entra's replication lag. Graph's errors (what each status means for Graph, which ones are
+replication lag) are read here too: `GraphErrors`, the mapper every Graph request passes to the HttpClient.
+Plain Python: no Ansible import.
 """
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import json as _json
 import re
 import time
 from urllib.parse import quote
 
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._errors import NotPropagatedError, ServiceError
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._http import ServiceErrors
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._retry import poll
 
 # Codes Entra answers while a just-written object has not replicated to the replica serving the read.
@@ -56,18 +58,25 @@ def is_replication_lag(error):
     return error.status == 400 and bool(_LAG_TEXT.search(message)) and not _CONTRACT_TEXT.search(message)
 
 
-def _body(response):
-    body = getattr(response, "body", None)
-    if body is None or body == b"" or body == "":
-        return None
-    if isinstance(body, (dict, list)):
-        return body
-    if isinstance(body, bytes):
-        body = body.decode("utf-8")
-    try:
-        return _json.loads(body)
-    except ValueError:
-        return None
+class GraphErrors(ServiceErrors):
+    """Microsoft Graph's answers: what each error status means for Graph (429 and 5xx: the base's retry rule)."""
+
+    name = "Microsoft Graph"
+    endpoint_option = "graph_endpoint"
+    ADVICE = {
+        400: "check the values given to the module; Graph's message says which one it refused",
+        401: "the token was refused: check tenant_id, the credential and that the app exists in this tenant",
+        403: "grant the application permission named in the message to the identity running the module "
+             "and give admin consent, then run again",
+        404: "check the identifier; a just-created object can take a minute to be visible",
+        409: "the object changed or already exists; run again",
+    }
+
+    def fix(self, status):
+        return self.ADVICE.get(status) or super(GraphErrors, self).fix(status)
+
+
+GRAPH_ERRORS = GraphErrors()
 
 
 class GraphClient(object):
@@ -90,18 +99,11 @@ class GraphClient(object):
     def request(self, method, path, json=None, params=None, headers=None):
         if method != "GET":
             self.writes += 1
-        response = self.http.request(method, self.url(path), scope=self.scope, json=json, params=params,
-                                     headers=headers)
-        status = getattr(response, "status", 200)
-        if status >= 400:  # a client that returns errors instead of raising them
-            body = _body(response) or {}
-            err = body.get("error", {}) if isinstance(body, dict) else {}
-            raise ServiceError(err.get("message") or "Microsoft Graph answered %s" % status, code=err.get("code"),
-                               status=status, request_id=getattr(response, "request_id", None))
-        return response
+        return self.http.request(method, self.url(path), scope=self.scope, json=json, params=params,
+                                 headers=headers, errors=GRAPH_ERRORS)
 
     def get(self, path, params=None):
-        return _body(self.request("GET", path, params=params))
+        return self.request("GET", path, params=params).json()
 
     def get_or_none(self, path, params=None):
         try:
@@ -116,16 +118,16 @@ class GraphClient(object):
         items = []
         url, query = path, params
         while url:
-            body = _body(self.request("GET", url, params=query, headers=headers)) or {}
+            body = self.request("GET", url, params=query, headers=headers).json() or {}
             items.extend(body.get("value", []))
             url, query = body.get("@odata.nextLink"), None
         return items
 
     def post(self, path, json=None, headers=None):
-        return _body(self.request("POST", path, json=json, headers=headers))
+        return self.request("POST", path, json=json, headers=headers).json()
 
     def patch(self, path, json=None, headers=None):
-        return _body(self.request("PATCH", path, json=json, headers=headers))
+        return self.request("PATCH", path, json=json, headers=headers).json()
 
     def delete(self, path):
         try:

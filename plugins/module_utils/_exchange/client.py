@@ -9,9 +9,10 @@ errors.py) behind one call, `ExchangeAdminClient.invoke(cmdlet, parameters)` -> 
     {"CmdletInput": {"CmdletName": ..., "Parameters": {...}}}, headers X-ResponseFormat: json, X-AnchorMailbox (the
     routing hint, `anchor_for`) and Prefer: odata.maxpagesize=1000 (both as Microsoft's ExchangeOnlineManagement
     module sends them), results under "value", more pages by POSTing the same body to "@odata.nextLink".
-Errors, in every shape they come in (HTTP errors, errors inside an HTTP 200, plain text), are read by errors.py and
-turned into ExchangeCmdletError with what to do. Retries (429/5xx with Retry-After, dropped connections, and
-transient errors named in the body) are the shared HttpClient's job. Plain Python.
+Errors, in every shape they come in (HTTP errors, errors inside an HTTP 200, plain text), are read by errors.py
+(`ExchangeErrors`, the mapper each call passes to the HttpClient) and turned into ExchangeCmdletError with what to
+do. Retries (429/5xx with Retry-After, dropped connections, and transient errors named in the body) are the shared
+HttpClient's job. Plain Python.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -26,12 +27,9 @@ except ImportError:  # Python 2 (sanity only)
     from urlparse import urljoin, urlsplit
 
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth.checks import is_guid
-from ansible_collections.o365.smtp_oauth.plugins.module_utils._exchange.errors import (  # noqa: F401 (re-exported)
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._exchange.errors import (
     ExchangeCmdletError,
-    error_in,
-    loads_body,
-    transient_answer,
-    translate,
+    ExchangeErrors,
 )
 
 # The arbitration mailbox ExchangeOnlineManagement anchors admin calls on (routes the call to the tenant's forest).
@@ -138,22 +136,17 @@ class ExchangeAdminClient(object):
             if redirected and url.split("?", 1)[0].endswith("/InvokeCommand"):
                 self.url = url.split("?", 1)[0]  # a trusted tenant-specific redirect: later calls go there directly
             response = self._http().request("POST", url, scope=self.scope, json=body, headers=headers,
-                                            idempotent=True, raise_errors=False, retry_answer=transient_answer)
-            status = getattr(response, "status", 200)
-            location = (getattr(response, "headers", None) or {}).get("location")
-            if status not in (301, 302, 307, 308) or not location:
+                                            idempotent=True, errors=ExchangeErrors(cmdlet))
+            location = response.headers.get("location")
+            if response.status not in (301, 302, 307, 308) or not location:
                 break
             # A tenant-specific redirect (another forest): followed on the next turn, once trusted.
             url, redirected = urljoin(url, location), True
         else:
             raise ExchangeCmdletError("%s: more than %d redirects" % (cmdlet, MAX_REDIRECTS), cmdlet=cmdlet)
-        body = getattr(response, "body", None)
-        page = loads_body(body)
-        if status >= 400 or error_in(page) is not None:  # an error inside a 200 is an error: nothing counts as done
-            raise translate(cmdlet, status, page, getattr(response, "request_id", None),
-                            getattr(response, "wait_refused", None))
+        page = response.json()
         if not isinstance(page, dict):
             raise ExchangeCmdletError("%s: the Exchange admin API answered something that is not JSON" % cmdlet,
-                                      cmdlet=cmdlet, status=status, request_id=getattr(response, "request_id", None),
+                                      cmdlet=cmdlet, status=response.status, request_id=response.request_id,
                                       fix="check exchange_endpoint: it must be the Exchange Online endpoint")
         return page

@@ -12,7 +12,7 @@ public clients of the same endpoint read (docs/development.md, "Emulator assumpt
 - inside an HTTP 200: an "error" object, or "@adminapi.errors" (strings or objects in the details' form);
 - a plain-text body ("You have reached the maximum number of concurrent requests per tenant...").
 The exception type (its class name) is what the callers key on: not found, already exists, transient.
-Plain Python.
+`ExchangeErrors(cmdlet)` is the mapper the admin client passes to the HttpClient with each call. Plain Python.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -21,7 +21,7 @@ __metaclass__ = type
 
 
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._errors import ServiceError
-from ansible_collections.o365.smtp_oauth.plugins.module_utils._http import parse_json, wait_refused_text
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._http import ServiceErrors, read_body, wait_refused_text
 
 BOOTSTRAP_DOC = "docs/exchange-bootstrap.md"
 # Exchange's generic wrapper: never the cause itself.
@@ -52,15 +52,6 @@ class ExchangeCmdletError(ServiceError):
         return "AlreadyExists" in self.exception_type
 
 
-def loads_body(body):
-    """A parsed body: dict / list, the text of a body that is not JSON, or None when empty."""
-    parsed = parse_json(body)
-    if parsed is not None or body is None or isinstance(body, (dict, list)):
-        return parsed
-    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
-    return text.strip() or None
-
-
 def _get(mapping, name):
     """mapping[name], whatever the key's case (the witnesses read these names case-blind: PowerShell)."""
     if not isinstance(mapping, dict):
@@ -85,7 +76,7 @@ def _line(message):
 def _entries(value):
     """details / @adminapi.errors as a list of messages (a JSON string, a list, an object or a string)."""
     if isinstance(value, str):
-        parsed = loads_body(value)
+        parsed = read_body(value)
         value = parsed if isinstance(parsed, (list, dict)) else [value]
     if isinstance(value, dict):
         value = [value]
@@ -122,7 +113,7 @@ def _internal(error):
 
 def error_in(body):
     """The error record an answer carries ("error" object, or "@adminapi.errors" of a 200), or None."""
-    body = loads_body(body)
+    body = read_body(body)
     if not isinstance(body, dict):
         return None
     error = _get(body, "error")
@@ -137,7 +128,7 @@ def error_in(body):
 def parse_error(body):
     """(code, exception type, text) from an admin API answer's error, in any of its known shapes; text alone for a
     plain-text body; (None, None, None) when there is none."""
-    parsed = loads_body(body)
+    parsed = read_body(body)
     if isinstance(parsed, str):
         return None, None, parsed[:500]
     error = error_in(parsed)
@@ -163,12 +154,28 @@ def is_transient(exception_type, text):
     return any(words in text for words in TRANSIENT_WORDS)
 
 
-def transient_answer(status, body):
-    """For HttpClient.request(retry_answer=): an answer (any status) whose body names a transient error."""
-    if status < 400 and b"error" not in (body or b""):
-        return False  # the common case, a page of results, is not parsed twice
-    unused, exception_type, text = parse_error(body)
-    return (status >= 400 or error_in(body) is not None) and is_transient(exception_type, text)
+class ExchangeErrors(ServiceErrors):
+    """The admin API's answers for one cmdlet: an error inside an HTTP 200 fails too, transient errors are named in
+    the body at any status, and what each error means is `translate`'s."""
+
+    name = "the Exchange admin API"
+    endpoint_option = "exchange_endpoint"
+
+    def __init__(self, cmdlet):
+        self.cmdlet = cmdlet
+
+    def failed(self, response):
+        # A failed write inside a 200 never counts as done. A page of results (no "error" in it) is parsed once.
+        return response.status >= 400 or (b"error" in (response.body or b"") and error_in(response.body) is not None)
+
+    def transient(self, status, body):
+        if status < 400 and b"error" not in (body or b""):
+            return False  # the common case, a page of results, is not parsed twice
+        unused, exception_type, text = parse_error(body)
+        return (status >= 400 or error_in(body) is not None) and is_transient(exception_type, text)
+
+    def error(self, response):
+        return translate(self.cmdlet, response.status, response.body, response.request_id, response.wait_refused)
 
 
 def translate(cmdlet, status, body, request_id=None, wait_refused=None):

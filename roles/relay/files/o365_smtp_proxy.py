@@ -56,7 +56,7 @@ sys.path.insert(0, HERE)  # o365_smtp_proxy_metrics.py, shipped next to this fil
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth.certificate import load_signing_certificate  # noqa: E402
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth.options import credential_from_options, credential_option_names  # noqa: E402
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth.provider import TokenProvider  # noqa: E402
-from ansible_collections.o365.smtp_oauth.plugins.module_utils._clouds import resolve_cloud  # noqa: E402
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._clouds import cloud_from_options  # noqa: E402
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._errors import O365Error, redact  # noqa: E402
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._smtp.diagnosis import diagnose  # noqa: E402
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._smtp.session import (  # noqa: E402
@@ -297,8 +297,7 @@ class Upstream(object):
     def __init__(self, config, metrics=None):
         opts = config["auth"]
         self.metrics = metrics or NoMetrics()
-        self.cloud = resolve_cloud(opts.get("cloud") or "public", authority_host=opts.get("authority_host"),
-                                   smtp_host=config.get("upstream_host") or None)
+        self.cloud = cloud_from_options(opts, smtp_host=config.get("upstream_host") or None)
         config["upstream_host"] = self.cloud.smtp_host  # the cloud's host unless one was given
         self.credential = credential_from_options(opts, cloud=self.cloud)
         # Tokens must outlive the connection renewal margin, or Exchange answers 501 5.5.127.

@@ -12,7 +12,9 @@ import requests
 
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth.options import token_provider_from_options
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._errors import ServiceError
-from ansible_collections.o365.smtp_oauth.plugins.module_utils._http import HttpClient, parse_error_body
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._entra.graph import GRAPH_ERRORS
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._exchange.errors import ExchangeCmdletError, ExchangeErrors
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._http import HttpClient, ServiceErrors
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth.credential import AccessToken
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._retry import Backoff
 
@@ -194,7 +196,7 @@ def test_refused_token_is_not_retried_and_not_shown(emulator, tenant, fake_time)
     client = make_client(emulator, fake_time, provider=provider)
     mark = tenant.log.mark()
     with pytest.raises(ServiceError) as caught:
-        client.request("GET", emulator.url + "/v1.0/applications", scope=GRAPH_SCOPE)
+        client.request("GET", emulator.url + "/v1.0/applications", scope=GRAPH_SCOPE, errors=GRAPH_ERRORS)
     assert caught.value.status == 401 and caught.value.code == "InvalidAuthenticationToken"
     assert provider.invalidated == [] and len(graph_requests(tenant, mark)) == 1
     assert bad not in str(caught.value) and "tenant_id" in caught.value.fix
@@ -217,13 +219,14 @@ def test_tls_verified_by_default(emulator, tenant, fake_time, monkeypatch):
         client.request("GET", emulator.url + "/v1.0/applications", scope=GRAPH_SCOPE)
     assert caught.value.code == "tls_failed" and "ca_path" in caught.value.fix
     assert graph_requests(tenant, mark) == [], "no request reaches a server that is not trusted"
+    assert client.attempts == 1 and fake_time.sleeps == [], "a certificate that did not verify will not next time"
 
 
 # -- errors ---------------------------------------------------------------------------------------------------------
 def test_graph_error_carries_code_status_request_id_and_body(emulator, tenant, client):
     with pytest.raises(ServiceError) as caught:
         client.request("GET", emulator.url + "/v1.0/applications/00000000-0000-0000-0000-000000000001",
-                       scope=GRAPH_SCOPE)
+                       scope=GRAPH_SCOPE, errors=GRAPH_ERRORS)
     error = caught.value
     assert error.status == 404 and error.code == "Request_ResourceNotFound"
     assert error.request_id and "Microsoft Graph answered HTTP 404 to GET /v1.0/applications/" in error.message
@@ -236,13 +239,14 @@ def test_raise_errors_false_returns_the_answer(emulator, tenant, client):
     assert response.status == 404 and response.request_id
 
 
-def test_exchange_error_is_parsed(emulator, tenant, client):
+def test_exchange_error_is_read_by_the_exchange_mapper(emulator, tenant, client):
     url = "%s/adminapi/beta/%s/InvokeCommand" % (emulator.url, tenant.tenant_id)
-    with pytest.raises(ServiceError) as caught:
-        client.request("POST", url, scope=EXCHANGE_SCOPE, json={"CmdletInput": {"Parameters": {}}})
+    with pytest.raises(ExchangeCmdletError) as caught:
+        client.request("POST", url, scope=EXCHANGE_SCOPE, json={"CmdletInput": {"Parameters": {}}},
+                       errors=ExchangeErrors("Get-Mailbox"))
     error = caught.value
-    assert error.status == 400 and error.code == "BadRequest"
-    assert error.message.endswith("InvokeCommand: TaskArgumentException: CmdletInput.CmdletName is required.")
+    assert error.status == 400 and error.code == "BadRequest" and error.exception_type.endswith(".TaskArgumentException")
+    assert error.message == "Get-Mailbox failed: CmdletInput.CmdletName is required."
     assert error.request_id
 
 
@@ -251,16 +255,17 @@ def test_exchange_error_is_parsed(emulator, tenant, client):
      ("Authorization_RequestDenied", "Insufficient privileges")),
     ({"error": {"code": "X", "message": {"lang": "en-US", "value": "odata v3"}}}, ("X", "odata v3")),
     ({"error": {"code": "Y", "details": [{"message": "from details"}]}}, ("Y", "from details")),
-    ({"error": {"code": "NotFound", "message": "Error executing cmdlet", "details": [
-        {"message": "Ex6F9304|Microsoft.Exchange.Configuration.Tasks.ManagementObjectNotFoundException|gone"}]}},
-     ("NotFound", "ManagementObjectNotFoundException: gone")),
+    ({"error": {"code": "Request_BadRequest", "message": "One or more properties contains invalid values.",
+                "details": [{"code": "ObjectConflict", "message": "Another object uses this identifierUris."}]}},
+     ("Request_BadRequest", "One or more properties contains invalid values.: Another object uses this "
+                            "identifierUris.")),
     ({"error": "invalid_client", "error_description": "AADSTS7000215: Invalid client secret"},
      ("invalid_client", "AADSTS7000215: Invalid client secret")),
     ({"Code": "Z", "Message": "flat"}, ("Z", "flat")),
     ("not json", (None, None)),
 ])
 def test_error_body_shapes(body, expected):
-    assert parse_error_body(body) == expected
+    assert ServiceErrors().read(body) == expected
 
 
 def test_no_secret_or_token_in_errors_or_debug_lines(emulator, tenant, fake_time):
@@ -330,7 +335,7 @@ def test_an_error_whose_body_falsely_claims_gzip_is_the_error_not_a_lost_connect
     client.debug = lines.append
     graph_answer(tenant, 403, body, "gzip")
     with pytest.raises(ServiceError) as caught:
-        client.request("GET", emulator.url + "/v1.0/applications", scope=GRAPH_SCOPE)
+        client.request("GET", emulator.url + "/v1.0/applications", scope=GRAPH_SCOPE, errors=GRAPH_ERRORS)
     assert caught.value.status == 403 and "DNS" not in caught.value.fix and "admin consent" in caught.value.fix
     assert client.attempts == 1 and fake_time.sleeps == []
     if body:

@@ -29,7 +29,7 @@ def _module_side(module_side):
 
 
 def run_module(capsys, args, fn=None, spec=None, **kw):
-    """Build the module from args, run fn through O365Module.run; the JSON the module printed."""
+    """Build the module from args, run fn(module) through O365Module.run; the JSON the module printed."""
     with patch_module_args(args):
         with pytest.raises(SystemExit):
             module = O365Module(spec or SPEC, **kw)

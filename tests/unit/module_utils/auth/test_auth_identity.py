@@ -129,7 +129,7 @@ def test_workload_identity_needs_ca_path(emulator, base, federated_app, tmp_path
     options.pop("ca_path")
     with pytest.raises(AuthError) as info:
         _auth.credential_from_options(options).get_token(EXCHANGE)
-    assert info.value.code == "tls_verify_failed" and info.value.option == "ca_path"
+    assert info.value.code == "tls_failed" and info.value.option == "ca_path"
 
 
 # ---- Azure CLI: a stand-in `az` (the real CLI needs a real cloud login) that prints what

@@ -166,7 +166,7 @@ def test_without_ca_path_the_emulator_is_not_trusted(emulator, base):
     options = secret_options(emulator, base)
     options.pop("ca_path")
     error = refused(options)
-    assert error.code == "tls_verify_failed" and error.option == "ca_path"
+    assert error.code == "tls_failed" and error.option == "ca_path"
 
 
 def test_ca_path_wins_over_requests_ca_bundle(emulator, base, monkeypatch, tmp_path):

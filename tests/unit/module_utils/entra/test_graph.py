@@ -4,21 +4,13 @@ The HTTP layer is replaced by a scripted transport here (unit level: it lets the
 clock); the same client runs against the emulator's real HTTPS server in tests/integration/test_entra_*.py.
 """
 
-import json
-
 import pytest
 
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._clouds import resolve_cloud
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._errors import NotPropagatedError, ServiceError
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._entra.graph import GraphClient, odata_quote
 
-
-class Response(object):
-    def __init__(self, status=200, body=None):
-        self.status = status
-        self.headers = {}
-        self.body = json.dumps(body).encode() if body is not None else b""
-        self.request_id = "req-1"
+from helpers.scripted_http import as_the_client_answers, response
 
 
 class ScriptedHttp(object):
@@ -28,12 +20,12 @@ class ScriptedHttp(object):
         self.answers = list(answers)
         self.calls = []
 
-    def request(self, method, url, scope=None, json=None, params=None, headers=None):
+    def request(self, method, url, scope=None, json=None, params=None, headers=None, errors=None):
         self.calls.append(dict(method=method, url=url, scope=scope, json=json, params=params, headers=headers))
         answer = self.answers.pop(0)
         if isinstance(answer, Exception):
             raise answer
-        return Response(*answer)
+        return as_the_client_answers(response(*answer, url=url, method=method), errors)
 
 
 class Clock(object):

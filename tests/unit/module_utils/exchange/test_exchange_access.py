@@ -7,7 +7,6 @@ so these tests run without the emulator core. The same flows run over real HTTPS
 emulator in tests/integration/test_exchange_smtp_access.py.
 """
 
-import json
 import uuid
 from urllib.parse import parse_qs, urlsplit
 
@@ -20,6 +19,7 @@ from ansible_collections.o365.smtp_oauth.plugins.module_utils._exchange.tasks im
     run_exchange_smtp_access, run_exchange_smtp_access_info)
 from emulator import exchange_api
 from emulator.exchange_state import ExchangeState
+from helpers.scripted_http import as_the_client_answers, response
 from helpers.spec import module_params
 
 URL = "https://exchange.test"
@@ -79,11 +79,6 @@ class Tenant(object):
         return app_id, self.add_sp(app_id, name)
 
 
-class Response(object):
-    def __init__(self, status, body):
-        self.status, self.body, self.headers, self.request_id = status, json.dumps(body), {}, "req-1"
-
-
 class Request(object):
     def __init__(self, url, body, headers, token):
         parts = urlsplit(url)
@@ -101,7 +96,10 @@ class FakeHttp(object):
         self.tenant, self.token, self.requests = tenant, token, []
         self.lose_answer_of = set()  # cmdlets whose first answer is lost: done, then retried by the client
 
-    def request(self, method, url, scope=None, json=None, params=None, headers=None, **options):
+    def request(self, method, url, scope=None, json=None, params=None, headers=None, errors=None, **options):
+        return as_the_client_answers(self.answer(method, url, json, params, headers), errors)
+
+    def answer(self, method, url, json, params, headers):
         self.requests.append((method, url, json, headers))
         if "/adminapi/" in url:
             cmdlet = json["CmdletInput"]["CmdletName"]
@@ -110,13 +108,13 @@ class FakeHttp(object):
                 exchange_api.answer(self.tenant, Request(url, json, headers, self.token))
             status, body, cmdlet, app_id = exchange_api.answer(self.tenant, Request(url, json, headers, self.token))
             self.tenant.log.add(cmdlet=cmdlet, status=status, write=ExchangeAdminClient.is_write(cmdlet))
-            return Response(status, body)
+            return response(status, body, url=url, method=method)
         if "(appId=" in url:  # GET servicePrincipals(appId='...')
             app_id = url.split("'")[1]
             found = [o for o in self.tenant.service_principals.values() if o["appId"] == app_id]
-            return Response(200, found[0]) if found else Response(404, {"error": {"code": "Request_ResourceNotFound",
-                                                                                  "message": "not found"}})
-        return Response(200, {"value": self.graph(url, params or {})})
+            return response(200, found[0], url=url) if found else response(
+                404, {"error": {"code": "Request_ResourceNotFound", "message": "not found"}}, url=url)
+        return response(200, {"value": self.graph(url, params or {})}, url=url)
 
     def graph(self, url, params):
         flt = params.get("$filter", "")

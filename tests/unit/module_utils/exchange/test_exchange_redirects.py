@@ -5,13 +5,12 @@ The HTTP layer is a recording stand-in: Microsoft's hosts cannot be reached from
 which URLs the client would send the token to.
 """
 
-import json
-
 import pytest
 
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._clouds import resolve_cloud
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._exchange.client import ExchangeAdminClient, ExchangeCmdletError
-from ansible_collections.o365.smtp_oauth.plugins.module_utils._http import HttpResponse
+
+from helpers.scripted_http import as_the_client_answers, response
 
 TENANT = "contoso.onmicrosoft.com"
 START = "https://outlook.office365.com/adminapi/beta/%s/InvokeCommand" % TENANT
@@ -21,10 +20,10 @@ class Recorder(object):
     def __init__(self, answers):
         self.answers, self.urls = list(answers), []
 
-    def request(self, method, url, **unused):
+    def request(self, method, url, errors=None, **unused):
         self.urls.append(url)
         status, headers, body = self.answers.pop(0)
-        return HttpResponse(status, headers, json.dumps(body).encode() if body is not None else b"")
+        return as_the_client_answers(response(status, body, headers, url=url, method=method), errors)
 
 
 def client(answers):
