@@ -46,7 +46,7 @@ import socket
 import ssl
 import time
 
-from ansible_collections.o365.smtp_oauth.plugins.module_utils._errors import ConfigError, SmtpError, redact
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._errors import ConfigError, SmtpError, redact, tls_failure
 
 SECURE_MODES = ("starttls", "always", "never")
 _ENHANCED_RE = re.compile(r"^\s*([245]\.\d{1,3}\.\d{1,3})\b")
@@ -336,18 +336,9 @@ class SmtpSession(object):
         self._ehlo("starttls")
 
     def _untrusted(self, exc):
-        # OpenSSL's X509_V_ERR_HOSTNAME_MISMATCH / X509_V_ERR_IP_ADDRESS_MISMATCH: a trusted certificate for
-        # another name, so the name in host is what is wrong, not the CA.
-        where = "%s:%s" % (self.host, self.port)
-        if getattr(exc, "verify_code", None) in (62, 64):
-            return SessionError("the TLS certificate of %s is for another name: %s" % (where, exc.verify_message),
-                                code="tls_name_mismatch", option="host", stage="starttls",
-                                fix="set host to a name the server's certificate carries (Exchange Online: "
-                                    "smtp.office365.com); verification is never turned off")
-        return SessionError("the TLS certificate of %s is not trusted: %s" % (where, exc.verify_message),
-                            code="tls_verify", option="ca_path", stage="starttls",
-                            fix="give the CA bundle that signed the server certificate in ca_path; "
-                                "verification is never turned off")
+        # The translation HTTPS uses too (_errors.tls_failure): another name -> host, an untrusted CA -> ca_path.
+        return tls_failure(exc, "%s:%s" % (self.host, self.port), SessionError, endpoint_option="host",
+                           stage="starttls")
 
     @property
     def tls_active(self):

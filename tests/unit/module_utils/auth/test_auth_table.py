@@ -13,6 +13,7 @@ from ansible_collections.o365.smtp_oauth.plugins.doc_fragments.auth import Modul
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth import kinds, options
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._auth.credential import Credential
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._module import AUTH_ARGUMENT_SPEC
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._clouds import cloud_from_options
 from helpers.relay_role import ROLE, load_file, render
 
 TENANT = "8a6b7c1d-0000-4000-8000-000000000001"
@@ -102,7 +103,7 @@ def test_each_class_reads_its_own_options_and_the_shared_ones_only(kind, tmp_pat
         built = options.credential_from_options(opts, environ=environ)
         assert built.__class__ is cls and built.option in own
         recorded = _Reads(opts)
-        cls.from_options(recorded, environ, cloud=options._cloud_from_options(opts), ca_path=None, timeout=30)
+        cls.from_options(recorded, environ, cloud=cloud_from_options(opts), ca_path=None, timeout=30)
         assert recorded.read <= allowed, recorded.read - allowed
         read |= recorded.read
     assert own <= read, own - read
