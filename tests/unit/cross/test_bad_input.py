@@ -17,13 +17,14 @@ from hypothesis import HealthCheck, assume, given, settings, strategies as st
 
 from ansible.module_utils import basic
 
+# wait_timeout 0: an app that is not there (prop-app, a random but valid app_id) is looked up once, not again until
+# replication would have ended; the wait only cost real seconds in each example (the answer is the same: no such app).
 MODULES = {
-    "entra_app": {"unique_name": "prop-app", "wait_timeout": 2},
-    "entra_app_credential": {"unique_name": "prop-app", "type": "federated", "wait_timeout": 2, "name": "gh",
+    "entra_app": {"unique_name": "prop-app", "wait_timeout": 0},
+    "entra_app_credential": {"unique_name": "prop-app", "type": "federated", "wait_timeout": 0, "name": "gh",
                              "issuer": "https://token.actions.githubusercontent.com", "subject": "repo:a/b:ref:refs/heads/main"},
     "entra_app_info": {"unique_name": "prop-app"},
-    # A short wait_timeout: a random but valid app_id is looked up until replication would have ended.
-    "exchange_smtp_access": {"app_id": "00000000-0000-0000-0000-00000000abcd", "wait_timeout": 2,
+    "exchange_smtp_access": {"app_id": "00000000-0000-0000-0000-00000000abcd", "wait_timeout": 0,
                              "mailboxes": [{"address": "noreply@contoso.onmicrosoft.com"}]},
     "exchange_smtp_access_info": {},
     "send_mail": {"sender": "noreply@contoso.onmicrosoft.com", "to": ["ops@contoso.onmicrosoft.com"],
