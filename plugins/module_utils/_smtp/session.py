@@ -486,12 +486,20 @@ class SmtpSession(object):
         """The message after 354 with the end-of-data mark: bytes or text in one write, or an object whose
         chunks() yields its wire form without the mark (the relay's, streamed). Each write keeps `timeout` in
         reserve for the final reply; the mark goes only if nobody aborted."""
-        chunks = data.chunks() if hasattr(data, "chunks") else None
-        for chunk in chunks or ():
-            self._step("the data", reserve=self.timeout)
-            client.sock.sendall(chunk)
+        if not hasattr(data, "chunks"):
+            self._step("the end-of-data mark", reserve=self.timeout)
+            client.sock.sendall(_wire_data(data))
+            return
+        last = b""
+        for chunk in data.chunks():
+            if len(last):
+                self._step("the data", reserve=self.timeout)
+                client.sock.sendall(last)
+            last = chunk
+        # The mark in the same write as the last chunk: a small write of its own waits for the server's delayed
+        # ACK of the one before (Nagle), some 40 ms a message.
         self._step("the end-of-data mark", reserve=self.timeout)
-        client.sock.sendall(b".\r\n" if chunks is not None else _wire_data(data))
+        client.sock.sendall(bytes(last) + b".\r\n")
 
     def _rset(self):
         self._wait()
