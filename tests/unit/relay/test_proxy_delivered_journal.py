@@ -5,7 +5,6 @@ delivery Exchange accepted into a retry. Real files; only the clock is a stand-i
 import logging
 import os
 
-import test_proxy  # noqa: F401  (puts the relay's files on the path)
 
 import o365_smtp_proxy_delivered as delivered
 

@@ -12,7 +12,6 @@ from test_proxy_delivery import codes, config_refusal, lmtp_send, queued, receiv
 import o365_smtp_proxy_limits as limits  # shipped next to the proxy, on its path once test_proxy loaded it
 
 
-
 def printer():
     """A new message from the login printer (a queue id of its own, as Postfix gives each message)."""
     return dict(body=queued(received("printer@relay1.lan") + "Subject: scan\r\n\r\nx\r\n"), xforward="ADDR=203.0.113.5")
