@@ -62,15 +62,6 @@ def _argument_spec(option):
 AUTH_ARGUMENT_SPEC = dict((option.name, _argument_spec(option)) for option in all_options())
 
 
-def diff_of(before, after, keys):
-    """An Ansible diff {"before": ..., "after": ...} holding only the declared keys (never a secret field)."""
-    def pick(state):
-        if not state:
-            return {}
-        return dict((key, state.get(key)) for key in keys if key in state)
-    return {"before": pick(before), "after": pick(after)}
-
-
 def dict_shape_errors(argument_spec, params, context=()):
     """Messages naming each dict / list-of-dict option (and sub-option) whose value is not a dictionary.
 

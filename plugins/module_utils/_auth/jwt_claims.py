@@ -13,10 +13,6 @@ __metaclass__ = type
 
 import base64
 import json
-import time
-
-# The claims a diagnosis needs; everything else stays in the token.
-DIAGNOSTIC_CLAIMS = ("aud", "iss", "tid", "appid", "azp", "oid", "roles", "scp", "iat", "nbf", "exp")
 
 
 class ClaimsError(ValueError):
@@ -45,14 +41,6 @@ def decode_claims(token):
     if not isinstance(claims, dict):
         raise ClaimsError("the JWT payload is not a JSON object")
     return claims
-
-
-def summarize(claims, now=None):
-    """The diagnostic claims only, with the remaining lifetime in seconds (negative once expired)."""
-    out = dict((key, claims[key]) for key in DIAGNOSTIC_CLAIMS if key in claims)
-    if isinstance(claims.get("exp"), (int, float)):
-        out["expires_in"] = int(claims["exp"] - (time.time() if now is None else now))
-    return out
 
 
 def expires_on(token):

@@ -94,11 +94,6 @@ class ExchangeReader(object):
         rows = self.client.invoke("Get-TransportConfig")
         return _is_true((rows[0] if rows else {}).get("SmtpClientAuthenticationDisabled"))
 
-    def cas_mailbox(self, address):
-        """The mailbox's CAS settings, or None when Exchange has no such mailbox."""
-        rows = self.client.get_or_none("Get-CASMailbox", {"Identity": address})
-        return rows[0] if rows else None
-
     def cas_mailboxes(self, addresses):
         """{asked address: CAS row} for many mailboxes in few calls (address filters within Exchange's filter
         length, paged); an address Exchange has no mailbox for is missing from the answer."""
@@ -140,10 +135,6 @@ class ExchangeReader(object):
     def send_as(self, sp_id):
         """Recipients the SP may send as: {lowercased identity as Exchange prints it}."""
         return self.send_as_of(sp_id)
-
-    def has_send_as(self, address, sp_id):
-        rows = self.client.invoke("Get-RecipientPermission", {"Identity": address, "Trustee": sp_id})
-        return any("SendAs" in str(r.get("AccessRights")) for r in rows)
 
     def scope(self, name):
         rows = self.client.get_or_none("Get-ManagementScope", {"Identity": name})

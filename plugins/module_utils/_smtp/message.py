@@ -22,7 +22,7 @@ import re
 from email import policy as email_policy
 from email.headerregistry import Address, HeaderRegistry
 from email.message import EmailMessage
-from email.utils import formatdate, getaddresses, make_msgid, parseaddr
+from email.utils import formatdate, getaddresses, make_msgid
 
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._errors import ConfigError
 
@@ -277,10 +277,3 @@ def build_message(spec, option_prefix="", max_size=DEFAULT_MAX_SIZE, domain=None
     seen = set()
     recipients = [r for r in recipients if not (r.lower() in seen or seen.add(r.lower()))]
     return BuiltMessage(msg, from_addrs[0].addr_spec, recipients, message_id, data)
-
-
-def sender_mailbox(sender):
-    """The bare address of a sender value ('Name <a@b>' -> 'a@b'), or None."""
-    if not sender:
-        return None
-    return parseaddr(sender)[1] or None

@@ -9,7 +9,7 @@ import pytest
 from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.o365.smtp_oauth.plugins.module_utils._errors import MissingLibraryError, ServiceError
-from ansible_collections.o365.smtp_oauth.plugins.module_utils._module import AUTH_ARGUMENT_SPEC, O365Module, diff_of
+from ansible_collections.o365.smtp_oauth.plugins.module_utils._module import AUTH_ARGUMENT_SPEC, O365Module
 
 ENV_NAMES = ("AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET", "AZURE_CLIENT_CERTIFICATE_PATH",
              "AZURE_CLIENT_CERTIFICATE_PASSWORD", "AZURE_FEDERATED_TOKEN_FILE", "O365_CLOUD", "AZURE_AUTHORITY_HOST",
@@ -185,11 +185,3 @@ def test_clients_are_lazy_and_reused(capsys, emulator, tenant, monkeypatch):
     parts = [e["part"] for e in tenant.log.since(mark)]
     assert parts[-1] == "graph" and set(parts) == {"identity", "graph"}, "token, then one Graph request"
     assert emulator.admin.client_secret not in json.dumps(result)
-
-
-def test_diff_holds_only_declared_fields():
-    before = {"displayName": "a", "secretText": "s", "tags": ["x"]}
-    after = {"displayName": "b", "secretText": "t"}
-    assert diff_of(before, after, ["displayName", "tags"]) == {
-        "before": {"displayName": "a", "tags": ["x"]}, "after": {"displayName": "b"}}
-    assert diff_of(None, after, ["displayName"]) == {"before": {}, "after": {"displayName": "b"}}
