@@ -581,8 +581,15 @@ class EmulatedSmtp(object):
                 with self._lock:
                     sessions = list(self._open)
                 for smtp in sessions:
-                    if smtp.transport is not None:
-                        smtp.transport.abort()
+                    transport = smtp.transport
+                    if transport is None or transport.is_closing():
+                        continue
+                    try:
+                        transport.abort()
+                    except AttributeError:
+                        # A TLS session its client just closed (QUIT): asyncio has torn down the TLS layer under
+                        # the transport already (Python 3.11 raises here); nothing is left to reset.
+                        pass
                 await asyncio.sleep(0)  # connection_lost runs
 
             asyncio.run_coroutine_threadsafe(down(), self._loop).result(10)
